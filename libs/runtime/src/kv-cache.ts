@@ -1,0 +1,62 @@
+import * as ort from 'onnxruntime-node';
+
+/** Names of the past/present tensors of decoder layer `layer`, as the ONNX layout spells them. */
+export function pastNames(layer: number): { key: string; value: string } {
+  return { key: `past_key_values.${layer}.key`, value: `past_key_values.${layer}.value` };
+}
+
+export function presentNames(layer: number): { key: string; value: string } {
+  return { key: `present.${layer}.key`, value: `present.${layer}.value` };
+}
+
+/**
+ * The decoder's key/value cache: one [batch, kvHeads, length, headDim] tensor per layer for keys and values.
+ * Each step's `present.*` outputs become the next step's `past_key_values.*` inputs without copying.
+ */
+export class KvCache {
+  private constructor(
+    private tensors: Record<string, ort.Tensor>,
+    readonly numLayers: number,
+  ) {}
+
+  static empty(numLayers: number, batch: number, kvHeads: number, headDim: number): KvCache {
+    const tensors: Record<string, ort.Tensor> = {};
+    for (let layer = 0; layer < numLayers; layer++) {
+      const names = pastNames(layer);
+      tensors[names.key] = new ort.Tensor('float32', new Float32Array(0), [batch, kvHeads, 0, headDim]);
+      tensors[names.value] = new ort.Tensor('float32', new Float32Array(0), [batch, kvHeads, 0, headDim]);
+    }
+    return new KvCache(tensors, numLayers);
+  }
+
+  /** The tensors to feed as `past_key_values.*`. */
+  get feeds(): Record<string, ort.Tensor> {
+    return this.tensors;
+  }
+
+  /** Takes the `present.*` outputs of a decoder run as the new cache. */
+  update(outputs: ort.InferenceSession.ReturnType): void {
+    const next: Record<string, ort.Tensor> = {};
+    for (let layer = 0; layer < this.numLayers; layer++) {
+      const past = pastNames(layer);
+      const present = presentNames(layer);
+      next[past.key] = outputs[present.key];
+      next[past.value] = outputs[present.value];
+    }
+    this.tensors = next;
+  }
+
+  /** Rebuilds the cache with rows picked from the current batch (beam search reordering). */
+  selectRows(rows: readonly number[]): void {
+    const next: Record<string, ort.Tensor> = {};
+    for (const [name, tensor] of Object.entries(this.tensors)) {
+      const [, heads, length, headDim] = tensor.dims;
+      const rowSize = heads * length * headDim;
+      const source = tensor.data as Float32Array;
+      const data = new Float32Array(rows.length * rowSize);
+      rows.forEach((row, target) => data.set(source.subarray(row * rowSize, (row + 1) * rowSize), target * rowSize));
+      next[name] = new ort.Tensor('float32', data, [rows.length, heads, length, headDim]);
+    }
+    this.tensors = next;
+  }
+}

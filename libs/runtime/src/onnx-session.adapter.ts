@@ -1,0 +1,191 @@
+import { access } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import { ExecutionProviderError, InvalidGenerationRequestError, ModelFileError, ModelSignatureError } from './errors';
+
+/** Where sessions run. `auto` tries CUDA and falls back to CPU with a warning. */
+export type ExecutionProviderChoice = 'cpu' | 'cuda' | 'auto';
+export type ResolvedExecutionProvider = 'cpu' | 'cuda';
+
+/** Options shared by every session the runtime opens. */
+export interface SessionOptions {
+  executionProvider: ResolvedExecutionProvider;
+  /** Threads for one operator; 0 lets onnxruntime decide (all cores). */
+  intraOpThreads: number;
+  /** CUDA device ordinal when executionProvider is `cuda`. */
+  deviceId?: number;
+}
+
+/** What a layout requires of one tensor: its name, element type and rank. */
+export interface TensorSpec {
+  name: string;
+  types: readonly ort.Tensor.Type[];
+  rank: number;
+}
+
+export interface SessionSignature {
+  inputs: readonly TensorSpec[];
+  outputs: readonly TensorSpec[];
+  /** Extra inputs the model may have and the runtime knows how to leave out. */
+  optionalInputs?: readonly TensorSpec[];
+}
+
+type Feeds = Record<string, ort.Tensor>;
+
+function describeTensor(name: string, tensor: ort.Tensor): string {
+  return `${name}: ${tensor.type}[${tensor.dims.join(',')}]`;
+}
+
+function describeMetadata(meta: ort.InferenceSession.ValueMetadata): string {
+  return meta.isTensor ? `${meta.name}: ${meta.type}[${meta.shape.join(',')}]` : `${meta.name}: (not a tensor)`;
+}
+
+/**
+ * The one adapter around an onnxruntime `InferenceSession`. It checks the session's signature at load and
+ * every feed before `run()`, and reports tensor names, types and dims (never data) when they disagree.
+ */
+export class OnnxSession {
+  private readonly inputsByName: Map<string, ort.InferenceSession.TensorValueMetadata>;
+
+  private constructor(
+    readonly file: string,
+    private readonly session: ort.InferenceSession,
+  ) {
+    this.inputsByName = new Map(
+      session.inputMetadata
+        .filter((meta): meta is ort.InferenceSession.TensorValueMetadata => meta.isTensor)
+        .map((meta) => [meta.name, meta]),
+    );
+  }
+
+  static async open(file: string, signature: SessionSignature, options: SessionOptions): Promise<OnnxSession> {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders:
+        options.executionProvider === 'cuda' ? [{ name: 'cuda', deviceId: options.deviceId ?? 0 }] : ['cpu'],
+      intraOpNumThreads: options.intraOpThreads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    };
+    await access(file).catch((error: unknown) => {
+      throw new ModelFileError(file, 'cannot be read (missing file?)', { cause: error });
+    });
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(file, sessionOptions);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (options.executionProvider === 'cuda' && /cuda|provider|shared library|\.so/i.test(message)) {
+        throw new ExecutionProviderError(`cannot open ${file} with the CUDA execution provider: ${message}`, {
+          cause: error,
+        });
+      }
+      throw new ModelSignatureError(file, `onnxruntime cannot load the model: ${message}`);
+    }
+    const opened = new OnnxSession(file, session);
+    opened.checkSignature(signature);
+    return opened;
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** The declared shape of an input (numbers for fixed dims, strings for symbolic ones). */
+  inputShape(name: string): ReadonlyArray<number | string> | undefined {
+    return this.inputsByName.get(name)?.shape;
+  }
+
+  private checkSignature(signature: SessionSignature): void {
+    const check = (
+      kind: 'input' | 'output',
+      specs: readonly TensorSpec[],
+      metadata: readonly ort.InferenceSession.ValueMetadata[],
+      required: boolean,
+    ): void => {
+      const byName = new Map(metadata.map((meta) => [meta.name, meta]));
+      for (const spec of specs) {
+        const meta = byName.get(spec.name);
+        if (!meta) {
+          if (!required) continue;
+          const found = metadata.map(describeMetadata).join('; ');
+          throw new ModelSignatureError(this.file, `missing ${kind} "${spec.name}" (the model has ${kind}s: ${found})`);
+        }
+        if (!meta.isTensor || !spec.types.includes(meta.type) || meta.shape.length !== spec.rank) {
+          throw new ModelSignatureError(
+            this.file,
+            `${kind} ${describeMetadata(meta)} does not match the layout: expected ${spec.types.join('|')} of rank ${spec.rank}`,
+          );
+        }
+      }
+    };
+    check('input', signature.inputs, this.session.inputMetadata, true);
+    check('input', signature.optionalInputs ?? [], this.session.inputMetadata, false);
+    check('output', signature.outputs, this.session.outputMetadata, true);
+    const known = new Set([...signature.inputs, ...(signature.optionalInputs ?? [])].map((spec) => spec.name));
+    const unknown = this.session.inputNames.filter((name) => !known.has(name));
+    if (unknown.length > 0) {
+      throw new ModelSignatureError(this.file, `unexpected inputs the layout does not define: ${unknown.join(', ')}`);
+    }
+  }
+
+  /** Runs the session after checking that the feeds match its inputs (names, types, ranks, fixed dims). */
+  async run(feeds: Feeds): Promise<ort.InferenceSession.ReturnType> {
+    this.checkFeeds(feeds);
+    return this.session.run(feeds);
+  }
+
+  private checkFeeds(feeds: Feeds): void {
+    for (const name of this.session.inputNames) {
+      const tensor = feeds[name];
+      const meta = this.inputsByName.get(name);
+      if (!tensor) {
+        throw new InvalidGenerationRequestError(`${this.file}: feed is missing input "${name}"`);
+      }
+      if (!meta) continue;
+      const fixedDimsDiffer = meta.shape.some((dim, axis) => typeof dim === 'number' && dim >= 0 && tensor.dims[axis] !== dim);
+      if (tensor.type !== meta.type || tensor.dims.length !== meta.shape.length || fixedDimsDiffer) {
+        throw new InvalidGenerationRequestError(
+          `${this.file}: input ${describeTensor(name, tensor)} does not fit ${describeMetadata(meta)}`,
+        );
+      }
+    }
+    if (Object.keys(feeds).length !== this.session.inputNames.length) {
+      const extra = Object.keys(feeds).filter((name) => !this.inputsByName.has(name));
+      throw new InvalidGenerationRequestError(`${this.file}: unexpected feeds ${extra.join(', ')}`);
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * Picks the execution provider. `auto` uses CUDA when a session opens with it, otherwise CPU, returning the
+ * reason so the caller can log a warning.
+ */
+export async function resolveExecutionProvider(
+  choice: ExecutionProviderChoice,
+  probeModelFile: string,
+  options: Omit<SessionOptions, 'executionProvider'>,
+): Promise<{ provider: ResolvedExecutionProvider; fallbackReason?: string }> {
+  if (choice === 'cpu') return { provider: 'cpu' };
+  let failure: string;
+  try {
+    const probe = await ort.InferenceSession.create(probeModelFile, {
+      executionProviders: [{ name: 'cuda', deviceId: options.deviceId ?? 0 }],
+      logSeverityLevel: 3,
+    });
+    await probe.release();
+    return { provider: 'cuda' };
+  } catch (error) {
+    // The CUDA provider ships separately from onnxruntime-node (ONNXRUNTIME_NODE_INSTALL=cuda12 at build time).
+    failure = `CUDA execution provider unavailable: ${(error as Error).message}`;
+  }
+  if (choice === 'cuda') throw new ExecutionProviderError(failure);
+  return { provider: 'cpu', fallbackReason: failure };
+}

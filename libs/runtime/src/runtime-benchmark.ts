@@ -1,0 +1,155 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import { KvCache } from './kv-cache';
+import { MODEL_FILES } from './model-files';
+import type { ResolvedExecutionProvider } from './onnx-session.adapter';
+import { VlmRuntime } from './vlm-runtime';
+
+export interface RuntimeBenchmarkOptions {
+  modelDir: string;
+  imagePath: string;
+  prompt: string;
+  batchSizes: number[];
+  /** Tokens generated per request in every round. */
+  newTokens: number;
+  /** Timed rounds per batch size; the median round is reported. */
+  rounds: number;
+  intraOpThreads: number;
+  executionProvider: ResolvedExecutionProvider;
+}
+
+export interface RuntimeBenchmarkRow {
+  batch: number;
+  tokensPerRound: number;
+  runtimeMs: number;
+  floorMs: number;
+  runtimeTokensPerSecond: number;
+  floorTokensPerSecond: number;
+  /** runtime throughput / floor throughput: 1 means the runtime adds nothing to the bare session loop. */
+  ratio: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/**
+ * The floor: the same embed + decoder `session.run` calls the runtime makes for one generation, with
+ * tensors prepared in advance — no tokenizer, no logits processing, no token selection.
+ */
+class BareSessionLoop {
+  private constructor(
+    private readonly embed: ort.InferenceSession,
+    private readonly decoder: ort.InferenceSession,
+    private readonly runtime: VlmRuntime,
+  ) {}
+
+  static async open(runtime: VlmRuntime, options: RuntimeBenchmarkOptions): Promise<BareSessionLoop> {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [options.executionProvider],
+      intraOpNumThreads: options.intraOpThreads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    };
+    const [embed, decoder] = await Promise.all([
+      ort.InferenceSession.create(join(options.modelDir, MODEL_FILES.embedTokens), sessionOptions),
+      ort.InferenceSession.create(join(options.modelDir, MODEL_FILES.decoder), sessionOptions),
+    ]);
+    return new BareSessionLoop(embed, decoder, runtime);
+  }
+
+  /** Builds every tensor of one round up front, then returns the timed loop. */
+  prepare(promptIds: number[], batch: number, steps: number): () => Promise<void> {
+    const { numLayers, numKeyValueHeads, headDim } = this.runtime.config;
+    const length = promptIds.length;
+    const promptTensor = new ort.Tensor('int64', BigInt64Array.from({ length: batch * length }, (_, i) => BigInt(promptIds[i % length])), [batch, length]);
+    const prefillMask = new ort.Tensor('int64', new BigInt64Array(batch * length).fill(1n), [batch, length]);
+    const prefillPositions = new ort.Tensor('int64', BigInt64Array.from({ length: batch * length }, (_, i) => BigInt(i % length)), [batch, length]);
+    const stepIds = new ort.Tensor('int64', new BigInt64Array(batch).fill(5n), [batch, 1]);
+    const stepMasks = Array.from({ length: steps }, (_, step) => new ort.Tensor('int64', new BigInt64Array(batch * (length + step + 1)).fill(1n), [batch, length + step + 1]));
+    const stepPositions = Array.from({ length: steps }, (_, step) => new ort.Tensor('int64', new BigInt64Array(batch).fill(BigInt(length + step)), [batch, 1]));
+    return async () => {
+      const cache = KvCache.empty(numLayers, batch, numKeyValueHeads, headDim);
+      const embedded = await this.embed.run({ input_ids: promptTensor });
+      let outputs = await this.decoder.run({ inputs_embeds: embedded.inputs_embeds, attention_mask: prefillMask, position_ids: prefillPositions, ...cache.feeds });
+      cache.update(outputs);
+      for (let step = 0; step < steps; step++) {
+        const next = await this.embed.run({ input_ids: stepIds });
+        outputs = await this.decoder.run({ inputs_embeds: next.inputs_embeds, attention_mask: stepMasks[step], position_ids: stepPositions[step], ...cache.feeds });
+        cache.update(outputs);
+      }
+    };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.embed.release(), this.decoder.release()]);
+  }
+}
+
+/**
+ * Measures generation throughput of the runtime (from precomputed image features, greedy) against the bare
+ * session loop, alternating the two in every round so both see the same machine state.
+ */
+export async function runRuntimeBenchmark(
+  options: RuntimeBenchmarkOptions,
+  log: (line: string) => void,
+): Promise<RuntimeBenchmarkRow[]> {
+  const runtime = await VlmRuntime.load(options.modelDir, {
+    executionProvider: options.executionProvider,
+    intraOpThreads: options.intraOpThreads,
+    logger: { info: () => undefined, warn: (message, fields) => log(`warning: ${message} ${JSON.stringify(fields)}`) },
+  });
+  const floor = await BareSessionLoop.open(runtime, options);
+  try {
+    const [features] = await runtime.encodeImages([new Uint8Array(await readFile(options.imagePath))]);
+    const promptIds = runtime.encodePrompt(options.prompt, true);
+    const rows: RuntimeBenchmarkRow[] = [];
+    log(`model ${options.modelDir}; provider ${runtime.executionProvider}; intra-op threads ${options.intraOpThreads || 'all'}; prompt ${promptIds.length} tokens; ${options.newTokens} new tokens per request`);
+    for (const batch of options.batchSizes) {
+      const requests = Array.from({ length: batch }, () => ({
+        prompt: options.prompt,
+        imageFeatures: features,
+        options: { maxNewTokens: options.newTokens },
+      }));
+      const warm = await runtime.generate(requests);
+      const generated = Math.max(...warm.map((result) => result.generatedTokens));
+      const tokensPerRound = warm.reduce((sum, result) => sum + result.generatedTokens, 0);
+      // The runtime's first token comes from the prefill, so the floor runs generated - 1 decode steps.
+      const floorRound = floor.prepare(promptIds, batch, generated - 1);
+      await floorRound();
+      const runtimeTimes: number[] = [];
+      const floorTimes: number[] = [];
+      for (let round = 0; round < options.rounds; round++) {
+        let start = performance.now();
+        await floorRound();
+        floorTimes.push(performance.now() - start);
+        start = performance.now();
+        await runtime.generate(requests);
+        runtimeTimes.push(performance.now() - start);
+      }
+      const runtimeMs = median(runtimeTimes);
+      const floorMs = median(floorTimes);
+      const row: RuntimeBenchmarkRow = {
+        batch,
+        tokensPerRound,
+        runtimeMs,
+        floorMs,
+        runtimeTokensPerSecond: (tokensPerRound / runtimeMs) * 1000,
+        floorTokensPerSecond: (batch * generated / floorMs) * 1000,
+        ratio: floorMs / runtimeMs,
+      };
+      rows.push(row);
+      log(
+        `batch ${String(batch).padStart(2)}: runtime ${row.runtimeTokensPerSecond.toFixed(0)} tok/s (${runtimeMs.toFixed(2)} ms/round), floor ${row.floorTokensPerSecond.toFixed(0)} tok/s (${floorMs.toFixed(2)} ms/round), ratio runtime/floor ${row.ratio.toFixed(3)}`,
+      );
+    }
+    return rows;
+  } finally {
+    await floor.release();
+    await runtime.release();
+  }
+}

@@ -1,0 +1,278 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ExecutionProviderError,
+  InvalidGenerationRequestError,
+  ModelFileError,
+  ModelSignatureError,
+  VlmRuntime,
+  type GenerationRequest,
+} from './index';
+import {
+  SHARED_DATASETS_DIR,
+  TINY_MODEL_DIR,
+  maxAbsDifference,
+  readGolden,
+  readGoldenImage,
+} from '../test-support/fixture';
+
+const golden = readGolden();
+const quiet = { info: () => undefined, warn: () => undefined };
+
+function goldenRequest(index: number, options: GenerationRequest['options'] = {}): GenerationRequest {
+  const goldenCase = golden.cases[index];
+  return {
+    prompt: goldenCase.prompt,
+    image: readGoldenImage(goldenCase),
+    options: { maxNewTokens: golden.max_new_tokens, ...options },
+  };
+}
+
+describe('VlmRuntime on the tiny LLaVA fixture', () => {
+  let runtime: VlmRuntime;
+
+  beforeAll(async () => {
+    runtime = await VlmRuntime.load(TINY_MODEL_DIR, { executionProvider: 'cpu', intraOpThreads: 1, logger: quiet });
+  });
+  afterAll(async () => {
+    await runtime?.release();
+  });
+
+  it('renders the chat template and tokenises exactly as the exporter did', () => {
+    for (const goldenCase of golden.cases) {
+      expect(runtime.encodePrompt(goldenCase.prompt, true)).toEqual(goldenCase.input_ids);
+    }
+  });
+
+  it('preprocesses the golden images into the same pixel values as torch', async () => {
+    for (const goldenCase of golden.cases) {
+      const pixels = await runtime.preprocessImages([readGoldenImage(goldenCase)]);
+      expect(maxAbsDifference(pixels, goldenCase.pixel_values)).toBeLessThan(1e-6);
+    }
+  });
+
+  it('reproduces the first-step logits to 1e-4', async () => {
+    const logits = await runtime.nextTokenLogits(golden.cases.map((_, index) => goldenRequest(index)));
+    logits.forEach((row, index) => {
+      expect(maxAbsDifference(row, golden.cases[index].first_step_logits)).toBeLessThan(1e-4);
+    });
+  });
+
+  it('reproduces the golden greedy tokens exactly, one request at a time', async () => {
+    for (const [index, goldenCase] of golden.cases.entries()) {
+      const [result] = await runtime.generate([goldenRequest(index)]);
+      expect(result.tokenIds).toEqual(goldenCase.greedy_tokens);
+      expect(result.text).toBe(goldenCase.greedy_text);
+      expect(result.finishReason).toBe('length');
+      expect(result.promptTokens).toBe(goldenCase.input_ids.length);
+      expect(result.generatedTokens).toBe(golden.max_new_tokens);
+    }
+  });
+
+  it('gives every request of a padded batch exactly the tokens it gets alone', async () => {
+    // Prompts of three different lengths, so two rows are left-padded.
+    const order = [2, 0, 1, 0];
+    const results = await runtime.generate(order.map((index) => goldenRequest(index)));
+    results.forEach((result, row) => expect(result.tokenIds).toEqual(golden.cases[order[row]].greedy_tokens));
+  });
+
+  it('reports timings for every phase', async () => {
+    const [result] = await runtime.generate([goldenRequest(0)]);
+    const { timings } = result;
+    for (const value of Object.values(timings)) expect(value).toBeGreaterThanOrEqual(0);
+    expect(timings.visionEncodeMs).toBeGreaterThan(0);
+    expect(timings.prefillMs).toBeGreaterThan(0);
+    expect(timings.decodeMs).toBeGreaterThan(0);
+    expect(timings.timeToFirstTokenMs).toBeLessThanOrEqual(timings.totalMs);
+  });
+
+  it('shares image features: encoding once and passing the features gives the same tokens', async () => {
+    const [features] = await runtime.encodeImages([readGoldenImage(golden.cases[1])]);
+    expect(features.encoderId).toBe(runtime.encoderId);
+    expect(features.data.length).toBe(features.tokens * features.hiddenSize);
+    const [result] = await runtime.generate([
+      { prompt: golden.cases[1].prompt, imageFeatures: features, options: { maxNewTokens: golden.max_new_tokens } },
+    ]);
+    expect(result.tokenIds).toEqual(golden.cases[1].greedy_tokens);
+    expect(result.timings.visionEncodeMs).toBe(0);
+  });
+
+  it('rejects features from another encoder', async () => {
+    const [features] = await runtime.encodeImages([readGoldenImage(golden.cases[0])]);
+    await expect(
+      runtime.generate([{ prompt: 'describe the image .', imageFeatures: { ...features, encoderId: 'f'.repeat(64) } }]),
+    ).rejects.toBeInstanceOf(InvalidGenerationRequestError);
+  });
+
+  it('beam search with one beam equals greedy decoding', async () => {
+    for (const [index, goldenCase] of golden.cases.entries()) {
+      const result = await runtime.beamSearch(goldenRequest(index, { numBeams: 1 }));
+      expect(result.tokenIds).toEqual(goldenCase.greedy_tokens);
+    }
+  });
+
+  it('beam search with several beams finds a sequence at least as likely as greedy', async () => {
+    const request = goldenRequest(1, { numBeams: 4, lengthPenalty: 0, maxNewTokens: 8 });
+    const [beam] = await runtime.generate([request]);
+    const [greedy] = await runtime.generate([goldenRequest(1, { maxNewTokens: 8 })]);
+    const logProbability = async (tokens: number[]): Promise<number> => {
+      // Score a continuation by teacher forcing through the raw prompt + tokens.
+      let total = 0;
+      for (let i = 0; i < tokens.length; i++) {
+        const prompt = `${golden.cases[1].rendered_prompt} ${runtime.decodeTokens(tokens.slice(0, i))}`;
+        const [logits] = await runtime.nextTokenLogits([{ prompt, image: request.image, rawPrompt: true }]);
+        const max = Math.max(...logits);
+        const logSum = max + Math.log(logits.reduce((sum, value) => sum + Math.exp(value - max), 0));
+        total += logits[tokens[i]] - logSum;
+      }
+      return total;
+    };
+    expect(beam.tokenIds).toHaveLength(8);
+    expect(await logProbability(beam.tokenIds)).toBeGreaterThanOrEqual((await logProbability(greedy.tokenIds)) - 1e-4);
+  });
+
+  it('samples reproducibly from a seed, and top-k 1 sampling is greedy', async () => {
+    const sampled = (seed: number) => runtime.generate([goldenRequest(0, { doSample: true, temperature: 1.5, seed })]);
+    const [a] = await sampled(7);
+    const [b] = await sampled(7);
+    const others = await Promise.all([1, 2, 3].map(sampled));
+    expect(a.tokenIds).toEqual(b.tokenIds);
+    expect(others.some(([other]) => other.tokenIds.join() !== a.tokenIds.join())).toBe(true);
+    const [topOne] = await runtime.generate([goldenRequest(0, { doSample: true, topK: 1, seed: 3 })]);
+    expect(topOne.tokenIds).toEqual(golden.cases[0].greedy_tokens);
+    const [nucleus] = await runtime.generate([goldenRequest(0, { doSample: true, topP: 1e-6, seed: 3 })]);
+    expect(nucleus.tokenIds).toEqual(golden.cases[0].greedy_tokens);
+  });
+
+  it('a repetition penalty breaks the greedy loop of case 1', async () => {
+    const distinct = (tokens: number[]) => new Set(tokens).size;
+    const [plain] = await runtime.generate([goldenRequest(1)]);
+    const [penalised] = await runtime.generate([goldenRequest(1, { repetitionPenalty: 1.5 })]);
+    expect(penalised.tokenIds).not.toEqual(plain.tokenIds);
+    expect(distinct(penalised.tokenIds)).toBeGreaterThan(distinct(plain.tokenIds));
+  });
+
+  it('stops on a stop string and cuts it from the text; stops at max_new_tokens', async () => {
+    const stop = golden.cases[0].greedy_text.split(' ')[3];
+    const [stopped] = await runtime.generate([goldenRequest(0, { stopStrings: [stop] })]);
+    expect(stopped.finishReason).toBe('stop_string');
+    expect(stopped.text).toBe(golden.cases[0].greedy_text.slice(0, golden.cases[0].greedy_text.indexOf(stop)).trim());
+    const [short] = await runtime.generate([goldenRequest(0, { maxNewTokens: 3 })]);
+    expect(short.tokenIds).toEqual(golden.cases[0].greedy_tokens.slice(0, 3));
+    expect(short.finishReason).toBe('length');
+  });
+
+  it('stops on the end-of-sequence token', async () => {
+    // Raw prompt whose first-step logits favour no special token; force EOS by making it the stop id list.
+    const eosRuntime = Object.create(runtime) as VlmRuntime;
+    Object.defineProperty(eosRuntime, 'generationConfig', {
+      value: { ...runtime.generationConfig, eosTokenIds: [golden.cases[0].greedy_tokens[2]] },
+    });
+    const [result] = await eosRuntime.generate([goldenRequest(0)]);
+    expect(result.finishReason).toBe('eos');
+    expect(result.tokenIds).toEqual(golden.cases[0].greedy_tokens.slice(0, 3));
+    const beam = await eosRuntime.beamSearch(goldenRequest(0, { numBeams: 1 }));
+    expect(beam.tokenIds).toEqual(golden.cases[0].greedy_tokens.slice(0, 3));
+    expect(beam.finishReason).toBe('eos');
+  });
+
+  it('decodes a real UCM TIFF and captions it', async () => {
+    const tiff = new Uint8Array(await readFile(join(SHARED_DATASETS_DIR, 'ucm-captions-sample/images/1092.tif')));
+    const [result] = await runtime.generate([{ prompt: 'describe the image .', image: tiff, options: { maxNewTokens: 4 } }]);
+    expect(result.generatedTokens).toBe(4);
+    expect(result.text.split(' ')).toHaveLength(4);
+  });
+
+  it('rejects bad requests with typed errors', async () => {
+    await expect(runtime.generate([goldenRequest(0, { maxNewTokens: 0 })])).rejects.toBeInstanceOf(InvalidGenerationRequestError);
+    await expect(runtime.generate([goldenRequest(0, { temperature: -1, doSample: true })])).rejects.toThrow(/temperature/);
+    await expect(runtime.generate([goldenRequest(0, { numBeams: 99 })])).rejects.toThrow(/numBeams/);
+    await expect(runtime.generate([{ prompt: 'what is <image> here ?' }])).rejects.toThrow(/placeholder/);
+    await expect(runtime.generate([{ ...goldenRequest(0), prompt: 'a <image> b' }])).rejects.toThrow(/exactly one image placeholder/);
+    await expect(runtime.generate([{ prompt: 'near '.repeat(300) }])).rejects.toThrow(/context/);
+  });
+});
+
+describe('VlmRuntime loading checks', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rsmoe-runtime-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function brokenCopy(name: string, breakIt: (modelDir: string) => Promise<void>): Promise<string> {
+    const modelDir = join(dir, name);
+    await cp(TINY_MODEL_DIR, modelDir, { recursive: true });
+    await breakIt(modelDir);
+    return modelDir;
+  }
+
+  it('names a missing ONNX file', async () => {
+    const modelDir = await brokenCopy('missing-onnx', (d) => rm(join(d, 'onnx/embed_tokens.onnx')));
+    const error = await VlmRuntime.load(modelDir, { executionProvider: 'cpu', logger: quiet }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelFileError);
+    expect((error as ModelFileError).file).toMatch(/embed_tokens\.onnx$/);
+  });
+
+  it('names a missing or malformed JSON file and field', async () => {
+    const missing = await brokenCopy('missing-config', (d) => rm(join(d, 'generation_config.json')));
+    await expect(VlmRuntime.load(missing, { executionProvider: 'cpu', logger: quiet })).rejects.toThrow(/generation_config\.json/);
+    const malformed = await brokenCopy('bad-json', (d) => writeFile(join(d, 'config.json'), '{"model_type": '));
+    await expect(VlmRuntime.load(malformed, { executionProvider: 'cpu', logger: quiet })).rejects.toBeInstanceOf(ModelFileError);
+    const noField = await brokenCopy('no-field', async (d) => {
+      const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'));
+      delete config.image_seq_length;
+      await writeFile(join(d, 'config.json'), JSON.stringify(config));
+    });
+    await expect(VlmRuntime.load(noField, { executionProvider: 'cpu', logger: quiet })).rejects.toThrow(/config\.json: field "image_seq_length"/);
+  });
+
+  it('names a tensor whose name does not match the layout', async () => {
+    // Same-length rename inside the protobuf keeps the graph valid while breaking the contract.
+    const modelDir = await brokenCopy('renamed-input', async (d) => {
+      const file = join(d, 'onnx/embed_tokens.onnx');
+      const bytes = await readFile(file);
+      await writeFile(file, Buffer.from(bytes.toString('latin1').replaceAll('input_ids', 'token_ids'), 'latin1'));
+    });
+    const error = await VlmRuntime.load(modelDir, { executionProvider: 'cpu', logger: quiet }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelSignatureError);
+    expect((error as Error).message).toMatch(/embed_tokens\.onnx: missing input "input_ids".*token_ids/);
+  });
+
+  it('names a decoder with fewer layers than config.json', async () => {
+    const modelDir = await brokenCopy('layers', async (d) => {
+      const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'));
+      config.text_config.num_hidden_layers = 3;
+      await writeFile(join(d, 'config.json'), JSON.stringify(config));
+    });
+    await expect(VlmRuntime.load(modelDir, { executionProvider: 'cpu', logger: quiet })).rejects.toThrow(
+      /decoder_model_merged\.onnx: missing input "past_key_values\.2\.key"/,
+    );
+  });
+
+  it('fails clearly when CUDA is required but unavailable, and falls back to CPU on auto', async () => {
+    const cuda = await VlmRuntime.load(TINY_MODEL_DIR, { executionProvider: 'cuda', logger: quiet }).then(
+      async (loaded) => {
+        // A machine with a working CUDA provider: that is a pass too.
+        expect(loaded.executionProvider).toBe('cuda');
+        await loaded.release();
+        return undefined;
+      },
+      (error: unknown) => error,
+    );
+    if (cuda !== undefined) expect(cuda).toBeInstanceOf(ExecutionProviderError);
+    const warnings: string[] = [];
+    const auto = await VlmRuntime.load(TINY_MODEL_DIR, {
+      executionProvider: 'auto',
+      logger: { info: () => undefined, warn: (message) => warnings.push(message) },
+    });
+    expect(['cpu', 'cuda']).toContain(auto.executionProvider);
+    if (auto.executionProvider === 'cpu') expect(warnings.join()).toMatch(/fallback to cpu/);
+    await auto.release();
+  });
+});
