@@ -31,6 +31,10 @@ export interface SessionSignature {
 
 type Feeds = Record<string, ort.Tensor>;
 
+// onnxruntime's own logger writes straight to stderr (e.g. a red error line for every CPU-only CUDA probe).
+// Every failure it could report also comes back to us as an exception, which we log with context instead.
+ort.env.logLevel = 'fatal';
+
 function describeTensor(name: string, tensor: ort.Tensor): string {
   return `${name}: ${tensor.type}[${tensor.dims.join(',')}]`;
 }
@@ -139,23 +143,27 @@ export class OnnxSession {
   }
 
   private checkFeeds(feeds: Feeds): void {
-    for (const name of this.session.inputNames) {
+    let fed = 0;
+    for (const name in feeds) {
+      fed++;
       const tensor = feeds[name];
       const meta = this.inputsByName.get(name);
-      if (!tensor) {
-        throw new InvalidGenerationRequestError(`${this.file}: feed is missing input "${name}"`);
+      if (!meta) {
+        throw new InvalidGenerationRequestError(`${this.file}: unexpected feed ${describeTensor(name, tensor)}`);
       }
-      if (!meta) continue;
-      const fixedDimsDiffer = meta.shape.some((dim, axis) => typeof dim === 'number' && dim >= 0 && tensor.dims[axis] !== dim);
-      if (tensor.type !== meta.type || tensor.dims.length !== meta.shape.length || fixedDimsDiffer) {
-        throw new InvalidGenerationRequestError(
-          `${this.file}: input ${describeTensor(name, tensor)} does not fit ${describeMetadata(meta)}`,
-        );
+      const { shape } = meta;
+      let fits = tensor.type === meta.type && tensor.dims.length === shape.length;
+      for (let axis = 0; fits && axis < shape.length; axis++) {
+        const dim = shape[axis];
+        if (typeof dim === 'number' && dim >= 0 && tensor.dims[axis] !== dim) fits = false;
+      }
+      if (!fits) {
+        throw new InvalidGenerationRequestError(`${this.file}: input ${describeTensor(name, tensor)} does not fit ${describeMetadata(meta)}`);
       }
     }
-    if (Object.keys(feeds).length !== this.session.inputNames.length) {
-      const extra = Object.keys(feeds).filter((name) => !this.inputsByName.has(name));
-      throw new InvalidGenerationRequestError(`${this.file}: unexpected feeds ${extra.join(', ')}`);
+    if (fed !== this.inputsByName.size) {
+      const missing = [...this.inputsByName.keys()].filter((name) => !(name in feeds));
+      throw new InvalidGenerationRequestError(`${this.file}: feed is missing inputs ${missing.join(', ')}`);
     }
   }
 

@@ -107,7 +107,8 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
 
 function unsupportedFormatMessage(bytes: Uint8Array): string {
   const known = sniffUnsupportedImageFormat(bytes);
-  const what = known === null ? 'the bytes are not a recognised image format' : `${imageFormatLabel(known)} is not supported`;
+  const what =
+    known === null ? 'the bytes are not a recognised image format' : `${imageFormatLabel(known)} is not supported`;
   return `${what}; send PNG, JPEG, WebP or TIFF`;
 }
 
@@ -186,7 +187,8 @@ async function decodeWithSharp(
   const { data, info } = output;
   if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
     throw new ImageDecodeError(
-      `could not decode the ${imageFormatLabel(format)} image to RGB: got ${info.channels} channels of ${info.width}×${info.height}`,
+      `could not decode the ${imageFormatLabel(format)} image to RGB: ` +
+        `got ${info.channels} channels of ${info.width}×${info.height}`,
     );
   }
   return {
@@ -228,10 +230,11 @@ async function decodeTiff(
   if (plain8Bit && bands === undefined) return decodeWithSharp(bytes, 'tiff', limits, source);
 
   const selected = bands ?? (source.sourceBands >= 3 ? [0, 1, 2] : [0]);
+  const count = source.sourceBands;
   for (const band of selected) {
-    if (!Number.isInteger(band) || band < 0 || band >= source.sourceBands) {
+    if (!Number.isInteger(band) || band < 0 || band >= count) {
       throw new UnsupportedImageFormatError(
-        `band ${band} requested but the image has ${source.sourceBands} band${source.sourceBands === 1 ? '' : 's'} (valid indices 0–${source.sourceBands - 1})`,
+        `band ${band} requested but the image has ${count} band${count === 1 ? '' : 's'} (valid indices 0–${count - 1})`,
       );
     }
   }
@@ -249,20 +252,21 @@ async function decodeTiff(
   const channels = rasters.map((raster) =>
     keep8Bit && raster instanceof Uint8Array ? raster : stretchToUint8(raster, noData, percentiles),
   );
-  const rgb = channels.length === 3 ? channels : [channels[0], channels[0], channels[0]];
+  const [r, g, b] = channels.length === 3 ? channels : [channels[0], channels[0], channels[0]];
   const data = new Uint8Array(width * height * 3);
-  for (let c = 0; c < 3; c++) {
-    const channel = rgb[c];
-    for (let i = 0; i < channel.length; i++) data[i * 3 + c] = channel[i];
+  for (let i = 0, j = 0; i < r.length; i++, j += 3) {
+    data[j] = r[i];
+    data[j + 1] = g[i];
+    data[j + 2] = b[i];
   }
   return { width, height, data, format: 'tiff', ...source };
 }
 
 /**
- * Stretches a band linearly so that its `low`
- * percentile maps to 0 and its `high` percentile to 255 (clamped). NaN, ±Infinity and the GDAL nodata value
- * are left out of the percentiles and map to 0. When the cut-offs coincide, the band's min and max are used
- * instead; a constant band maps to 0.
+ * Stretches a band linearly so that its `low` percentile maps to 0 and its `high` percentile to 255
+ * (clamped). NaN, ±Infinity and the GDAL nodata value are left out of the percentiles and map to 0. When the
+ * cut-offs coincide (a band that is mostly one value), the sampled min and max are used instead; a constant
+ * band maps to 0.
  */
 function stretchToUint8(band: TypedArray, noData: number | null, [low, high]: [number, number]): Uint8Array {
   const isValid = (v: number) => Number.isFinite(v) && v !== noData;

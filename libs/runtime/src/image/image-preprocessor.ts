@@ -1,6 +1,6 @@
 import sharp, { type KernelEnum } from 'sharp';
-import { ModelFileError } from '../errors';
-import type { DecodedImage } from './image-decoder';
+import { ModelFileError, TooManyPixelsError } from '../errors';
+import { DEFAULT_IMAGE_LIMITS, type DecodedImage } from './image-decoder';
 
 /** An output size in pixels. */
 export interface ImageSize {
@@ -23,7 +23,10 @@ export interface PreprocessorConfig {
   size?: ImageSize | { shortest_edge: number };
   /** PIL resampling filter: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic. Default 3 (bicubic). */
   resample?: number;
-  /** Crop the centre to `crop_size` after resizing (zero-padded when the image is smaller). Default: `true` when `crop_size` is given. */
+  /**
+   * Crop the centre to `crop_size` after resizing (zero-padded where the image is smaller).
+   * Default: `true` when `crop_size` is given.
+   */
   do_center_crop?: boolean;
   /** Size of the centre crop, in pixels. */
   crop_size?: ImageSize;
@@ -52,23 +55,34 @@ const DEFAULT_RESCALE_FACTOR = 1 / 255;
  * `image_std` applies to all three channels. Throws {@link ModelFileError} naming `file` for invalid values.
  */
 export function parsePreprocessorConfig(json: unknown, file: string): PreprocessorConfig {
-  const fail = (message: string): never => {
+  // Annotated so that TypeScript narrows after a call.
+  const fail: (message: string) => never = (message) => {
     throw new ModelFileError(file, message);
   };
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('expected a JSON object');
-  const raw = json as Record<string, unknown>;
+  const isObject = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
+  const isAbsent = (value: unknown): value is undefined | null => value === undefined || value === null;
+
+  if (!isObject(json)) fail('expected a JSON object');
+  const raw: Record<string, unknown> = json;
 
   const flag = (key: string): boolean | undefined => {
     const value = raw[key];
-    if (value === undefined || value === null) return undefined;
+    if (isAbsent(value)) return undefined;
     if (typeof value !== 'boolean') fail(`${key} must be true or false, got ${JSON.stringify(value)}`);
-    return value as boolean;
+    return value;
+  };
+  const number = (key: string): number | undefined => {
+    const value = raw[key];
+    if (isAbsent(value)) return undefined;
+    if (typeof value !== 'number') fail(`${key} must be a number, got ${JSON.stringify(value)}`);
+    return value;
   };
   const positiveInt = (key: string, value: unknown): number => {
     if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
       fail(`${key} must be a positive integer, got ${JSON.stringify(value)}`);
     }
-    return value as number;
+    return value;
   };
   const heightWidth = (key: string, value: Record<string, unknown>): ImageSize => ({
     height: positiveInt(`${key}.height`, value.height),
@@ -76,8 +90,8 @@ export function parsePreprocessorConfig(json: unknown, file: string): Preprocess
   });
   const triple = (key: string): [number, number, number] | undefined => {
     const value = raw[key];
-    if (value === undefined || value === null) return undefined;
-    const list = typeof value === 'number' ? [value, value, value] : value;
+    if (isAbsent(value)) return undefined;
+    const list: unknown = typeof value === 'number' ? [value, value, value] : value;
     if (!Array.isArray(list) || list.length !== 3 || !list.every((v) => typeof v === 'number' && Number.isFinite(v))) {
       fail(`${key} must be 3 numbers (R, G, B), got ${JSON.stringify(value)}`);
     }
@@ -86,21 +100,23 @@ export function parsePreprocessorConfig(json: unknown, file: string): Preprocess
 
   const config: PreprocessorConfig = {
     do_resize: flag('do_resize'),
+    resample: number('resample'),
     do_center_crop: flag('do_center_crop'),
     do_rescale: flag('do_rescale'),
+    rescale_factor: number('rescale_factor'),
     do_normalize: flag('do_normalize'),
-    do_convert_rgb: flag('do_convert_rgb'),
     image_mean: triple('image_mean'),
     image_std: triple('image_std'),
+    do_convert_rgb: flag('do_convert_rgb'),
   };
 
   const cropSize = raw.crop_size;
   if (typeof cropSize === 'number') {
     const side = positiveInt('crop_size', cropSize);
     config.crop_size = { height: side, width: side };
-  } else if (typeof cropSize === 'object' && cropSize !== null && !Array.isArray(cropSize)) {
-    config.crop_size = heightWidth('crop_size', cropSize as Record<string, unknown>);
-  } else if (cropSize !== undefined && cropSize !== null) {
+  } else if (isObject(cropSize)) {
+    config.crop_size = heightWidth('crop_size', cropSize);
+  } else if (!isAbsent(cropSize)) {
     fail(`crop_size must be a number or {"height", "width"}, got ${JSON.stringify(cropSize)}`);
   }
 
@@ -109,26 +125,15 @@ export function parsePreprocessorConfig(json: unknown, file: string): Preprocess
     const side = positiveInt('size', size);
     const cropFollows = config.do_center_crop ?? config.crop_size !== undefined;
     config.size = cropFollows ? { shortest_edge: side } : { height: side, width: side };
-  } else if (typeof size === 'object' && size !== null && !Array.isArray(size)) {
-    const fields = size as Record<string, unknown>;
-    if (fields.longest_edge !== undefined && fields.longest_edge !== null) {
+  } else if (isObject(size)) {
+    if (!isAbsent(size.longest_edge)) {
       fail('size.longest_edge is not supported; use {"height", "width"} or {"shortest_edge"}');
     }
-    config.size =
-      fields.shortest_edge !== undefined
-        ? { shortest_edge: positiveInt('size.shortest_edge', fields.shortest_edge) }
-        : heightWidth('size', fields);
-  } else if (size !== undefined && size !== null) {
+    config.size = isAbsent(size.shortest_edge)
+      ? heightWidth('size', size)
+      : { shortest_edge: positiveInt('size.shortest_edge', size.shortest_edge) };
+  } else if (!isAbsent(size)) {
     fail(`size must be a number, {"height", "width"} or {"shortest_edge"}, got ${JSON.stringify(size)}`);
-  }
-
-  if (raw.resample !== undefined && raw.resample !== null) {
-    if (typeof raw.resample !== 'number') fail(`resample must be a PIL filter code, got ${JSON.stringify(raw.resample)}`);
-    config.resample = raw.resample as number;
-  }
-  if (raw.rescale_factor !== undefined && raw.rescale_factor !== null) {
-    if (typeof raw.rescale_factor !== 'number') fail(`rescale_factor must be a number, got ${JSON.stringify(raw.rescale_factor)}`);
-    config.rescale_factor = raw.rescale_factor as number;
   }
 
   for (const key of Object.keys(config) as (keyof PreprocessorConfig)[]) {
@@ -149,58 +154,66 @@ interface ResolvedConfig {
 }
 
 function resolveConfig(config: PreprocessorConfig, file: string): ResolvedConfig {
-  const fail = (message: string): never => {
-    throw new ModelFileError(file, message);
-  };
+  const isPositiveInt = (n: number) => Number.isInteger(n) && n > 0;
 
-  const doResize = config.do_resize ?? true;
-  if (doResize && config.size === undefined) fail('do_resize is true but size is missing');
-  const resize = doResize ? config.size! : null;
-  if (resize !== null) {
+  let resize: ResolvedConfig['resize'] = null;
+  if (config.do_resize ?? true) {
+    resize = config.size ?? null;
+    if (resize === null) throw new ModelFileError(file, 'do_resize is true but size is missing');
     const sides = 'shortest_edge' in resize ? [resize.shortest_edge] : [resize.height, resize.width];
-    if (!sides.every((s) => Number.isInteger(s) && s > 0)) fail(`size must hold positive integers, got ${JSON.stringify(resize)}`);
+    if (!sides.every(isPositiveInt)) {
+      throw new ModelFileError(file, `size must hold positive integers, got ${JSON.stringify(resize)}`);
+    }
   }
 
   const resample = config.resample ?? DEFAULT_RESAMPLE;
   const kernel = KERNELS[resample];
   if (kernel === undefined) {
-    fail(`resample ${resample} is not supported; use 0 (nearest), 1 (lanczos), 2 (bilinear) or 3 (bicubic)`);
+    throw new ModelFileError(
+      file,
+      `resample ${resample} is not supported; use 0 (nearest), 1 (lanczos), 2 (bilinear) or 3 (bicubic)`,
+    );
   }
 
-  const doCrop = config.do_center_crop ?? config.crop_size !== undefined;
-  if (doCrop && config.crop_size === undefined) fail('do_center_crop is true but crop_size is missing');
-  const crop = doCrop ? config.crop_size! : null;
-  if (crop !== null && !(Number.isInteger(crop.height) && crop.height > 0 && Number.isInteger(crop.width) && crop.width > 0)) {
-    fail(`crop_size must hold positive integers, got ${JSON.stringify(crop)}`);
+  let crop: ImageSize | null = null;
+  if (config.do_center_crop ?? config.crop_size !== undefined) {
+    crop = config.crop_size ?? null;
+    if (crop === null) throw new ModelFileError(file, 'do_center_crop is true but crop_size is missing');
+    if (!isPositiveInt(crop.height) || !isPositiveInt(crop.width)) {
+      throw new ModelFileError(file, `crop_size must hold positive integers, got ${JSON.stringify(crop)}`);
+    }
   }
 
   const rescaleFactor = (config.do_rescale ?? true) ? (config.rescale_factor ?? DEFAULT_RESCALE_FACTOR) : null;
   if (rescaleFactor !== null && !(Number.isFinite(rescaleFactor) && rescaleFactor > 0)) {
-    fail(`rescale_factor must be a positive number, got ${rescaleFactor}`);
+    throw new ModelFileError(file, `rescale_factor must be a positive number, got ${rescaleFactor}`);
   }
 
   let normalize: ResolvedConfig['normalize'] = null;
   if (config.do_normalize ?? true) {
     const { image_mean: mean, image_std: std } = config;
-    if (mean === undefined || std === undefined) fail('do_normalize is true but image_mean or image_std is missing');
-    if (mean!.length !== 3 || !mean!.every(Number.isFinite)) fail(`image_mean must be 3 numbers, got ${JSON.stringify(mean)}`);
-    if (std!.length !== 3 || !std!.every((s) => Number.isFinite(s) && s !== 0)) {
-      fail(`image_std must be 3 non-zero numbers, got ${JSON.stringify(std)}`);
+    if (mean === undefined || std === undefined) {
+      throw new ModelFileError(file, 'do_normalize is true but image_mean or image_std is missing');
     }
-    normalize = { mean: mean!, std: std! };
+    if (mean.length !== 3 || !mean.every(Number.isFinite)) {
+      throw new ModelFileError(file, `image_mean must be 3 numbers, got ${JSON.stringify(mean)}`);
+    }
+    if (std.length !== 3 || !std.every((s) => Number.isFinite(s) && s !== 0)) {
+      throw new ModelFileError(file, `image_std must be 3 non-zero numbers, got ${JSON.stringify(std)}`);
+    }
+    normalize = { mean, std };
   }
 
   // Batches need one tensor shape, so the output size must not depend on the input image.
-  let output: ImageSize;
-  if (crop !== null) output = crop;
-  else if (resize !== null && !('shortest_edge' in resize)) output = resize;
-  else {
-    return fail(
-      'the output size depends on the input image: use size {"height", "width"}, or a centre crop (do_center_crop with crop_size)',
+  const output = crop ?? (resize !== null && !('shortest_edge' in resize) ? resize : null);
+  if (output === null) {
+    throw new ModelFileError(
+      file,
+      'the output size depends on the input image: use size {"height", "width"} or a centre crop (crop_size)',
     );
   }
 
-  return { resize, kernel: kernel!, crop, rescaleFactor, normalize, output: { height: output.height, width: output.width } };
+  return { resize, kernel, crop, rescaleFactor, normalize, output: { height: output.height, width: output.width } };
 }
 
 /**
@@ -222,7 +235,11 @@ export class ImagePreprocessor {
     this.outputWidth = this.resolved.output.width;
   }
 
-  /** The image as CHW float32 (R plane, G plane, B plane), length `3 * outputHeight * outputWidth`. */
+  /**
+   * The image as CHW float32 (R plane, G plane, B plane), length `3 * outputHeight * outputWidth`. Throws
+   * {@link TooManyPixelsError} when a `shortest_edge` resize of an extremely elongated image would exceed
+   * {@link DEFAULT_IMAGE_LIMITS}.maxPixels.
+   */
   async toPixelValues(image: DecodedImage): Promise<Float32Array> {
     if (image.data.length !== image.width * image.height * 3) {
       throw new RangeError(`image data has ${image.data.length} bytes, expected ${image.width}×${image.height}×3`);
@@ -231,6 +248,13 @@ export class ImagePreprocessor {
     const { resize, kernel, crop } = this.resolved;
     if (resize !== null) {
       const target = 'shortest_edge' in resize ? shortestEdgeSize(rgb, resize.shortest_edge) : resize;
+      // A thin strip (say 1×20000) scaled to a shortest edge of 336 would need billions of pixels.
+      if (target.width * target.height > DEFAULT_IMAGE_LIMITS.maxPixels) {
+        throw new TooManyPixelsError(
+          `resizing the ${rgb.width}×${rgb.height} image would give ${target.width}×${target.height} pixels, ` +
+            `more than the limit of ${DEFAULT_IMAGE_LIMITS.maxPixels}`,
+        );
+      }
       rgb = await resizeRgb(rgb, target, kernel);
     }
     if (crop !== null) rgb = centerCrop(rgb, crop);
@@ -288,7 +312,8 @@ async function resizeRgb(image: RgbImage, target: ImageSize, kernel: keyof Kerne
     .resize(target.width, target.height, { fit: 'fill', kernel })
     .raw()
     .toBuffer({ resolveWithObject: true });
-  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return { width: info.width, height: info.height, data: pixels };
 }
 
 /** transformers' `center_crop`: offset ⌊(original − crop) / 2⌋, zero padding where the crop is larger. */

@@ -1,0 +1,62 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { VlmRuntime } from '@rsmoe/runtime';
+import { TINY_MODEL_DIR, maxAbsDifference, readGolden, readGoldenImage } from '../../libs/runtime/test-support/fixture';
+
+/**
+ * Re-exports the tiny fixture with PyTorch (Debian's python3-torch, run by /usr/bin/python3) and checks that
+ * onnxruntime-node through libs/runtime gives what torch computed. CI installs torch, so there it must run;
+ * elsewhere the suite is reported as skipped with the reason.
+ */
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = resolve(__dirname, '../../tools/train/make_tiny_fixture.py');
+const torchCheck = spawnSync(PYTHON, ['-c', 'import torch, onnx'], { encoding: 'utf8' });
+const torchAvailable = torchCheck.status === 0;
+if (!torchAvailable) {
+  const reason = `torch parity suite skipped: ${PYTHON} cannot import torch and onnx (apt-get install python3-torch python3-onnx)`;
+  if (process.env.CI === 'true') throw new Error(`${reason}; CI must run it`);
+  console.warn(reason);
+}
+
+describe.skipIf(!torchAvailable)('torch export parity', () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'rsmoe-parity-'));
+  afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+  it('a fresh export runs in onnxruntime-node exactly as in torch, and equals the committed fixture', async () => {
+    const exported = spawnSync(PYTHON, [SCRIPT, '--out', outDir, '--seed', '0'], { encoding: 'utf8', timeout: 120_000 });
+    expect(exported.status, exported.stderr).toBe(0);
+
+    const golden = readGolden(outDir);
+    const runtime = await VlmRuntime.load(outDir, {
+      executionProvider: 'cpu',
+      intraOpThreads: 1,
+      logger: { info: () => undefined, warn: () => undefined },
+    });
+    try {
+      const requests = golden.cases.map((goldenCase) => ({
+        prompt: goldenCase.prompt,
+        image: readGoldenImage(goldenCase, outDir),
+        options: { maxNewTokens: golden.max_new_tokens },
+      }));
+      const logits = await runtime.nextTokenLogits(requests);
+      const batched = await runtime.generate(requests);
+      for (const [index, goldenCase] of golden.cases.entries()) {
+        expect(runtime.encodePrompt(goldenCase.prompt, true)).toEqual(goldenCase.input_ids);
+        expect(maxAbsDifference(logits[index], goldenCase.first_step_logits)).toBeLessThan(1e-4);
+        expect(batched[index].tokenIds).toEqual(goldenCase.greedy_tokens);
+        const [alone] = await runtime.generate([requests[index]]);
+        expect(alone.tokenIds).toEqual(goldenCase.greedy_tokens);
+      }
+    } finally {
+      await runtime.release();
+    }
+    // The committed fixture is what the script makes: same goldens, same ONNX bytes.
+    expect(readFileSync(join(outDir, 'golden.json'), 'utf8')).toBe(readFileSync(join(TINY_MODEL_DIR, 'golden.json'), 'utf8'));
+    for (const file of ['onnx/vision_encoder.onnx', 'onnx/embed_tokens.onnx', 'onnx/decoder_model_merged.onnx']) {
+      expect(readFileSync(join(outDir, file)).equals(readFileSync(join(TINY_MODEL_DIR, file))), file).toBe(true);
+    }
+  });
+});
