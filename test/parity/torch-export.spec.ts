@@ -53,6 +53,41 @@ describe.skipIf(!torchAvailable)('torch export parity', () => {
     } finally {
       await runtime.release();
     }
+    // An Optimum-style merged decoder carries a `use_cache_branch` flag input; the runtime must feed it.
+    const flagged = join(outDir, 'with-cache-flag');
+    const addFlag = spawnSync(
+      PYTHON,
+      [
+        '-c',
+        [
+          'import onnx, shutil, sys',
+          'src, dst = sys.argv[1], sys.argv[2]',
+          'shutil.copytree(src, dst, ignore=shutil.ignore_patterns("with-cache-flag"))',
+          'path = dst + "/onnx/decoder_model_merged.onnx"',
+          'model = onnx.load(path)',
+          'model.graph.input.append(onnx.helper.make_tensor_value_info("use_cache_branch", onnx.TensorProto.BOOL, [1]))',
+          'onnx.save(model, path)',
+        ].join('\n'),
+        outDir,
+        flagged,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(addFlag.status, addFlag.stderr).toBe(0);
+    const flaggedRuntime = await VlmRuntime.load(flagged, {
+      executionProvider: 'cpu',
+      intraOpThreads: 1,
+      logger: { info: () => undefined, warn: () => undefined },
+    });
+    try {
+      const [result] = await flaggedRuntime.generate([
+        { prompt: golden.cases[0].prompt, image: readGoldenImage(golden.cases[0], outDir), options: { maxNewTokens: golden.max_new_tokens } },
+      ]);
+      expect(result.tokenIds).toEqual(golden.cases[0].greedy_tokens);
+    } finally {
+      await flaggedRuntime.release();
+    }
+
     // The committed fixture is what the script makes: same goldens, same ONNX bytes.
     expect(readFileSync(join(outDir, 'golden.json'), 'utf8')).toBe(readFileSync(join(TINY_MODEL_DIR, 'golden.json'), 'utf8'));
     for (const file of ['onnx/vision_encoder.onnx', 'onnx/embed_tokens.onnx', 'onnx/decoder_model_merged.onnx']) {

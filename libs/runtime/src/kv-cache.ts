@@ -29,6 +29,11 @@ export class KvCache {
     return new KvCache(tensors, numLayers);
   }
 
+  /** Positions already cached (the past sequence length). */
+  get length(): number {
+    return this.tensors[pastNames(0).key]?.dims[2] ?? 0;
+  }
+
   /** The tensors to feed as `past_key_values.*`. */
   get feeds(): Record<string, ort.Tensor> {
     return this.tensors;

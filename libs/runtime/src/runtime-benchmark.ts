@@ -123,13 +123,25 @@ export async function runRuntimeBenchmark(
       await floorRound();
       const runtimeTimes: number[] = [];
       const floorTimes: number[] = [];
-      for (let round = 0; round < options.rounds; round++) {
-        let start = performance.now();
+      const timeFloor = async (): Promise<void> => {
+        const start = performance.now();
         await floorRound();
         floorTimes.push(performance.now() - start);
-        start = performance.now();
+      };
+      const timeRuntime = async (): Promise<void> => {
+        const start = performance.now();
         await runtime.generate(requests);
         runtimeTimes.push(performance.now() - start);
+      };
+      // ABBA order: neither side always runs first (warm caches, timer and GC phase even out).
+      for (let round = 0; round < options.rounds; round++) {
+        if (round % 2 === 0) {
+          await timeFloor();
+          await timeRuntime();
+        } else {
+          await timeRuntime();
+          await timeFloor();
+        }
       }
       const runtimeMs = median(runtimeTimes);
       const floorMs = median(floorTimes);

@@ -148,7 +148,15 @@ function decoderSignature(numLayers: number): SessionSignature {
     inputs.push({ name: past.key, types: FLOAT, rank: 4 }, { name: past.value, types: FLOAT, rank: 4 });
     outputs.push({ name: present.key, types: FLOAT, rank: 4 }, { name: present.value, types: FLOAT, rank: 4 });
   }
-  return { inputs, outputs, optionalInputs: [{ name: 'position_ids', types: INT64, rank: 2 }] };
+  return {
+    inputs,
+    outputs,
+    optionalInputs: [
+      { name: 'position_ids', types: INT64, rank: 2 },
+      // Optimum's merged decoders switch between the no-cache and the cache subgraph with this flag.
+      { name: 'use_cache_branch', types: ['bool'], rank: 1 },
+    ],
+  };
 }
 
 const VISION_SIGNATURE: SessionSignature = {
@@ -173,6 +181,7 @@ export class VlmRuntime {
   private readonly imageLimits: ImageLimits;
   private readonly generationLimits: GenerationLimits;
   private readonly usesPositionIds: boolean;
+  private readonly usesCacheBranchFlag: boolean;
 
   private constructor(
     readonly modelDir: string,
@@ -191,6 +200,7 @@ export class VlmRuntime {
     this.imageLimits = { ...DEFAULT_IMAGE_LIMITS, ...options.imageLimits };
     this.generationLimits = { ...DEFAULT_GENERATION_LIMITS, ...options.generationLimits };
     this.usesPositionIds = decoder.inputNames.includes('position_ids');
+    this.usesCacheBranchFlag = decoder.inputNames.includes('use_cache_branch');
   }
 
   /** Loads one expert directory in the LLaVA ONNX layout, checks it, and warms it up. */
@@ -552,6 +562,7 @@ export class VlmRuntime {
       ...cache.feeds,
     };
     if (this.usesPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [batch, length]);
+    if (this.usesCacheBranchFlag) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.of(cache.length > 0 ? 1 : 0), [1]);
     const outputs = await this.decoder.run(feeds);
     cache.update(outputs);
     return outputs;

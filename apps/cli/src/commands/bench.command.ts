@@ -26,7 +26,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--prompt <text>', 'prompt', 'describe the image .')
     .option('--batches <list>', 'comma-separated batch sizes', '1,4,16')
     .option('--new-tokens <n>', 'tokens generated per request', '32')
-    .option('--rounds <n>', 'timed rounds per batch size (median reported)', '30')
+    .option('--rounds <n>', 'timed rounds per batch size (median reported)', '100')
     .option('--threads <n>', 'intra-op threads (0 = all cores)', '1')
     .addOption(new Option('--provider <name>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
     .action(async (flags: RuntimeBenchFlags) => {
