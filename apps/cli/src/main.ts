@@ -1,19 +1,29 @@
 import { Command } from 'commander';
+import { parseEnv, env } from '@rsmoe/config';
+import { z } from 'zod';
+import { registerAskCommands } from './commands/ask.command';
 import { registerBenchCommand } from './commands/bench.command';
 import { registerEvalCommand } from './commands/eval.command';
 import { registerGenerateCommand } from './commands/generate.command';
 import { registerScoreCommand } from './commands/score.command';
+import { registerStartCommand } from './commands/start.command';
+
+// The CLI's only environment read: where Redis is, when the user says so.
+const cliEnv = parseEnv('rsmoe', { REDIS_URL: env.redisUrl().optional().or(z.undefined()) }, process.env);
 
 const program = new Command();
 program.name('rsmoe').description('RS-MoE Mesh command-line tool').showHelpAfterError();
+registerStartCommand(program, cliEnv.REDIS_URL);
+registerAskCommands(program);
 registerGenerateCommand(program);
 registerBenchCommand(program);
 registerScoreCommand(program);
 registerEvalCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  // Typed runtime errors carry a code; anything else is reported by message, never as a stack trace.
-  const code = (error as { code?: unknown }).code;
-  console.error(`rsmoe: ${typeof code === 'string' ? `[${code}] ` : ''}${error instanceof Error ? error.message : String(error)}`);
+  // Typed errors carry a code; anything else is reported by message, never as a stack trace.
+  const { code, errorCode } = error as { code?: unknown; errorCode?: unknown };
+  const label = typeof code === 'string' ? code : typeof errorCode === 'string' ? errorCode : undefined;
+  console.error(`rsmoe: ${label ? `[${label}] ` : ''}${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 2;
 });

@@ -137,8 +137,12 @@ export class OnnxSession {
   }
 
   /** Runs the session after checking that the feeds match its inputs (names, types, ranks, fixed dims). */
-  async run(feeds: Feeds): Promise<ort.InferenceSession.ReturnType> {
-    this.checkFeeds(feeds);
+  run(feeds: Feeds): Promise<ort.InferenceSession.ReturnType> {
+    try {
+      this.checkFeeds(feeds);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.session.run(feeds);
   }
 

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { KvCache } from './kv-cache';
 import { MODEL_FILES } from './model-files';
 import type { ResolvedExecutionProvider } from './onnx-session.adapter';
-import { VlmRuntime } from './vlm-runtime';
+import { VlmRuntime, type ImageFeatures } from './vlm-runtime';
 
 export interface RuntimeBenchmarkOptions {
   modelDir: string;
@@ -62,23 +62,31 @@ class BareSessionLoop {
     return new BareSessionLoop(embed, decoder, runtime);
   }
 
-  /** Builds every tensor of one round up front, then returns the timed loop. */
-  prepare(promptIds: number[], batch: number, steps: number): () => Promise<void> {
-    const { numLayers, numKeyValueHeads, headDim } = this.runtime.config;
+  /**
+   * Builds every tensor of one round up front from what the runtime itself fed (prompt ids, image features,
+   * the tokens it generated), then returns the timed loop.
+   */
+  prepare(promptIds: number[], features: ImageFeatures, generated: number[][]): () => Promise<void> {
+    const { numLayers, numKeyValueHeads, headDim, imageTokenIndex, hiddenSize } = this.runtime.config;
+    const batch = generated.length;
+    const steps = generated[0].length - 1;
     const length = promptIds.length;
+    const imageOffset = promptIds.indexOf(imageTokenIndex) * hiddenSize;
     const promptTensor = new ort.Tensor('int64', BigInt64Array.from({ length: batch * length }, (_, i) => BigInt(promptIds[i % length])), [batch, length]);
     const prefillMask = new ort.Tensor('int64', new BigInt64Array(batch * length).fill(1n), [batch, length]);
     const prefillPositions = new ort.Tensor('int64', BigInt64Array.from({ length: batch * length }, (_, i) => BigInt(i % length)), [batch, length]);
-    const stepIds = new ort.Tensor('int64', new BigInt64Array(batch).fill(5n), [batch, 1]);
+    const stepIds = Array.from({ length: steps }, (_, step) => new ort.Tensor('int64', BigInt64Array.from(generated, (tokens) => BigInt(tokens[step])), [batch, 1]));
     const stepMasks = Array.from({ length: steps }, (_, step) => new ort.Tensor('int64', new BigInt64Array(batch * (length + step + 1)).fill(1n), [batch, length + step + 1]));
     const stepPositions = Array.from({ length: steps }, (_, step) => new ort.Tensor('int64', new BigInt64Array(batch).fill(BigInt(length + step)), [batch, 1]));
     return async () => {
       const cache = KvCache.empty(numLayers, batch, numKeyValueHeads, headDim);
       const embedded = await this.embed.run({ input_ids: promptTensor });
+      const embeds = embedded.inputs_embeds.data as Float32Array;
+      for (let row = 0; row < batch; row++) embeds.set(features.data, row * length * hiddenSize + imageOffset);
       let outputs = await this.decoder.run({ inputs_embeds: embedded.inputs_embeds, attention_mask: prefillMask, position_ids: prefillPositions, ...cache.feeds });
       cache.update(outputs);
       for (let step = 0; step < steps; step++) {
-        const next = await this.embed.run({ input_ids: stepIds });
+        const next = await this.embed.run({ input_ids: stepIds[step] });
         outputs = await this.decoder.run({ inputs_embeds: next.inputs_embeds, attention_mask: stepMasks[step], position_ids: stepPositions[step], ...cache.feeds });
         cache.update(outputs);
       }
@@ -118,8 +126,11 @@ export async function runRuntimeBenchmark(
       const warm = await runtime.generate(requests);
       const generated = Math.max(...warm.map((result) => result.generatedTokens));
       const tokensPerRound = warm.reduce((sum, result) => sum + result.generatedTokens, 0);
+      if (warm.some((result) => result.generatedTokens !== generated)) {
+        throw new Error('benchmark rows stopped at different lengths; use a prompt that runs to --new-tokens');
+      }
       // The runtime's first token comes from the prefill, so the floor runs generated - 1 decode steps.
-      const floorRound = floor.prepare(promptIds, batch, generated - 1);
+      const floorRound = floor.prepare(promptIds, features, warm.map((result) => result.tokenIds));
       await floorRound();
       const runtimeTimes: number[] = [];
       const floorTimes: number[] = [];

@@ -6,6 +6,8 @@ export interface GatewayAnswer {
   degraded: boolean;
   /** Server-side total time, `timings.totalMs`. */
   totalMs?: number;
+  /** The whole JSON result, as the gateway sent it. */
+  raw: Record<string, unknown>;
 }
 
 /** A request that did not succeed after retries: HTTP status (0 for network errors) and the gateway's error. */
@@ -83,6 +85,7 @@ export class GatewayClient {
           text,
           degraded: json?.degraded === true,
           totalMs: typeof timings?.totalMs === 'number' ? timings.totalMs : undefined,
+          raw: json ?? {},
         };
       }
       const err = (json?.error ?? {}) as { code?: unknown; message?: unknown; requestId?: unknown };

@@ -1,0 +1,93 @@
+import type { Job } from 'bullmq';
+import {
+  ContractValidationError,
+  expertIdOfQueue,
+  parseAggregateJobData,
+  parseExpertJobResult,
+  type AggregateJobData,
+  type InferenceResultJson,
+} from '@rsmoe/contracts';
+import type { Logger } from '@rsmoe/observability';
+import { buildResult, type ChildOutcomes } from './result-builder';
+
+/** A payload that can never be processed: not retried. */
+export class PermanentAggregateError extends Error {
+  override readonly name = 'PermanentAggregateError';
+}
+
+export interface ResultSink {
+  exists(requestId: string): Promise<boolean>;
+  storeAndPublish(result: InferenceResultJson): Promise<boolean>;
+}
+
+/** The parent job's view of its children (BullMQ's Job in production). */
+export interface ParentJob {
+  getChildrenValues(): Promise<Record<string, unknown>>;
+  getIgnoredChildrenFailures(): Promise<Record<string, string>>;
+}
+
+/** The queue name inside a BullMQ job key `<prefix>:<queue>:<id>` (queue names hold no `:`). */
+function queueOfJobKey(jobKey: string): string {
+  const parts = jobKey.split(':');
+  return parts[parts.length - 2] ?? '';
+}
+
+export async function readChildOutcomes(parent: ParentJob): Promise<ChildOutcomes> {
+  const [values, failures] = await Promise.all([parent.getChildrenValues(), parent.getIgnoredChildrenFailures()]);
+  const outcomes: ChildOutcomes = { outputs: new Map(), failures: new Map() };
+  for (const value of Object.values(values)) {
+    const output = parseExpertJobResult(value);
+    outcomes.outputs.set(output.expertId, output);
+  }
+  for (const [key, reason] of Object.entries(failures)) {
+    const expertId = expertIdOfQueue(queueOfJobKey(key));
+    if (expertId) outcomes.failures.set(expertId, reason);
+  }
+  return outcomes;
+}
+
+/**
+ * The aggregator's two job handlers: `fuse` (the flow parent, once every child finished or failed) and
+ * `finalize-at-deadline` (fuses what exists when children are still missing at the deadline).
+ */
+export class AggregateProcessor {
+  constructor(
+    private readonly results: ResultSink,
+    private readonly findParent: (requestId: string) => Promise<ParentJob | undefined>,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async fuse(job: Job): Promise<InferenceResultJson | undefined> {
+    const data = this.parse(job.data);
+    if (await this.results.exists(data.requestId)) return undefined;
+    return this.finish(data, await readChildOutcomes(job as unknown as ParentJob));
+  }
+
+  async finalizeAtDeadline(job: Job): Promise<InferenceResultJson | undefined> {
+    const data = this.parse(job.data);
+    if (await this.results.exists(data.requestId)) return undefined;
+    const parent = await this.findParent(data.requestId);
+    const outcomes = parent ? await readChildOutcomes(parent) : { outputs: new Map(), failures: new Map() };
+    return this.finish(data, outcomes);
+  }
+
+  private async finish(data: AggregateJobData, outcomes: ChildOutcomes): Promise<InferenceResultJson | undefined> {
+    const result = buildResult(data, outcomes, this.now());
+    const stored = await this.results.storeAndPublish(result);
+    if (!stored) return undefined;
+    if (result.degraded) {
+      this.logger.warn('degraded result', { requestId: data.requestId, missingExperts: result.missingExperts });
+    }
+    return result;
+  }
+
+  private parse(payload: unknown): AggregateJobData {
+    try {
+      return parseAggregateJobData(payload);
+    } catch (error) {
+      if (error instanceof ContractValidationError) throw new PermanentAggregateError(error.message);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { AGGREGATE_QUEUE, JOB_NAMES, aggregateJobId, createRedisKeys } from '@rsmoe/contracts';
+import { createLogger } from '@rsmoe/observability';
+import { AggregateProcessor, PermanentAggregateError } from './aggregate.processor';
+import { loadAggregatorConfig } from './aggregator.config';
+import { RedisResultStore } from './result-store.adapter';
+
+async function main(): Promise<void> {
+  const config = loadAggregatorConfig(process.env);
+  const logger = createLogger('aggregator', { level: config.LOG_LEVEL });
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const keys = createRedisKeys(config.KEY_PREFIX);
+  const queue = new Queue(AGGREGATE_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const processor = new AggregateProcessor(
+    new RedisResultStore(redis, keys, config.RESULT_TTL_S),
+    async (requestId) => (await Job.fromId(queue, aggregateJobId(requestId))) ?? undefined,
+    logger,
+  );
+  const handlers: Record<string, (job: Job) => Promise<unknown>> = {
+    [JOB_NAMES.aggregate]: (job) => processor.fuse(job),
+    [JOB_NAMES.finalizeAtDeadline]: (job) => processor.finalizeAtDeadline(job),
+  };
+  const worker = new Worker(
+    AGGREGATE_QUEUE,
+    async (job: Job) => {
+      const handler = handlers[job.name];
+      if (!handler) throw new UnrecoverableError(`no handler for job name "${job.name}" on ${AGGREGATE_QUEUE}`);
+      try {
+        return await handler(job);
+      } catch (error) {
+        if (error instanceof PermanentAggregateError) throw new UnrecoverableError(error.message);
+        throw error;
+      }
+    },
+    { connection: new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }), prefix: config.QUEUE_PREFIX, concurrency: config.CONCURRENCY },
+  );
+  worker.on('failed', (job, error) => logger.warn('aggregate job failed', { jobId: job?.id, error: error.message }));
+  worker.on('error', (error) => logger.error('worker error', { error }));
+  await worker.waitUntilReady();
+  logger.info('aggregator ready', { queue: AGGREGATE_QUEUE });
+
+  let stopping = false;
+  const drain = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('draining', { signal });
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.DRAIN_TIMEOUT_MS).unref());
+    await Promise.race([worker.close(), timeout]);
+    await queue.close();
+    redis.disconnect();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void drain('SIGTERM'));
+  process.on('SIGINT', () => void drain('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 'error', service: 'aggregator', msg: 'start-up failed', error: error instanceof Error ? error.message : String(error) })}\n`);
+  process.exit(1);
+});

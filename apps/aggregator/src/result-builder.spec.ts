@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import type { AggregateJobData, ExpertOutputJson } from '@rsmoe/contracts';
+import { buildResult } from './result-builder';
+
+const timings = { queueMs: 3, preprocessMs: 1, visionEncodeMs: 2, prefillMs: 1, decodeMs: 5, timeToFirstTokenMs: 4, computeMs: 9 };
+
+function output(expertId: string, text: string): ExpertOutputJson {
+  return { expertId, prompt: `p-${expertId}`, text, status: 'ok', promptTokens: 10, generatedTokens: 4, finishReason: 'length', timings, model: 'm', featuresCached: false };
+}
+
+const job: AggregateJobData = {
+  requestId: 'r1',
+  task: 'caption',
+  routed: ['theme', 'object', 'relation'].map((expertId) => ({ expertId, prompt: `p-${expertId}`, reason: `caption aspect ${expertId}` })),
+  deadlineUnixMs: 2_000,
+  receivedAtUnixMs: 1_000,
+  pack: { name: 'pack', version: '1.0.0' },
+  fusionStrategy: 'ordered-dedup',
+};
+
+describe('buildResult', () => {
+  it('fuses every expert in routed order when all answered', () => {
+    const outputs = new Map([
+      ['relation', output('relation', 'a road runs next to the trees.')],
+      ['theme', output('theme', 'a dense residential area.')],
+      ['object', output('object', 'many buildings and some trees.')],
+    ]);
+    const result = buildResult(job, { outputs, failures: new Map() }, 1_250);
+    expect(result.caption).toBe('A dense residential area. Many buildings and some trees. A road runs next to the trees.');
+    expect(result.experts.map((expert) => expert.expertId)).toEqual(['theme', 'object', 'relation']);
+    expect(result.degraded).toBe(false);
+    expect(result.missingExperts).toEqual([]);
+    expect(result.timings).toEqual({ queueMs: 3, computeMs: 9, totalMs: 250 });
+    expect(result.routed[0]).toEqual({ expertId: 'theme', reason: 'caption aspect theme' });
+  });
+
+  it('marks failed and missing experts, and still fuses the rest', () => {
+    const result = buildResult(
+      job,
+      { outputs: new Map([['theme', output('theme', 'a farmland.')]]), failures: new Map([['object', 'image_undecodable: bad bytes']]) },
+      1_900,
+    );
+    expect(result.caption).toBe('A farmland.');
+    expect(result.degraded).toBe(true);
+    expect(result.missingExperts).toEqual(['object', 'relation']);
+    expect(result.experts[1]).toMatchObject({ expertId: 'object', status: 'failed', error: 'image_undecodable: bad bytes', prompt: 'p-object' });
+    expect(result.experts[2]).toMatchObject({ expertId: 'relation', status: 'timed_out' });
+  });
+
+  it('picks an answer for a question', () => {
+    const vqa: AggregateJobData = { ...job, task: 'vqa', question: 'how many cars ?', questionType: 'count', routed: [job.routed[1]], fusionStrategy: 'priority' };
+    const result = buildResult(vqa, { outputs: new Map([['object', output('object', 'Three.')]]), failures: new Map() }, 1_100);
+    expect(result).toMatchObject({ answer: '3', question: 'how many cars ?', questionType: 'count', degraded: false });
+  });
+});

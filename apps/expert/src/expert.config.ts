@@ -1,0 +1,37 @@
+import { env, parseEnv, type Env } from '@rsmoe/config';
+
+/** Every setting of an expert process, from its environment; defaults live here and only here. */
+export function loadExpertConfig(source: Env) {
+  return parseEnv(
+    'expert',
+    {
+      /** Which expert of the pack this process serves: picks its queue and its model. */
+      EXPERT_ID: env.string('theme'),
+      PACK_DIR: env.packDir(),
+      REDIS_URL: env.redisUrl(),
+      /** Prefix of the mesh's own Redis keys (results, channels, features, blobs). */
+      KEY_PREFIX: env.keyPrefix(),
+      /** BullMQ key prefix. */
+      QUEUE_PREFIX: env.queuePrefix(),
+      /** Jobs this process holds at once; batching needs at least MAX_BATCH_SIZE. */
+      CONCURRENCY: env.integer(8, 1, 1024),
+      MAX_BATCH_SIZE: env.integer(8, 1, 256),
+      /** How long a job waits for companions before its batch runs, in ms. */
+      MAX_BATCH_WAIT_MS: env.integer(2, 0, 1000),
+      /** Lifetime of shared image features, in seconds. */
+      FEATURE_CACHE_TTL_S: env.integer(600, 1),
+      /** Lifetime of image bytes in the blob store (refreshed on reads only by the gateway), in seconds. */
+      BLOB_TTL_S: env.integer(900, 1),
+      BLOB_MAX_BYTES: env.integer(32 * 1024 * 1024, 1),
+      EXECUTION_PROVIDER: env.oneOf(['cpu', 'cuda', 'auto'] as const, 'auto'),
+      /** onnxruntime intra-op threads; 0 = all cores. */
+      INTRA_OP_THREADS: env.integer(0, 0, 1024),
+      /** How long a SIGTERM waits for in-flight jobs before exiting, in ms. */
+      DRAIN_TIMEOUT_MS: env.integer(30_000, 0),
+      LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
+    },
+    source,
+  );
+}
+
+export type ExpertConfig = ReturnType<typeof loadExpertConfig>;

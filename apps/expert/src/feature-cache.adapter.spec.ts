@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createRedisKeys } from '@rsmoe/contracts';
+import type { ImageFeatures } from '@rsmoe/runtime';
+import { RedisFeatureCache } from './feature-cache.adapter';
+
+describe('RedisFeatureCache (real Redis)', () => {
+  const prefix = `test${randomBytes(4).toString('hex')}`;
+  const redis = new Redis('redis://127.0.0.1:6379');
+  const keys = createRedisKeys(prefix);
+  const shape = { tokens: 2, hiddenSize: 3 };
+  afterAll(async () => {
+    const found = await redis.keys(`${prefix}:*`);
+    if (found.length > 0) await redis.del(...found);
+    redis.disconnect();
+  });
+
+  it('encodes once when two processes ask for the same image at the same time, and shares the bytes exactly', async () => {
+    // Two caches = two expert processes sharing one Redis.
+    const caches = [0, 1].map(() => new RedisFeatureCache(redis, keys, { ttlSeconds: 60, lockTimeoutMs: 2_000, pollIntervalMs: 2 }));
+    let encodings = 0;
+    const compute = async () => {
+      encodings++;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const features: ImageFeatures = { encoderId: 'enc', ...shape, data: Float32Array.of(0.5, -1, 2, 3.25, 1e-7, 9) };
+      return { features, preprocessMs: 1, visionEncodeMs: 2 };
+    };
+    const results = await Promise.all([
+      caches[0].getOrCompute('c'.repeat(64), 'enc', shape, compute),
+      caches[1].getOrCompute('c'.repeat(64), 'enc', shape, compute),
+      caches[1].getOrCompute('c'.repeat(64), 'enc', shape, compute),
+    ]);
+    expect(encodings).toBe(1);
+    expect(results.filter((result) => !result.cached)).toHaveLength(1);
+    for (const result of results) expect(Array.from(result.features.data)).toEqual(Array.from(Float32Array.of(0.5, -1, 2, 3.25, 1e-7, 9)));
+    expect(await redis.ttl(keys.featureCacheKey('c'.repeat(64), 'enc'))).toBeGreaterThan(0);
+  });
+
+  it('ignores cached bytes of the wrong size instead of using them', async () => {
+    await redis.set(keys.featureCacheKey('d'.repeat(64), 'enc'), Buffer.alloc(5));
+    const cache = new RedisFeatureCache(redis, keys, { ttlSeconds: 60, lockTimeoutMs: 500, pollIntervalMs: 2 });
+    const result = await cache.getOrCompute('d'.repeat(64), 'enc', shape, async () => ({
+      features: { encoderId: 'enc', ...shape, data: new Float32Array(6) },
+      preprocessMs: 0,
+      visionEncodeMs: 0,
+    }));
+    expect(result.cached).toBe(false);
+  });
+});

@@ -1,0 +1,97 @@
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '@rsmoe/contracts';
+import type { ImageFeatures } from '@rsmoe/runtime';
+
+export interface FeatureCacheOptions {
+  /** How long computed features stay shared, in seconds. */
+  ttlSeconds: number;
+  /** How long another process may hold the "encoding now" lock before we compute ourselves, in ms. */
+  lockTimeoutMs: number;
+  /** Poll interval while another process encodes the same image, in ms. */
+  pollIntervalMs: number;
+}
+
+export interface CachedFeatures {
+  features: ImageFeatures;
+  /** True when the features came from the cache (ours or another expert's). */
+  cached: boolean;
+  preprocessMs: number;
+  visionEncodeMs: number;
+}
+
+/**
+ * Image features in Redis, keyed by image hash and encoder id, so every expert sharing an encoder reuses
+ * one encoding. A short lock (SET NX) makes concurrent experts wait for the first one instead of all
+ * encoding the same image; in-process requests for the same key share one promise.
+ */
+export class RedisFeatureCache {
+  private readonly inFlight = new Map<string, Promise<CachedFeatures>>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly options: FeatureCacheOptions,
+  ) {}
+
+  getOrCompute(
+    imageSha256: string,
+    encoderId: string,
+    shape: { tokens: number; hiddenSize: number },
+    compute: () => Promise<{ features: ImageFeatures; preprocessMs: number; visionEncodeMs: number }>,
+  ): Promise<CachedFeatures> {
+    const key = this.keys.featureCacheKey(imageSha256, encoderId);
+    const existing = this.inFlight.get(key);
+    if (existing) return existing.then((found) => ({ ...found, cached: true, preprocessMs: 0, visionEncodeMs: 0 }));
+    const pending = this.lookupOrCompute(key, encoderId, shape, compute).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, pending);
+    return pending;
+  }
+
+  private async lookupOrCompute(
+    key: string,
+    encoderId: string,
+    shape: { tokens: number; hiddenSize: number },
+    compute: () => Promise<{ features: ImageFeatures; preprocessMs: number; visionEncodeMs: number }>,
+  ): Promise<CachedFeatures> {
+    const fromCache = (bytes: Buffer): CachedFeatures => ({
+      features: { encoderId, ...shape, data: toFloat32(bytes) },
+      cached: true,
+      preprocessMs: 0,
+      visionEncodeMs: 0,
+    });
+    const hit = await this.read(key, shape);
+    if (hit) return fromCache(hit);
+    const lockKey = `${key}:lock`;
+    const locked = await this.redis.set(lockKey, '1', 'PX', this.options.lockTimeoutMs, 'NX');
+    if (!locked) {
+      const deadline = Date.now() + this.options.lockTimeoutMs;
+      while (Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs));
+        const shared = await this.read(key, shape);
+        if (shared) return fromCache(shared);
+        if (!(await this.redis.exists(lockKey))) break;
+      }
+    }
+    try {
+      const computed = await compute();
+      const data = computed.features.data;
+      await this.redis.set(key, Buffer.from(data.buffer, data.byteOffset, data.byteLength), 'EX', this.options.ttlSeconds);
+      return { ...computed, cached: false };
+    } finally {
+      if (locked) await this.redis.del(lockKey);
+    }
+  }
+
+  private async read(key: string, shape: { tokens: number; hiddenSize: number }): Promise<Buffer | undefined> {
+    const bytes = await this.redis.getBuffer(key);
+    // A wrong length means another encoder wrote under this id: ignore it rather than feed garbage.
+    return bytes && bytes.byteLength === shape.tokens * shape.hiddenSize * 4 ? bytes : undefined;
+  }
+}
+
+function toFloat32(bytes: Buffer): Float32Array {
+  // Copy: Buffer slices may be unaligned views into a shared pool.
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Float32Array(copy.buffer);
+}

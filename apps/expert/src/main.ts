@@ -1,0 +1,69 @@
+import { basename } from 'node:path';
+import { Redis } from 'ioredis';
+import { RedisBlobStore } from '@rsmoe/blobstore';
+import { createRedisKeys, loadPackManifest } from '@rsmoe/contracts';
+import { createLogger } from '@rsmoe/observability';
+import { VlmRuntime } from '@rsmoe/runtime';
+import { loadExpertConfig } from './expert.config';
+import { ExpertJobProcessor } from './expert-job.processor';
+import { startExpertWorker } from './expert.worker';
+import { RedisFeatureCache } from './feature-cache.adapter';
+
+async function main(): Promise<void> {
+  const config = loadExpertConfig(process.env);
+  const logger = createLogger(`expert.${config.EXPERT_ID}`, { level: config.LOG_LEVEL });
+  const manifest = loadPackManifest(config.PACK_DIR);
+  const expert = manifest.experts.find((candidate) => candidate.id === config.EXPERT_ID);
+  if (!expert) {
+    throw new Error(`EXPERT_ID "${config.EXPERT_ID}" is not in pack ${manifest.name} (experts: ${manifest.experts.map((e) => e.id).join(', ')})`);
+  }
+  const runtime = await VlmRuntime.load(expert.modelDir, {
+    executionProvider: config.EXECUTION_PROVIDER,
+    intraOpThreads: config.INTRA_OP_THREADS,
+    logger,
+  });
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const keys = createRedisKeys(config.KEY_PREFIX);
+  const processor = new ExpertJobProcessor({
+    expertId: expert.id,
+    modelName: basename(expert.modelDir),
+    model: runtime,
+    images: new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: config.BLOB_TTL_S, maxBytes: config.BLOB_MAX_BYTES }),
+    features: new RedisFeatureCache(redis, keys, { ttlSeconds: config.FEATURE_CACHE_TTL_S, lockTimeoutMs: 5_000, pollIntervalMs: 5 }),
+    batching: { maxBatchSize: config.MAX_BATCH_SIZE, maxWaitMs: config.MAX_BATCH_WAIT_MS },
+    publishPartial: async (requestId, output) => {
+      await redis.publish(keys.partialChannel(requestId), JSON.stringify(output));
+    },
+  });
+  const worker = startExpertWorker({
+    expertId: expert.id,
+    connection: new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }),
+    queuePrefix: config.QUEUE_PREFIX,
+    concurrency: Math.max(config.CONCURRENCY, 1),
+    processor,
+    logger,
+  });
+  await worker.waitUntilReady();
+  logger.info('expert ready', { expertId: expert.id, pack: manifest.name, model: expert.modelDir, provider: runtime.executionProvider });
+
+  let stopping = false;
+  const drain = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('draining', { signal });
+    // close() stops fetching and waits for active jobs; jobs not yet started stay in the queue.
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.DRAIN_TIMEOUT_MS).unref());
+    await Promise.race([worker.close(), timeout]);
+    await runtime.release();
+    redis.disconnect();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void drain('SIGTERM'));
+  process.on('SIGINT', () => void drain('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 'error', service: 'expert', msg: 'start-up failed', error: error instanceof Error ? error.message : String(error) })}\n`);
+  process.exit(1);
+});

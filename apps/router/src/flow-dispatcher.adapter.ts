@@ -1,0 +1,69 @@
+import { FlowProducer, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  AGGREGATE_QUEUE,
+  JOB_NAMES,
+  aggregateJobId,
+  deadlineJobId,
+  expertJobId,
+  expertQueueName,
+  type AggregateJobData,
+  type ExpertJobData,
+} from '@rsmoe/contracts';
+
+export interface DispatchOptions {
+  queuePrefix: string;
+  attempts: number;
+  backoffMs: number;
+  /** Seconds finished jobs stay in Redis. */
+  retentionSeconds: number;
+}
+
+/**
+ * The queue edge of the router. One request becomes a BullMQ flow: the parent on `aggregate`, one child per
+ * routed expert on `expert.<id>` (deterministic ids, so a re-dispatch is a no-op; a failed child never
+ * blocks the parent), plus a delayed job on `aggregate` due when the experts stop being waited for.
+ */
+export class FlowDispatcher {
+  private readonly flows: FlowProducer;
+  private readonly aggregate: Queue;
+
+  constructor(
+    connection: Redis,
+    private readonly options: DispatchOptions,
+  ) {
+    this.flows = new FlowProducer({ connection, prefix: options.queuePrefix });
+    this.aggregate = new Queue(AGGREGATE_QUEUE, { connection, prefix: options.queuePrefix });
+  }
+
+  async dispatch(parent: AggregateJobData, children: ExpertJobData[]): Promise<void> {
+    const retention = { removeOnComplete: { age: this.options.retentionSeconds }, removeOnFail: { age: this.options.retentionSeconds } };
+    await this.flows.add({
+      name: JOB_NAMES.aggregate,
+      queueName: AGGREGATE_QUEUE,
+      data: parent,
+      opts: { jobId: aggregateJobId(parent.requestId), ...retention },
+      children: children.map((child) => ({
+        name: JOB_NAMES.expertGenerate,
+        queueName: expertQueueName(child.expertId),
+        data: child,
+        opts: {
+          jobId: expertJobId(child.requestId, child.expertId),
+          ignoreDependencyOnFailure: true,
+          attempts: this.options.attempts,
+          backoff: { type: 'exponential', delay: this.options.backoffMs },
+          ...retention,
+        },
+      })),
+    });
+    await this.aggregate.add(JOB_NAMES.finalizeAtDeadline, parent, {
+      jobId: deadlineJobId(parent.requestId),
+      delay: Math.max(0, parent.deadlineUnixMs - Date.now()),
+      ...retention,
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.flows.close(), this.aggregate.close()]);
+  }
+}

@@ -1,0 +1,37 @@
+import { env, parseEnv, type Env } from '@rsmoe/config';
+
+/** Every setting of the router, from its environment; defaults live here and only here. */
+export function loadRouterConfig(source: Env) {
+  return parseEnv(
+    'router',
+    {
+      /** gRPC listen address. */
+      GRPC_HOST: env.string('127.0.0.1'),
+      GRPC_PORT: env.integer(50051, 0, 65535),
+      REDIS_URL: env.redisUrl(),
+      KEY_PREFIX: env.keyPrefix(),
+      QUEUE_PREFIX: env.queuePrefix(),
+      PACK_DIR: env.packDir(),
+      /** Deadline of a request that arrives without one, in ms. */
+      DEFAULT_DEADLINE_MS: env.integer(30_000, 100),
+      /** Most time a request may ask for, in ms. */
+      MAX_DEADLINE_MS: env.integer(300_000, 100),
+      /**
+       * Time kept back from the deadline to fuse and answer, as a fraction of the request's budget, clamped
+       * to [FUSE_RESERVE_MIN_MS, FUSE_RESERVE_MAX_MS]: experts stop being waited for at deadline - reserve.
+       */
+      FUSE_RESERVE_FRACTION: env.number(0.1, 0, 0.9),
+      FUSE_RESERVE_MIN_MS: env.integer(50, 0),
+      FUSE_RESERVE_MAX_MS: env.integer(1_000, 0),
+      /** Attempts of an expert job on transient errors (exponential backoff from JOB_BACKOFF_MS). */
+      JOB_ATTEMPTS: env.integer(3, 1, 20),
+      JOB_BACKOFF_MS: env.integer(50, 1),
+      /** How long finished jobs stay inspectable in Redis, in seconds. */
+      JOB_RETENTION_S: env.integer(3_600, 1),
+      LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
+    },
+    source,
+  );
+}
+
+export type RouterConfig = ReturnType<typeof loadRouterConfig>;

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { loadPackManifest, type AggregateJobData, type ExpertJobData, type InferenceResultJson } from '@rsmoe/contracts';
+import { InstructionRouter } from '@rsmoe/routing';
+import { CompletionTimeoutError } from './completion-listener.adapter';
+import { RouterRequestError, RouterService, type RouterServiceDeps } from './router.service';
+
+const manifest = loadPackManifest(`${__dirname}/../../../models/fixtures/tiny-pack`);
+const image = { sha256: 'a'.repeat(64), byteLength: 10, mediaType: 'image/png' };
+
+function harness(overrides: Partial<RouterServiceDeps> = {}) {
+  const dispatched: { parent: AggregateJobData; children: ExpertJobData[] }[] = [];
+  let resolveResult: (result: InferenceResultJson) => void = () => undefined;
+  const deps: RouterServiceDeps = {
+    manifest,
+    router: new InstructionRouter(manifest),
+    dispatcher: { dispatch: async (parent, children) => void dispatched.push({ parent, children }) },
+    completions: {
+      listen: async () => ({ result: new Promise<InferenceResultJson>((resolve) => (resolveResult = resolve)), cancel: () => undefined }),
+    },
+    images: { has: async () => true },
+    results: { get: async () => undefined },
+    deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000 },
+    now: () => 1_000_000,
+    ...overrides,
+  };
+  return { service: new RouterService(deps), dispatched, complete: (result: InferenceResultJson) => resolveResult(result) };
+}
+
+describe('RouterService', () => {
+  it('dispatches one child per routed expert with its prompt and a deadline that leaves time to fuse', async () => {
+    const { service, dispatched, complete } = harness();
+    const pending = service.infer({ requestId: 'r1', task: 'vqa', image, question: 'how many cars are there ?', params: { maxNewTokens: 5 }, deadlineUnixMs: 1_004_000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched).toHaveLength(1);
+    const { parent, children } = dispatched[0];
+    expect(children.map((child) => child.expertId)).toEqual(['object']);
+    expect(children[0].prompt).toBe('the objects in the image . answer the question : how many cars are there ?');
+    // request params win over the pack's expert settings
+    expect(children[0].generation).toMatchObject({ maxNewTokens: 5, numBeams: 1 });
+    // 4 s budget, 10 % reserved for fusing: experts are waited for until 3.6 s
+    expect(children[0].deadlineUnixMs).toBe(1_003_600);
+    expect(parent).toMatchObject({ requestId: 'r1', questionType: 'count', deadlineUnixMs: 1_003_600, fusionStrategy: 'priority' });
+    complete({ requestId: 'r1' } as InferenceResultJson);
+    expect((await pending).requestId).toBe('r1');
+  });
+
+  it('rejects bad requests before dispatching anything', async () => {
+    const { service, dispatched } = harness({ images: { has: async () => false } });
+    const kinds = async (request: Parameters<RouterService['infer']>[0]) => service.infer(request).catch((error: RouterRequestError) => error.kind);
+    expect(await kinds({ requestId: 'bad id!', task: 'caption', image, params: {} })).toBe('invalid_argument');
+    expect(await kinds({ requestId: 'r2', task: 'caption', image: { ...image, sha256: 'xyz' }, params: {} })).toBe('invalid_argument');
+    expect(await kinds({ requestId: 'r3', task: 'caption', image, params: {} })).toBe('not_found');
+    expect(await kinds({ requestId: 'r4', task: 'caption', image, params: {}, deadlineUnixMs: 999_000 })).toBe('deadline_exceeded');
+    expect(dispatched).toHaveLength(0);
+  });
+
+  it('rejects an empty question', async () => {
+    const { service } = harness();
+    await expect(service.infer({ requestId: 'r5', task: 'vqa', image, question: '  ', params: {} })).rejects.toMatchObject({ kind: 'invalid_argument' });
+  });
+
+  it('returns a stored result for a repeated request id without dispatching again', async () => {
+    const stored = { requestId: 'r6', caption: 'A farmland.' } as InferenceResultJson;
+    const { service, dispatched } = harness({ results: { get: async () => stored } });
+    expect(await service.infer({ requestId: 'r6', task: 'caption', image, params: {} })).toBe(stored);
+    expect(dispatched).toHaveLength(0);
+  });
+
+  it('turns a missing completion into deadline_exceeded', async () => {
+    const { service } = harness({
+      completions: { listen: async () => ({ result: Promise.reject(new CompletionTimeoutError('late')), cancel: () => undefined }) },
+    });
+    await expect(service.infer({ requestId: 'r7', task: 'caption', image, params: {} })).rejects.toMatchObject({ kind: 'deadline_exceeded' });
+  });
+});

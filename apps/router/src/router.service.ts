@@ -1,0 +1,139 @@
+import {
+  isRequestId,
+  isSha256Hex,
+  type AggregateJobData,
+  type ExpertJobData,
+  type ExpertOutputJson,
+  type GenerationParams,
+  type ImageRefJson,
+  type InferenceResultJson,
+  type PackManifest,
+  type Task,
+} from '@rsmoe/contracts';
+import { InstructionRouter, InvalidRoutingRequestError, NoExpertForTaskError } from '@rsmoe/routing';
+import { CompletionTimeoutError } from './completion-listener.adapter';
+
+/** Why a request cannot be served; the gRPC edge maps each kind to one status code. */
+export class RouterRequestError extends Error {
+  override readonly name = 'RouterRequestError';
+  constructor(
+    readonly kind: 'invalid_argument' | 'not_found' | 'deadline_exceeded' | 'failed_precondition',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface InferenceRequest {
+  requestId: string;
+  task: Task;
+  image: ImageRefJson;
+  question?: string;
+  params: GenerationParams;
+  /** Absolute deadline (Unix ms); 0 or absent means the default budget. */
+  deadlineUnixMs?: number;
+}
+
+export interface RouterServiceDeps {
+  manifest: PackManifest;
+  router: InstructionRouter;
+  dispatcher: { dispatch(parent: AggregateJobData, children: ExpertJobData[]): Promise<void> };
+  completions: {
+    listen(
+      requestId: string,
+      timeoutMs: number,
+      onPartial?: (output: ExpertOutputJson) => void,
+    ): Promise<{ result: Promise<InferenceResultJson>; cancel: () => void }>;
+  };
+  images: { has(sha256: string): Promise<boolean> };
+  results: { get(requestId: string): Promise<InferenceResultJson | undefined> };
+  deadlines: { defaultMs: number; maxMs: number; reserveFraction: number; reserveMinMs: number; reserveMaxMs: number };
+  now?: () => number;
+}
+
+/**
+ * The router's core: validate, route (which experts, which prompts, why), dispatch the flow and wait for
+ * the pushed completion. Plain TypeScript: the gRPC handlers and the adapters are its only edges.
+ */
+export class RouterService {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: RouterServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  get manifest(): PackManifest {
+    return this.deps.manifest;
+  }
+
+  async infer(request: InferenceRequest, onPartial?: (output: ExpertOutputJson) => void): Promise<InferenceResultJson> {
+    const receivedAt = this.now();
+    if (!isRequestId(request.requestId)) throw new RouterRequestError('invalid_argument', 'request_id must be 1-128 of [A-Za-z0-9_-]');
+    if (!isSha256Hex(request.image.sha256)) throw new RouterRequestError('invalid_argument', 'image.sha256 must be 64 lower-case hex characters');
+    const deadline = this.deadline(request.deadlineUnixMs, receivedAt);
+    // Idempotent: the same request id answered before gets its stored result.
+    const previous = await this.deps.results.get(request.requestId);
+    if (previous) return previous;
+    if (!(await this.deps.images.has(request.image.sha256))) {
+      throw new RouterRequestError('not_found', `image ${request.image.sha256} is not in the blob store (expired or never stored)`);
+    }
+    let decision;
+    try {
+      decision = this.deps.router.route({ task: request.task, question: request.question });
+    } catch (error) {
+      if (error instanceof InvalidRoutingRequestError) throw new RouterRequestError('invalid_argument', error.message);
+      if (error instanceof NoExpertForTaskError) throw new RouterRequestError('failed_precondition', error.message);
+      throw error;
+    }
+    // Experts are waited for until the fuse point; the rest of the budget is for fusing and answering.
+    const budget = deadline - receivedAt;
+    const reserve = Math.min(this.deps.deadlines.reserveMaxMs, Math.max(this.deps.deadlines.reserveMinMs, budget * this.deps.deadlines.reserveFraction));
+    const fuseAt = Math.max(receivedAt, Math.round(deadline - reserve));
+    const { manifest } = this.deps;
+    const parent: AggregateJobData = {
+      requestId: request.requestId,
+      task: request.task,
+      ...(decision.question !== undefined ? { question: decision.question } : {}),
+      ...(decision.questionType !== undefined ? { questionType: decision.questionType } : {}),
+      routed: decision.experts,
+      deadlineUnixMs: fuseAt,
+      receivedAtUnixMs: receivedAt,
+      pack: { name: manifest.name, version: manifest.version },
+      fusionStrategy: request.task === 'caption' ? manifest.fusion.caption : manifest.fusion.vqa,
+    };
+    const enqueuedAt = this.now();
+    const children: ExpertJobData[] = decision.experts.map((assignment) => {
+      const expert = manifest.experts.find((candidate) => candidate.id === assignment.expertId);
+      return {
+        requestId: request.requestId,
+        task: request.task,
+        expertId: assignment.expertId,
+        prompt: assignment.prompt,
+        image: request.image,
+        generation: { ...expert?.generation, ...request.params },
+        deadlineUnixMs: fuseAt,
+        enqueuedAtUnixMs: enqueuedAt,
+      };
+    });
+    const { result, cancel } = await this.deps.completions.listen(request.requestId, Math.max(1, deadline - this.now()), onPartial);
+    try {
+      await this.deps.dispatcher.dispatch(parent, children);
+    } catch (error) {
+      cancel();
+      throw error;
+    }
+    try {
+      return await result;
+    } catch (error) {
+      if (error instanceof CompletionTimeoutError) throw new RouterRequestError('deadline_exceeded', error.message);
+      throw error;
+    }
+  }
+
+  private deadline(requested: number | undefined, now: number): number {
+    const { defaultMs, maxMs } = this.deps.deadlines;
+    if (!requested) return now + defaultMs;
+    if (requested <= now) throw new RouterRequestError('deadline_exceeded', `the deadline passed ${now - requested} ms before the router got the request`);
+    return Math.min(requested, now + maxMs);
+  }
+}

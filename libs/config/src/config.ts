@@ -1,0 +1,63 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** The environment could not be turned into a valid configuration; `problems` names every bad variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly service: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${service}: invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+/** Where the repository lives; defaults (demo pack, fixtures) are resolved from here, not from the cwd. */
+export const REPO_ROOT = resolve(__dirname, '../../..');
+
+/** The default model pack until the trained demo pack exists: three experts around the tiny fixture. */
+export const DEFAULT_PACK_DIR = resolve(REPO_ROOT, 'models/fixtures/tiny-pack');
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * Parses environment variables with a zod object schema whose keys are the variable names. Empty strings
+ * count as unset so defaults apply. Throws one ConfigError listing every problem.
+ */
+export function parseEnv<Shape extends z.ZodRawShape>(
+  service: string,
+  shape: Shape,
+  env: Env,
+): z.infer<z.ZodObject<Shape>> {
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(shape)) {
+    const value = env[key];
+    input[key] = value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+  const parsed = z.object(shape).safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      service,
+      parsed.error.issues.map((issue) => `${issue.path.join('.')}=${JSON.stringify(input[String(issue.path[0])] ?? null)}: ${issue.message}`),
+    );
+  }
+  return parsed.data;
+}
+
+/** Variable schemas shared by the services. */
+export const env = {
+  integer: (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+    z.coerce.number().int().min(min).max(max).default(fallback),
+  number: (fallback: number, min: number, max = Number.MAX_VALUE) => z.coerce.number().min(min).max(max).default(fallback),
+  string: (fallback: string) => z.string().min(1).default(fallback),
+  oneOf: <T extends string>(values: readonly [T, ...T[]], fallback: T) => z.enum(values).default(fallback as never),
+  redisUrl: () =>
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .default('redis://127.0.0.1:6379'),
+  keyPrefix: () => z.string().regex(/^[A-Za-z0-9_.:{}-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.:{}-]').default('rsmoe'),
+  /** BullMQ's own key prefix (queues live under `<prefix>:<queue>`). */
+  queuePrefix: () => z.string().regex(/^[A-Za-z0-9_.{}-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.{}-]').default('bull'),
+  packDir: () => z.string().min(1).default(DEFAULT_PACK_DIR).transform((dir) => resolve(dir)),
+};

@@ -1,0 +1,13 @@
+export * from './identifiers';
+export * from './tasks';
+export * from './queues';
+export * from './redis-keys';
+export * from './errors';
+export { formatIssues } from './validation';
+export * from './generation-params';
+export * from './job-payloads';
+export * from './inference-result';
+export * from './pack-manifest';
+export * from './proto-converters';
+export * from './proto-types';
+export * from './proto-loader';

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { ContractValidationError } from './errors';
+import type { ExpertId } from './identifiers';
+import { expertOutputSchema, type ExpertOutputJson } from './job-payloads';
+import { QUESTION_TYPES, TASKS, type QuestionType, type Task } from './tasks';
+import { parseWith } from './validation';
+
+/** An expert the router chose, and why. */
+export interface RoutedExpertJson {
+  expertId: ExpertId;
+  /** Human-readable reason, e.g. `question type count ∈ object.questionTypes`. */
+  reason: string;
+}
+
+/** Timings of a whole request, in milliseconds. */
+export interface ResultTimingsJson {
+  /** Longest queue wait among the routed experts. */
+  queueMs: number;
+  /** Longest expert compute time (experts run in parallel). */
+  computeMs: number;
+  /** From the router receiving the request to the result being stored. */
+  totalMs: number;
+}
+
+/**
+ * The result of one request: what the gateway returns, what `GET /v1/requests/{id}` serves and what
+ * the aggregator stores (at RedisKeys.resultKey, with the result TTL). Field for field the proto's
+ * `rsmoe.v1.InferenceResult` in camelCase (toProtoResult / fromProtoResult convert).
+ */
+export interface InferenceResultJson {
+  requestId: string;
+  task: Task;
+  /** The fused caption (task `caption`; may be empty when every expert failed). */
+  caption?: string;
+  /** The chosen answer (task `vqa`). */
+  answer?: string;
+  /** The question (task `vqa`). */
+  question?: string;
+  /** The question type the router found (task `vqa`). */
+  questionType?: QuestionType;
+  /** Every routed expert's output, in fusion order. */
+  experts: ExpertOutputJson[];
+  /** The experts the router chose, with the reason, in fusion order. */
+  routed: RoutedExpertJson[];
+  /** True when at least one routed expert's output is missing (failed, timed out or skipped). */
+  degraded: boolean;
+  /** Routed experts whose output is missing from the fusion. */
+  missingExperts: ExpertId[];
+  timings: ResultTimingsJson;
+  /** Model pack that served the request. */
+  packName: string;
+  packVersion: string;
+  /** Fusion strategy used (e.g. `ordered-dedup`, `priority`). */
+  fusionStrategy: string;
+}
+
+/** Published on RedisKeys.completionChannel(requestId) once the result is stored: the result itself, so no extra read is needed. */
+export interface CompletionMessage {
+  requestId: string;
+  result: InferenceResultJson;
+}
+
+const ms = z.number().finite().min(0);
+
+export const inferenceResultSchema: z.ZodType<InferenceResultJson, z.ZodTypeDef, unknown> = z.object({
+  requestId: z.string().min(1),
+  task: z.enum(TASKS),
+  caption: z.string().optional(),
+  answer: z.string().optional(),
+  question: z.string().optional(),
+  questionType: z.enum(QUESTION_TYPES).optional(),
+  experts: z.array(expertOutputSchema),
+  routed: z.array(z.object({ expertId: z.string().min(1), reason: z.string() })),
+  degraded: z.boolean(),
+  missingExperts: z.array(z.string()),
+  timings: z.object({ queueMs: ms, computeMs: ms, totalMs: ms }),
+  packName: z.string(),
+  packVersion: z.string(),
+  fusionStrategy: z.string(),
+});
+
+export const completionMessageSchema: z.ZodType<CompletionMessage, z.ZodTypeDef, unknown> = z
+  .object({ requestId: z.string().min(1), result: inferenceResultSchema })
+  .refine((m) => m.requestId === m.result.requestId, { message: 'result.requestId differs from requestId', path: ['result', 'requestId'] });
+
+/** Validates a stored or received result; throws ContractValidationError naming every bad field. */
+export function parseInferenceResult(value: unknown): InferenceResultJson {
+  return parseWith(inferenceResultSchema, 'InferenceResultJson', value);
+}
+
+/** Parses and validates a completion channel message (a JSON string or an already parsed value). */
+export function parseCompletionMessage(message: unknown): CompletionMessage {
+  let value = message;
+  if (typeof message === 'string') {
+    try {
+      value = JSON.parse(message);
+    } catch (error) {
+      throw new ContractValidationError('CompletionMessage', [`(root): not JSON (${(error as Error).message})`]);
+    }
+  }
+  return parseWith(completionMessageSchema, 'CompletionMessage', value);
+}

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { aggregateJobData, captionResult, expertJobData, expertOutput } from '../test-support/fixtures';
+import {
+  ContractValidationError,
+  parseAggregateJobData,
+  parseCompletionMessage,
+  parseExpertJobData,
+  parseExpertJobResult,
+  parseInferenceResult,
+} from './index';
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ContractValidationError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ContractValidationError');
+}
+
+describe('ExpertJobData', () => {
+  it('accepts a valid payload unchanged', () => {
+    expect(parseExpertJobData(expertJobData())).toEqual(expertJobData());
+  });
+
+  it('survives a JSON round trip (BullMQ stores job data as JSON)', () => {
+    expect(parseExpertJobData(JSON.parse(JSON.stringify(expertJobData())))).toEqual(expertJobData());
+  });
+
+  it('names every bad field', () => {
+    const bad = { ...expertJobData(), task: 'segment', image: { sha256: 'nope', byteLength: -1, mediaType: 'image/png' }, deadlineUnixMs: undefined };
+    const problems = problemsOf(() => parseExpertJobData(bad));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^task: /),
+        expect.stringMatching(/^image\.sha256: must be 64 lower-case hex/),
+        expect.stringMatching(/^image\.byteLength: /),
+        expect.stringMatching(/^deadlineUnixMs: Required/),
+      ]),
+    );
+    expect(() => parseExpertJobData(bad)).toThrow(/^invalid ExpertJobData: /);
+  });
+
+  it('rejects request ids that would break job ids and unknown generation settings', () => {
+    expect(problemsOf(() => parseExpertJobData(expertJobData({ requestId: 'a:b' })))).toEqual([expect.stringMatching(/^requestId: /)]);
+    expect(problemsOf(() => parseExpertJobData({ ...expertJobData(), generation: { maxNewTokens: 0, beams: 2 } }))).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^generation\.maxNewTokens: /), expect.stringMatching(/^generation: Unrecognized key.*beams/)]),
+    );
+  });
+
+  it('rejects a non-object payload', () => {
+    expect(problemsOf(() => parseExpertJobData('x'))).toEqual([expect.stringMatching(/^\(root\): Expected object/)]);
+  });
+});
+
+describe('ExpertJobResult', () => {
+  it('accepts an ok and a skipped output', () => {
+    expect(parseExpertJobResult(expertOutput())).toEqual(expertOutput());
+    const skipped = expertOutput({ status: 'skipped', text: '', error: 'deadline passed before pick-up', finishReason: undefined });
+    expect(parseExpertJobResult(skipped)).toEqual(skipped);
+  });
+
+  it('names a negative timing and an unknown status', () => {
+    const bad = { ...expertOutput(), status: 'done', timings: { ...expertOutput().timings, decodeMs: -1 } };
+    expect(problemsOf(() => parseExpertJobResult(bad))).toEqual([expect.stringMatching(/^status: /), expect.stringMatching(/^timings\.decodeMs: /)]);
+  });
+});
+
+describe('AggregateJobData', () => {
+  it('accepts a valid payload', () => {
+    expect(parseAggregateJobData(aggregateJobData())).toEqual(aggregateJobData());
+  });
+
+  it('needs the question of a vqa request, at least one routed expert and no duplicates', () => {
+    expect(problemsOf(() => parseAggregateJobData(aggregateJobData({ question: undefined })))).toEqual(['question: required when task is vqa']);
+    expect(problemsOf(() => parseAggregateJobData(aggregateJobData({ routed: [] })))).toEqual([expect.stringMatching(/^routed: /)]);
+    const twice = aggregateJobData().routed[0];
+    expect(problemsOf(() => parseAggregateJobData(aggregateJobData({ routed: [twice, twice] })))).toEqual(['routed[1].expertId: duplicate expert object']);
+  });
+});
+
+describe('InferenceResultJson and completion messages', () => {
+  it('accepts a result and a completion message carrying it', () => {
+    expect(parseInferenceResult(captionResult())).toEqual(captionResult());
+    const message = JSON.stringify({ requestId: 'req-1', result: captionResult() });
+    expect(parseCompletionMessage(message).result).toEqual(captionResult());
+  });
+
+  it('rejects a message whose result belongs to another request, and one that is not JSON', () => {
+    expect(() => parseCompletionMessage({ requestId: 'other', result: captionResult() })).toThrow(/result\.requestId/);
+    expect(() => parseCompletionMessage('{oops')).toThrow(/not JSON/);
+  });
+
+  it('names the bad entry of the experts list', () => {
+    const result = captionResult();
+    result.experts[1] = { ...result.experts[1], promptTokens: 1.5 };
+    expect(problemsOf(() => parseInferenceResult(result))).toEqual([expect.stringMatching(/^experts\[1\]\.promptTokens: /)]);
+  });
+});

@@ -1,0 +1,217 @@
+import { ContractValidationError } from './errors';
+import type { GenerationParams } from './generation-params';
+import { isSha256Hex } from './identifiers';
+import { inferenceResultSchema, type InferenceResultJson } from './inference-result';
+import { expertOutputSchema, type ExpertOutputJson, type ImageRefJson } from './job-payloads';
+import { expertsInOrder, type PackManifest } from './pack-manifest';
+import type {
+  ProtoExpertOutput,
+  ProtoExpertOutput__Output,
+  ProtoExpertStatus__Output,
+  ProtoGenerationParams,
+  ProtoGenerationParams__Output,
+  ProtoImageRef,
+  ProtoImageRef__Output,
+  ProtoInferenceResult,
+  ProtoInferenceResult__Output,
+  ProtoListExpertsResponse,
+  ProtoTask__Output,
+} from './proto-types';
+import { expertQueueName } from './queues';
+import type { ExpertStatus, Task } from './tasks';
+import { parseWith } from './validation';
+
+const TASK_TO_PROTO: Record<Task, ProtoTask__Output> = { caption: 'CAPTION', vqa: 'VQA' };
+const STATUS_TO_PROTO: Record<ExpertStatus, ProtoExpertStatus__Output> = {
+  ok: 'OK',
+  failed: 'FAILED',
+  timed_out: 'TIMED_OUT',
+  skipped: 'SKIPPED',
+};
+
+function invert<K extends string, V extends string>(map: Record<K, V>): Map<V, K> {
+  return new Map(Object.entries(map).map(([k, v]) => [v as V, k as K]));
+}
+const TASK_FROM_PROTO = invert(TASK_TO_PROTO);
+const STATUS_FROM_PROTO = invert(STATUS_TO_PROTO);
+
+export function taskToProto(task: Task): ProtoTask__Output {
+  return TASK_TO_PROTO[task];
+}
+
+/** The task of a proto enum value; throws ContractValidationError for TASK_UNSPECIFIED or an unknown value. */
+export function taskFromProto(task: ProtoTask__Output | string | number, field = 'task'): Task {
+  const value = TASK_FROM_PROTO.get(task as ProtoTask__Output);
+  if (value === undefined) throw new ContractValidationError('task', [`${field}: must be CAPTION or VQA (got ${String(task)})`]);
+  return value;
+}
+
+export function expertStatusToProto(status: ExpertStatus): ProtoExpertStatus__Output {
+  return STATUS_TO_PROTO[status];
+}
+
+export function expertStatusFromProto(status: ProtoExpertStatus__Output | string | number, field = 'status'): ExpertStatus {
+  const value = STATUS_FROM_PROTO.get(status as ProtoExpertStatus__Output);
+  if (value === undefined) throw new ContractValidationError('ExpertStatus', [`${field}: must be OK, FAILED, TIMED_OUT or SKIPPED (got ${String(status)})`]);
+  return value;
+}
+
+/** The image reference of a request; throws ContractValidationError when it is missing or malformed. */
+export function imageRefFromProto(ref: ProtoImageRef__Output | null | undefined, field = 'image'): ImageRefJson {
+  if (!ref) throw new ContractValidationError('ImageRef', [`${field}: required`]);
+  const problems: string[] = [];
+  if (!isSha256Hex(ref.sha256)) problems.push(`${field}.sha256: must be 64 lower-case hex characters`);
+  const byteLength = Number(ref.byteLength);
+  if (!Number.isSafeInteger(byteLength) || byteLength <= 0) problems.push(`${field}.byteLength: must be a positive integer (got ${ref.byteLength})`);
+  if (!/^[a-z]+\/[a-z0-9.+-]+$/i.test(ref.mediaType)) problems.push(`${field}.mediaType: must be a media type such as image/png`);
+  if (problems.length > 0) throw new ContractValidationError('ImageRef', problems);
+  return { sha256: ref.sha256, byteLength, mediaType: ref.mediaType };
+}
+
+export function imageRefToProto(ref: ImageRefJson): ProtoImageRef {
+  return { sha256: ref.sha256, byteLength: ref.byteLength, mediaType: ref.mediaType };
+}
+
+const GENERATION_KEYS = [
+  'maxNewTokens',
+  'numBeams',
+  'doSample',
+  'temperature',
+  'topK',
+  'topP',
+  'seed',
+  'repetitionPenalty',
+  'lengthPenalty',
+] as const satisfies readonly (keyof GenerationParams & keyof ProtoGenerationParams__Output)[];
+
+/** The fields a client set (proto3 `optional` presence); an absent message gives `{}`. Values are not range-checked here. */
+export function generationParamsFromProto(params: ProtoGenerationParams__Output | null | undefined): GenerationParams {
+  const out: GenerationParams = {};
+  if (!params) return out;
+  const record = params as unknown as Record<string, unknown>;
+  for (const key of GENERATION_KEYS) {
+    // The virtual oneof field `_<name>` marks presence; the value alone cannot tell 0 from unset.
+    const present = `_${key}` in record ? record[`_${key}`] === key : record[key] !== undefined && record[key] !== null;
+    if (present) (out as Record<string, unknown>)[key] = record[key];
+  }
+  if (params.stopStrings && params.stopStrings.length > 0) out.stopStrings = [...params.stopStrings];
+  return out;
+}
+
+export function generationParamsToProto(params: GenerationParams): ProtoGenerationParams {
+  const out: ProtoGenerationParams = {};
+  for (const key of GENERATION_KEYS) {
+    if (params[key] !== undefined) (out as Record<string, unknown>)[key] = params[key];
+  }
+  if (params.stopStrings && params.stopStrings.length > 0) out.stopStrings = [...params.stopStrings];
+  return out;
+}
+
+export function toProtoExpertOutput(output: ExpertOutputJson): ProtoExpertOutput {
+  return {
+    expertId: output.expertId,
+    prompt: output.prompt,
+    text: output.text,
+    status: expertStatusToProto(output.status),
+    error: output.error ?? '',
+    promptTokens: output.promptTokens,
+    generatedTokens: output.generatedTokens,
+    timings: { ...output.timings },
+    model: output.model,
+    featuresCached: output.featuresCached,
+    finishReason: output.finishReason ?? '',
+  };
+}
+
+function expertOutputFields(output: ProtoExpertOutput__Output, field: string): Record<string, unknown> {
+  const t = output.timings;
+  return {
+    expertId: output.expertId,
+    prompt: output.prompt,
+    text: output.text,
+    status: STATUS_FROM_PROTO.get(output.status) ?? `invalid ${String(output.status)} (${field}.status)`,
+    ...(output.error ? { error: output.error } : {}),
+    promptTokens: output.promptTokens,
+    generatedTokens: output.generatedTokens,
+    ...(output.finishReason ? { finishReason: output.finishReason } : {}),
+    timings: {
+      queueMs: t?.queueMs ?? 0,
+      preprocessMs: t?.preprocessMs ?? 0,
+      visionEncodeMs: t?.visionEncodeMs ?? 0,
+      prefillMs: t?.prefillMs ?? 0,
+      decodeMs: t?.decodeMs ?? 0,
+      timeToFirstTokenMs: t?.timeToFirstTokenMs ?? 0,
+      computeMs: t?.computeMs ?? 0,
+    },
+    model: output.model,
+    featuresCached: output.featuresCached,
+  };
+}
+
+/** A received ExpertOutput (e.g. a CaptionStream partial) as JSON; throws ContractValidationError when invalid. */
+export function fromProtoExpertOutput(output: ProtoExpertOutput__Output): ExpertOutputJson {
+  return parseWith(expertOutputSchema, 'ExpertOutput', expertOutputFields(output, 'partial'));
+}
+
+/** The JSON result as the proto message (empty strings for fields of the other task). */
+export function toProtoResult(result: InferenceResultJson): ProtoInferenceResult {
+  return {
+    requestId: result.requestId,
+    task: taskToProto(result.task),
+    caption: result.caption ?? '',
+    answer: result.answer ?? '',
+    question: result.question ?? '',
+    questionType: result.questionType ?? '',
+    experts: result.experts.map(toProtoExpertOutput),
+    routed: result.routed.map((r) => ({ expertId: r.expertId, reason: r.reason })),
+    degraded: result.degraded,
+    missingExperts: [...result.missingExperts],
+    timings: { ...result.timings },
+    packName: result.packName,
+    packVersion: result.packVersion,
+    fusionStrategy: result.fusionStrategy,
+  };
+}
+
+/**
+ * A received result as JSON: `caption` is set for a caption, `answer`/`question`/`questionType` for a
+ * question (proto empty strings of the other task are dropped). Throws ContractValidationError when invalid.
+ */
+export function fromProtoResult(result: ProtoInferenceResult__Output): InferenceResultJson {
+  const task = TASK_FROM_PROTO.get(result.task);
+  const t = result.timings;
+  const json: Record<string, unknown> = {
+    requestId: result.requestId,
+    task: task ?? `invalid ${String(result.task)}`,
+    ...(task === 'caption' ? { caption: result.caption } : {}),
+    ...(task === 'vqa' ? { answer: result.answer, question: result.question } : {}),
+    ...(task === 'vqa' && result.questionType ? { questionType: result.questionType } : {}),
+    experts: result.experts.map((e, i) => expertOutputFields(e, `experts[${i}]`)),
+    routed: result.routed.map((r) => ({ expertId: r.expertId, reason: r.reason })),
+    degraded: result.degraded,
+    missingExperts: [...result.missingExperts],
+    timings: { queueMs: t?.queueMs ?? 0, computeMs: t?.computeMs ?? 0, totalMs: t?.totalMs ?? 0 },
+    packName: result.packName,
+    packVersion: result.packVersion,
+    fusionStrategy: result.fusionStrategy,
+  };
+  return parseWith(inferenceResultSchema, 'InferenceResult', json);
+}
+
+/** The ListExperts response of a pack: experts in fusion order, each with its queue name. */
+export function toListExpertsResponse(manifest: PackManifest): ProtoListExpertsResponse {
+  return {
+    packName: manifest.name,
+    packVersion: manifest.version,
+    experts: expertsInOrder(manifest).map((expert) => {
+      return {
+        id: expert.id,
+        description: expert.description,
+        aspects: [...expert.aspects],
+        questionTypes: [...expert.questionTypes],
+        model: expert.modelName,
+        queue: expertQueueName(expert.id),
+      };
+    }),
+  };
+}

@@ -1,0 +1,38 @@
+/** Default prefix of every Redis key and channel the mesh writes outside BullMQ. */
+export const DEFAULT_KEY_PREFIX = 'rsmoe';
+
+const PREFIX_PATTERN = /^[A-Za-z0-9_.:{}-]{1,64}$/;
+
+/** Redis keys and pub/sub channels of the mesh, all under one prefix (`<prefix>:<kind>:...`). */
+export interface RedisKeys {
+  readonly prefix: string;
+  /** String key holding a request's InferenceResultJson (set with the result TTL). */
+  resultKey(requestId: string): string;
+  /** Channel on which the aggregator publishes a CompletionMessage (the result itself) once it is stored. */
+  completionChannel(requestId: string): string;
+  /** Channel on which each expert's ExpertOutputJson is published as soon as it finishes (streaming). */
+  partialChannel(requestId: string): string;
+  /** Key of cached image features for one image and one vision encoder. */
+  featureCacheKey(imageSha256: string, encoderId: string): string;
+  /** Hash holding an image's bytes and media type (libs/blobstore). */
+  blobKey(sha256: string): string;
+}
+
+/**
+ * Builds the key helpers for one prefix (default `rsmoe`). Tests pass a random prefix so that runs
+ * never share keys. The prefix may not contain whitespace.
+ */
+export function createRedisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
+  if (!PREFIX_PATTERN.test(prefix)) {
+    throw new RangeError(`invalid Redis key prefix ${JSON.stringify(prefix)}: 1-64 of [A-Za-z0-9_.:{}-]`);
+  }
+  return Object.freeze({
+    prefix,
+    resultKey: (requestId: string) => `${prefix}:result:${requestId}`,
+    completionChannel: (requestId: string) => `${prefix}:done:${requestId}`,
+    partialChannel: (requestId: string) => `${prefix}:partial:${requestId}`,
+    featureCacheKey: (imageSha256: string, encoderId: string) => `${prefix}:features:${encoderId}:${imageSha256}`,
+    blobKey: (sha256: string) => `${prefix}:blob:${sha256}`,
+  });
+}
+

@@ -1,0 +1,9 @@
+/** The request cannot be routed as given (e.g. a vqa request with an empty question): a permanent input error. */
+export class InvalidRoutingRequestError extends Error {
+  override readonly name = 'InvalidRoutingRequestError';
+}
+
+/** The pack has no expert for the task (no expert has a prompt for it): a configuration error. */
+export class NoExpertForTaskError extends Error {
+  override readonly name = 'NoExpertForTaskError';
+}

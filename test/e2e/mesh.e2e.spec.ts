@@ -1,0 +1,184 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expertJobId, type InferenceResultJson } from '@rsmoe/contracts';
+import { fuseCaptions } from '@rsmoe/fusion';
+import { InstructionRouter } from '@rsmoe/routing';
+import { VlmRuntime } from '@rsmoe/runtime';
+import { jobCounts, postImage, startMesh, testImage, type RunningMesh } from './mesh-fixture';
+
+/**
+ * The whole mesh as real processes (gateway, router, three experts, aggregator) on real Redis: requests
+ * travel HTTP → gRPC → BullMQ → onnxruntime → aggregator → pub/sub and back.
+ */
+describe('the mesh end to end', { timeout: 60_000 }, () => {
+  let running: RunningMesh;
+  let runtime: VlmRuntime;
+  let router: InstructionRouter;
+
+  /** What each expert should say for an image: its prompt, greedy, through the runtime called directly. */
+  async function expectedCaptionTexts(image: Buffer): Promise<Map<string, string>> {
+    const decision = router.route({ task: 'caption' });
+    const [features] = await runtime.encodeImages([image]);
+    const results = await runtime.generate(
+      decision.experts.map((assignment) => ({
+        prompt: assignment.prompt,
+        imageFeatures: features,
+        options: running.manifest.experts.find((expert) => expert.id === assignment.expertId)?.generation,
+      })),
+    );
+    return new Map(decision.experts.map((assignment, index) => [assignment.expertId, results[index].text]));
+  }
+
+  beforeAll(async () => {
+    running = await startMesh();
+    router = new InstructionRouter(running.manifest);
+    runtime = await VlmRuntime.load(running.manifest.experts[0].modelDir, {
+      executionProvider: 'cpu',
+      intraOpThreads: 1,
+      logger: { info: () => undefined, warn: () => undefined },
+    });
+  });
+
+  afterAll(async () => {
+    await runtime?.release();
+    await running?.stop();
+  });
+
+  it('captions an image: each expert says exactly its greedy output, fused in order, with timings', async () => {
+    const image = await testImage(1);
+    const expected = await expectedCaptionTexts(image);
+    const { status, body, headers } = await postImage(running.url, '/v1/captions', image, {}, { 'X-Request-Id': 'caption-1' });
+    expect(status).toBe(200);
+    expect(headers.get('x-request-id')).toBe('caption-1');
+    expect(body.requestId).toBe('caption-1');
+    expect(body.task).toBe('caption');
+    expect(body.degraded).toBe(false);
+    expect(body.experts.map((expert) => expert.expertId)).toEqual(['theme', 'object', 'relation']);
+    for (const expert of body.experts) {
+      expect(expert.status).toBe('ok');
+      expect(expert.text).toBe(expected.get(expert.expertId));
+      expect(expert.generatedTokens).toBeGreaterThan(0);
+      expect(expert.timings.computeMs).toBeGreaterThan(0);
+    }
+    const fused = fuseCaptions(
+      body.experts.map(({ expertId, text, status: s }) => ({ expertId, text, status: s })),
+      { strategy: 'ordered-dedup', order: ['theme', 'object', 'relation'] },
+    );
+    expect(body.caption).toBe(fused.caption);
+    expect(body.caption?.length).toBeGreaterThan(0);
+    expect(body.routed.map((routed) => routed.expertId)).toEqual(['theme', 'object', 'relation']);
+    expect(body.timings.totalMs).toBeGreaterThan(0);
+    expect(body.packName).toBe('tiny-pack');
+
+    const stored = await fetch(`${running.url}/v1/requests/caption-1`);
+    expect(stored.status).toBe(200);
+    expect(((await stored.json()) as InferenceResultJson).caption).toBe(body.caption);
+  });
+
+  it('routes each question type only to the experts of its domain', async () => {
+    const image = await testImage(2);
+    const cases = [
+      { question: 'how many buildings are there ?', type: 'count', experts: ['object'] },
+      { question: 'is there a river in the image ?', type: 'presence', experts: ['object'] },
+      { question: 'are there more trees than buildings ?', type: 'comparison', experts: ['relation'] },
+      { question: 'is it a rural or an urban area ?', type: 'rural_urban', experts: ['theme'] },
+      { question: 'what is the area covered by buildings in square meters ?', type: 'area', experts: ['theme'] },
+    ];
+    for (const [index, testCase] of cases.entries()) {
+      const requestId = `vqa-${index}`;
+      const { status, body } = await postImage(running.url, '/v1/vqa', image, { question: testCase.question }, { 'X-Request-Id': requestId });
+      expect(status).toBe(200);
+      expect(body.questionType).toBe(testCase.type);
+      expect(body.experts.map((expert) => expert.expertId)).toEqual(testCase.experts);
+      expect(typeof body.answer).toBe('string');
+      for (const [expertId, queue] of running.queues) {
+        const job = await queue.getJob(expertJobId(requestId, expertId));
+        expect(Boolean(job), `${testCase.type} → ${expertId}`).toBe(testCase.experts.includes(expertId));
+      }
+    }
+  });
+
+  it('refuses bad input at the gateway with its status and code, and queues nothing', async () => {
+    const before = await jobCounts(running.queues);
+    const png = await testImage(3);
+    const gif = Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1');
+    const checks: { status: number; code: string; send: () => Promise<Response> }[] = [
+      { status: 415, code: 'unsupported_media_type', send: () => fetchForm('/v1/captions', gif) },
+      { status: 400, code: 'missing_image', send: () => fetch(`${running.url}/v1/captions`, { method: 'POST', body: new FormData() }) },
+      { status: 415, code: 'unsupported_media_type', send: () => fetchForm('/v1/captions', Buffer.from('not an image at all')) },
+      { status: 422, code: 'invalid_image', send: () => fetchForm('/v1/captions', png.subarray(0, 40)) },
+      { status: 400, code: 'missing_question', send: () => fetchForm('/v1/vqa', png) },
+      { status: 422, code: 'question_too_long', send: () => fetchForm('/v1/vqa', png, { question: 'why '.repeat(400) }) },
+    ];
+    for (const check of checks) {
+      const response = await check.send();
+      const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
+      expect({ status: response.status, code: body.error.code }).toEqual({ status: check.status, code: check.code });
+      expect(body.error.message.length).toBeGreaterThan(0);
+      expect(body.error.requestId).toBe(response.headers.get('x-request-id'));
+    }
+    expect(await jobCounts(running.queues)).toEqual(before);
+
+    function fetchForm(path: string, bytes: Buffer, fields: Record<string, string> = {}): Promise<Response> {
+      const form = new FormData();
+      form.append('image', new Blob([new Uint8Array(bytes)]), 'upload');
+      for (const [key, value] of Object.entries(fields)) form.append(key, value);
+      return fetch(`${running.url}${path}`, { method: 'POST', body: form });
+    }
+  });
+
+  it('encodes an image sent twice only once', async () => {
+    const image = await testImage(4);
+    const first = await postImage(running.url, '/v1/captions', image);
+    const second = await postImage(running.url, '/v1/captions', image);
+    const encodings = [...first.body.experts, ...second.body.experts].filter((expert) => !expert.featuresCached);
+    expect(encodings).toHaveLength(1);
+    expect(second.body.experts.every((expert) => expert.featuresCached)).toBe(true);
+  });
+
+  it('answers 50 concurrent requests, each with its own id and its own image', async () => {
+    const images = await Promise.all([10, 11, 12, 13, 14].map(testImage));
+    const expected = await Promise.all(images.map(expectedCaptionTexts));
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, index) =>
+        postImage(running.url, '/v1/captions', images[index % images.length], {}, { 'X-Request-Id': `load-${index}` }),
+      ),
+    );
+    responses.forEach(({ status, body }, index) => {
+      expect(status).toBe(200);
+      expect(body.requestId).toBe(`load-${index}`);
+      expect(body.degraded).toBe(false);
+      for (const expert of body.experts) expect(expert.text).toBe(expected[index % images.length].get(expert.expertId));
+    });
+  });
+
+  it('survives a killed expert: degraded before the deadline, and the restarted expert drains its queue', async () => {
+    await running.mesh.stopService('expert.relation', 'SIGKILL');
+    const started = Date.now();
+    const { status, body } = await postImage(running.url, '/v1/captions', await testImage(5), { timeoutMs: '3000' }, { 'X-Request-Id': 'killed-1' });
+    expect(status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(body.degraded).toBe(true);
+    expect(body.missingExperts).toEqual(['relation']);
+    expect(body.experts.find((expert) => expert.expertId === 'relation')?.status).toBe('timed_out');
+    expect(body.caption?.length).toBeGreaterThan(0);
+
+    const orphan = running.queues.get('relation')!;
+    expect(await (await orphan.getJob(expertJobId('killed-1', 'relation')))?.getState()).toBe('waiting');
+    await running.mesh.startService('expert.relation');
+    await expect
+      .poll(async () => (await orphan.getJob(expertJobId('killed-1', 'relation')))?.getState(), { timeout: 20_000, interval: 100 })
+      .toBe('completed');
+    // Past its deadline, the job is dropped rather than computed.
+    expect((await orphan.getJob(expertJobId('killed-1', 'relation')))?.returnvalue.status).toBe('timed_out');
+  });
+
+  it('drains on SIGTERM: the expert exits cleanly and in-flight requests still complete', async () => {
+    const pending = postImage(running.url, '/v1/captions', await testImage(6), { timeoutMs: '5000' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await running.mesh.stopService('expert.object', 'SIGTERM')).toBe(0);
+    const { status, body } = await pending;
+    expect(status).toBe(200);
+    expect(body.experts.map((expert) => expert.expertId)).toEqual(['theme', 'object', 'relation']);
+    await running.mesh.startService('expert.object');
+  });
+});
