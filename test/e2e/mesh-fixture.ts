@@ -94,7 +94,8 @@ export async function postImage(
   form.append('image', new Blob([new Uint8Array(image)]), 'image.png');
   for (const [key, value] of Object.entries(fields)) form.append(key, value);
   const response = await fetch(`${url}${path}`, { method: 'POST', body: form, headers });
-  return { status: response.status, body: await response.json(), headers: response.headers };
+  type Body = InferenceResultJson & { error?: { code: string; message: string; requestId: string } };
+  return { status: response.status, body: (await response.json()) as Body, headers: response.headers };
 }
 
 /** Jobs ever added to each expert queue of this run, by expert id. */

@@ -172,6 +172,16 @@ describe('the mesh end to end', { timeout: 60_000 }, () => {
     expect((await orphan.getJob(expertJobId('killed-1', 'relation')))?.returnvalue.status).toBe('timed_out');
   });
 
+  it('answers 408 when nothing can finish the request before its deadline', async () => {
+    await running.mesh.stopService('aggregator', 'SIGKILL');
+    const started = Date.now();
+    const { status, body } = await postImage(running.url, '/v1/captions', await testImage(7), { timeoutMs: '1500' }, { 'X-Request-Id': 'late-1' });
+    expect(status).toBe(408);
+    expect(body.error).toMatchObject({ code: 'deadline_exceeded', requestId: 'late-1' });
+    expect(Date.now() - started).toBeLessThan(3000);
+    await running.mesh.startService('aggregator');
+  });
+
   it('drains on SIGTERM: the expert exits cleanly and in-flight requests still complete', async () => {
     const pending = postImage(running.url, '/v1/captions', await testImage(6), { timeoutMs: '5000' });
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { runRuntimeBenchmark } from '@rsmoe/runtime';
+import { runMeshBenchmark } from '../bench/mesh-benchmark';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
@@ -44,5 +45,23 @@ export function registerBenchCommand(program: Command): void {
         (line) => process.stdout.write(`${line}\n`),
       );
       process.stdout.write(`${JSON.stringify({ benchmark: 'runtime', rows })}\n`);
+    });
+  bench
+    .command('mesh')
+    .description('whole-mesh latency next to in-process generation and a raw BullMQ flow, in one run')
+    .option('--pack <dir>', 'model pack', resolve(REPO_ROOT, 'models/fixtures/tiny-pack'))
+    .option('--redis <url>', 'Redis URL', 'redis://127.0.0.1:6379')
+    .option('--concurrency <list>', 'comma-separated concurrency levels', '1,8,32')
+    .option('--requests <n>', 'requests per level', '200')
+    .action(async (flags: { pack: string; redis: string; concurrency: string; requests: string }) => {
+      const rows = await runMeshBenchmark({
+        packDir: flags.pack,
+        redisUrl: flags.redis,
+        imagePaths: [0, 1, 2].map((index) => resolve(REPO_ROOT, `models/fixtures/tiny-llava/golden-${index}.png`)),
+        concurrency: flags.concurrency.split(',').map(Number),
+        requests: Number(flags.requests),
+        log: (line) => process.stdout.write(`${line}\n`),
+      });
+      process.stdout.write(`${JSON.stringify({ benchmark: 'mesh', rows })}\n`);
     });
 }

@@ -1,0 +1,162 @@
+import * as grpc from '@grpc/grpc-js';
+import {
+  ROUTER_SERVICE_NAME,
+  fromProtoResult,
+  generationParamsToProto,
+  imageRefToProto,
+  loadHealthPackage,
+  loadRouterPackage,
+  type InferenceResultJson,
+  type ProtoHealthCheckResponse__Output,
+  type ProtoHealthClient,
+  type ProtoInferenceResult__Output,
+  type ProtoListExpertsResponse__Output,
+  type ProtoRouterClient,
+} from '@rsmoe/contracts';
+import { RouterCallError } from '../errors/router-status.mapping';
+import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort } from './router.port';
+
+/** Metadata key carrying the request id on every call (STYLE.md 8: a request id from edge to edge). */
+export const REQUEST_ID_METADATA_KEY = 'x-request-id';
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: grpc.requestCallback<Res>,
+) => grpc.ClientUnaryCall;
+
+function isServiceError(error: unknown): error is grpc.ServiceError {
+  return error instanceof Error && typeof (error as grpc.ServiceError).code === 'number';
+}
+
+/**
+ * The router over gRPC (grpc-js): one client per process, deadline = the request's deadline,
+ * `x-request-id` metadata on every call, cancellation when the HTTP client goes away, and every failure
+ * turned into a RouterCallError (status mapping to HTTP happens once, in the exception filter).
+ */
+export class RouterClientAdapter implements RouterPort {
+  private readonly client: ProtoRouterClient;
+  private readonly health: ProtoHealthClient;
+
+  constructor(
+    /** `host:port` of the router. */
+    readonly address: string,
+    channelOptions: grpc.ChannelOptions = {},
+  ) {
+    const credentials = grpc.credentials.createInsecure();
+    this.client = new (loadRouterPackage().rsmoe.v1.Router)(address, credentials, channelOptions);
+    this.health = new (loadHealthPackage().grpc.health.v1.Health)(address, credentials, channelOptions);
+  }
+
+  async caption(call: CaptionCall): Promise<InferenceResultJson> {
+    const result = await this.unary<object, ProtoInferenceResult__Output>(
+      this.client.Caption.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
+      {
+        requestId: call.requestId,
+        image: imageRefToProto(call.image),
+        params: generationParamsToProto(call.params),
+        deadlineUnixMs: call.deadlineUnixMs,
+      },
+      call,
+    );
+    return this.toResult(result);
+  }
+
+  async answer(call: AnswerCall): Promise<InferenceResultJson> {
+    const result = await this.unary<object, ProtoInferenceResult__Output>(
+      this.client.Answer.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
+      {
+        requestId: call.requestId,
+        image: imageRefToProto(call.image),
+        params: generationParamsToProto(call.params),
+        deadlineUnixMs: call.deadlineUnixMs,
+        question: call.question,
+      },
+      call,
+    );
+    return this.toResult(result);
+  }
+
+  async listExperts(call: RouterCallContext): Promise<ExpertListJson> {
+    const response = await this.unary<object, ProtoListExpertsResponse__Output>(
+      this.client.ListExperts.bind(this.client) as UnaryMethod<object, ProtoListExpertsResponse__Output>,
+      {},
+      call,
+    );
+    return {
+      packName: response.packName,
+      packVersion: response.packVersion,
+      experts: response.experts.map((expert) => ({
+        id: expert.id,
+        description: expert.description,
+        aspects: [...expert.aspects],
+        questionTypes: [...expert.questionTypes],
+        model: expert.model,
+        queue: expert.queue,
+      })),
+    };
+  }
+
+  /** Asks `grpc.health.v1.Health/Check` for the router service, falling back to the server-wide "" entry. */
+  async checkHealth(deadlineUnixMs: number): Promise<RouterHealth> {
+    const check = this.health.Check.bind(this.health) as UnaryMethod<object, ProtoHealthCheckResponse__Output>;
+    const context = { requestId: 'health-check', deadlineUnixMs };
+    try {
+      let response: ProtoHealthCheckResponse__Output;
+      try {
+        response = await this.unary(check, { service: ROUTER_SERVICE_NAME }, context);
+      } catch (error) {
+        if (!(error instanceof RouterCallError) || error.grpcCode !== grpc.status.NOT_FOUND) throw error;
+        response = await this.unary(check, { service: '' }, context);
+      }
+      return { serving: response.status === 'SERVING', status: String(response.status) };
+    } catch (error) {
+      const status =
+        error instanceof RouterCallError
+          ? `${grpc.status[error.grpcCode] ?? error.grpcCode}: ${error.details.replace(/\s*Resolution note:\s*$/, '')}`
+          : String(error);
+      return { serving: false, status };
+    }
+  }
+
+  close(): void {
+    this.client.close();
+    this.health.close();
+  }
+
+  private toResult(result: ProtoInferenceResult__Output): InferenceResultJson {
+    try {
+      return fromProtoResult(result);
+    } catch (error) {
+      throw new RouterCallError(grpc.status.INTERNAL, `the router sent an invalid result: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, context: RouterCallContext): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      if (context.signal?.aborted) {
+        reject(new RouterCallError(grpc.status.CANCELLED, 'the client went away'));
+        return;
+      }
+      const metadata = new grpc.Metadata();
+      metadata.set(REQUEST_ID_METADATA_KEY, context.requestId);
+      const onAbort = (): void => call.cancel();
+      const call = method(request, metadata, { deadline: new Date(context.deadlineUnixMs) }, (error, response) => {
+        context.signal?.removeEventListener('abort', onAbort);
+        if (error) {
+          reject(
+            isServiceError(error)
+              ? new RouterCallError(error.code, error.details, { cause: error })
+              : new RouterCallError(grpc.status.UNKNOWN, String(error), { cause: error }),
+          );
+        } else if (response === undefined) {
+          reject(new RouterCallError(grpc.status.INTERNAL, 'empty response'));
+        } else {
+          resolve(response);
+        }
+      });
+      context.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

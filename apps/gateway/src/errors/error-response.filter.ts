@@ -1,0 +1,78 @@
+import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { Logger } from '@rsmoe/observability';
+import type { HttpRequest, HttpResponse } from '../http/http-types';
+import { requestContext } from '../http/request-context.middleware';
+import { ERROR_CODES, GatewayError, type ErrorCode } from './gateway-error';
+import { RouterCallError, routerErrorToGatewayError } from './router-status.mapping';
+import { StorageUnavailableError } from './storage-errors';
+
+/** The body of every error response. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; requestId: string; details?: Record<string, unknown> };
+}
+
+/** Statuses of errors raised by Nest, Express, body-parser or multer themselves (not by gateway code). */
+function fromHttpException(exception: HttpException, req: HttpRequest): GatewayError {
+  const status = exception.getStatus();
+  const message = exception.message;
+  const isMultipart = /^multipart\//i.test(String(req.headers['content-type'] ?? ''));
+  const cause = exception.cause as { code?: unknown; field?: unknown } | undefined;
+  if (cause?.code === 'LIMIT_FIELD_VALUE') {
+    // A multipart text field over multer's fieldSize: far beyond any accepted value.
+    return cause.field === 'question'
+      ? new GatewayError(422, ERROR_CODES.questionTooLong, 'the question is far longer than the limit', { cause: exception })
+      : new GatewayError(413, ERROR_CODES.payloadTooLarge, `multipart field "${String(cause.field)}" is too large`, { cause: exception });
+  }
+  let code: ErrorCode;
+  if (status === 413) code = ERROR_CODES.payloadTooLarge;
+  else if (status === 404) code = ERROR_CODES.notFound;
+  else if (status === 415) code = ERROR_CODES.unsupportedMediaType;
+  else if (status === 400 && exception.cause instanceof SyntaxError) code = ERROR_CODES.invalidJson;
+  else if (status === 400 && isMultipart) code = ERROR_CODES.invalidMultipart;
+  else if (status >= 400 && status < 500) code = ERROR_CODES.badRequest;
+  else code = ERROR_CODES.internalError;
+  return new GatewayError(status, code, code === ERROR_CODES.internalError ? 'internal error' : message, { cause: exception });
+}
+
+/**
+ * The one HTTP exception filter: every error, from validation, the router, Redis, Nest, body parsing or
+ * multer, and unknown routes, becomes `{"error": {"code", "message", "requestId"}}` with the request id
+ * also in `X-Request-Id`. Unexpected errors are logged and answered as 500 without internals.
+ */
+@Catch()
+export class ErrorResponseFilter implements ExceptionFilter {
+  constructor(private readonly logger: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<HttpRequest>();
+    const res = http.getResponse<HttpResponse>();
+    const { requestId } = requestContext(req);
+    const error = this.toGatewayError(exception, req);
+    const fields = { requestId, status: error.status, code: error.code, method: req.method, path: req.url?.split('?')[0] };
+    // A bug (500) is an error; a dependency being down (502/503) a warning; a client mistake only debug.
+    if (error.status === 500) this.logger.error(error.message, { ...fields, error: error.cause ?? exception });
+    else if (error.status >= 500) this.logger.warn(error.message, { ...fields, cause: error.cause instanceof Error ? error.cause.message : undefined });
+    else this.logger.debug(error.message, fields);
+    if (res.headersSent) {
+      // Too late for a JSON error (e.g. the client went away mid-response): just end it.
+      res.destroy();
+      return;
+    }
+    const body: ErrorBody = {
+      error: { code: error.code, message: error.message, requestId, ...(error.details ? { details: error.details } : {}) },
+    };
+    res.setHeader('X-Request-Id', requestId);
+    res.status(error.status).json(body);
+  }
+
+  private toGatewayError(exception: unknown, req: HttpRequest): GatewayError {
+    if (exception instanceof GatewayError) return exception;
+    if (exception instanceof RouterCallError) return routerErrorToGatewayError(exception);
+    if (exception instanceof StorageUnavailableError) {
+      return new GatewayError(503, ERROR_CODES.storageUnavailable, 'the blob or result store is unavailable', { cause: exception });
+    }
+    if (exception instanceof HttpException) return fromHttpException(exception, req);
+    return new GatewayError(500, ERROR_CODES.internalError, 'internal error', { cause: exception });
+  }
+}

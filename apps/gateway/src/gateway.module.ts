@@ -1,0 +1,73 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { MulterModule } from '@nestjs/platform-express';
+import type { BlobStore } from '@rsmoe/blobstore';
+import type { Logger } from '@rsmoe/observability';
+import type { ResultReader } from './adapters/result-reader.adapter';
+import type { RouterPort } from './adapters/router.port';
+import { ExpertsController } from './experts/experts.controller';
+import type { GatewayConfig } from './gateway.config';
+import { HealthController } from './health/health.controller';
+import { HealthService, type RedisProbe } from './health/health.service';
+import { InferenceController } from './inference/inference.controller';
+import { InferenceService } from './inference/inference.service';
+import { ImageIntake } from './intake/image-intake.service';
+import { RequestsController } from './requests/requests.controller';
+import { BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, REDIS_PROBE, RESULT_READER, ROUTER } from './tokens';
+
+/** Everything the gateway talks to; built (or faked) by createGatewayApp and injected by token. */
+export interface GatewayModuleDeps {
+  config: GatewayConfig;
+  router: RouterPort;
+  blobStore: BlobStore;
+  resultReader: ResultReader;
+  redisProbe: RedisProbe;
+  logger: Logger;
+}
+
+/** Largest multipart text field (question, params, timeoutMs), in bytes, unless the question limit needs more. */
+export const MAX_FORM_FIELD_BYTES = 64 * 1024;
+
+/** The gateway's one module: four thin controllers, two services, adapters provided as values. */
+@Module({})
+export class GatewayModule {
+  static forRoot(deps: GatewayModuleDeps): DynamicModule {
+    const { config } = deps;
+    return {
+      module: GatewayModule,
+      imports: [
+        // Multer stops reading a file part at MAX_IMAGE_BYTES (413) instead of buffering a huge body.
+        MulterModule.register({
+          limits: {
+            fileSize: config.MAX_IMAGE_BYTES,
+            files: 1,
+            fields: 8,
+            parts: 9,
+            // Room for the longest accepted question in UTF-8, so that its own check (422) decides.
+            fieldSize: Math.max(MAX_FORM_FIELD_BYTES, config.MAX_QUESTION_CHARS * 4 + 1024),
+          },
+        }),
+      ],
+      controllers: [InferenceController, RequestsController, ExpertsController, HealthController],
+      providers: [
+        { provide: GATEWAY_CONFIG, useValue: config },
+        { provide: ROUTER, useValue: deps.router },
+        { provide: BLOB_STORE, useValue: deps.blobStore },
+        { provide: RESULT_READER, useValue: deps.resultReader },
+        { provide: REDIS_PROBE, useValue: deps.redisProbe },
+        { provide: LOGGER, useValue: deps.logger },
+        {
+          provide: IMAGE_INTAKE,
+          useValue: new ImageIntake({
+            maxImageBytes: config.MAX_IMAGE_BYTES,
+            maxImagePixels: config.MAX_IMAGE_PIXELS,
+            maxQuestionChars: config.MAX_QUESTION_CHARS,
+            defaultTimeoutMs: config.REQUEST_TIMEOUT_MS,
+            maxTimeoutMs: config.MAX_REQUEST_TIMEOUT_MS,
+          }),
+        },
+        InferenceService,
+        HealthService,
+      ],
+    };
+  }
+}

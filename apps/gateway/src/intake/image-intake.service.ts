@@ -1,0 +1,227 @@
+import { formatIssues, generationParamsSchema, type GenerationParams, type Task } from '@rsmoe/contracts';
+// The image-only entry: format sniffing without loading onnxruntime into the gateway.
+import { imageFormatLabel, sniffImageFormat, sniffUnsupportedImageFormat } from '@rsmoe/runtime/image';
+import sharp from 'sharp';
+import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
+
+/** Limits applied to every inference request before anything is stored or sent. */
+export interface IntakeLimits {
+  /** Largest accepted encoded image, in bytes. */
+  maxImageBytes: number;
+  /** Largest accepted width × height, read from the image header only. */
+  maxImagePixels: number;
+  /** Longest accepted question, in characters (code points, after trimming). */
+  maxQuestionChars: number;
+  /** Deadline when the client asks for none, in ms. */
+  defaultTimeoutMs: number;
+  /** Longest deadline a client may ask for, in ms. */
+  maxTimeoutMs: number;
+}
+
+/** What an inference endpoint received, before validation. */
+export interface RawInferenceInput {
+  /** `json`: a JSON body; `multipart`: form fields (all strings) plus an optional `image` file part. */
+  encoding: 'json' | 'multipart';
+  /** Bytes of the multipart `image` file part, when one was sent. */
+  file?: Uint8Array;
+  /** The parsed JSON body, or the multipart text fields. */
+  body: unknown;
+  /** Value of the `X-Request-Timeout-Ms` header, when sent. */
+  timeoutHeader?: string;
+}
+
+export type AcceptedImageFormat = 'png' | 'jpeg' | 'webp' | 'tiff';
+
+/** An image that passed every check: format from its bytes, size, pixel count from its header. */
+export interface AcceptedImage {
+  bytes: Buffer;
+  format: AcceptedImageFormat;
+  /** Media type of the sniffed format, e.g. `image/png`. */
+  mediaType: string;
+  width: number;
+  height: number;
+}
+
+/** A request that passed validation: safe to store and send on. */
+export interface AcceptedInferenceRequest {
+  task: Task;
+  image: AcceptedImage;
+  /** The trimmed question (task `vqa` only). */
+  question?: string;
+  params: GenerationParams;
+  /** The request's deadline budget, in ms from its arrival. */
+  timeoutMs: number;
+}
+
+const MEDIA_TYPES: Record<AcceptedImageFormat, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  tiff: 'image/tiff',
+};
+
+const FIELDS: Record<Task, ReadonlySet<string>> = {
+  caption: new Set(['image', 'params', 'timeoutMs']),
+  vqa: new Set(['image', 'question', 'params', 'timeoutMs']),
+};
+
+const DATA_URL = /^data:([^,]*),/i;
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+const DECIMAL = /^\d{1,16}$/;
+
+function badRequest(code: (typeof ERROR_CODES)[keyof typeof ERROR_CODES], message: string): GatewayError {
+  return new GatewayError(400, code, message);
+}
+
+/**
+ * Validation of caption and question requests: plain TypeScript, no Nest, no I/O besides reading the
+ * image header. Every check runs before anything is stored or sent; the first failure throws a
+ * GatewayError with its HTTP status and stable code.
+ */
+export class ImageIntake {
+  constructor(private readonly limits: IntakeLimits) {}
+
+  /** Validates a whole request for `task`; the order is: fields, image, question, params, timeout. */
+  async accept(task: Task, input: RawInferenceInput): Promise<AcceptedInferenceRequest> {
+    const body = this.bodyFields(task, input.body);
+    const bytes = input.file !== undefined ? input.file : this.imageFromField(body.image);
+    const image = await this.acceptImage(bytes);
+    const question = task === 'vqa' ? this.acceptQuestion(body.question) : undefined;
+    const params = this.acceptParams(body.params, input.encoding);
+    const timeoutMs = this.acceptTimeout(body.timeoutMs, input.timeoutHeader, input.encoding);
+    return { task, image, ...(question !== undefined ? { question } : {}), params, timeoutMs };
+  }
+
+  /** The body as a record of known fields; an unknown field is refused so that typos never pass silently. */
+  bodyFields(task: Task, body: unknown): Record<string, unknown> {
+    if (body === undefined || body === null) return {};
+    if (typeof body !== 'object' || Array.isArray(body)) throw badRequest(ERROR_CODES.badRequest, 'the body must be a JSON object');
+    const allowed = FIELDS[task];
+    for (const key of Object.keys(body)) {
+      if (!allowed.has(key)) {
+        throw badRequest(ERROR_CODES.unknownField, `unknown field "${key}" (accepted: ${[...allowed].join(', ')})`);
+      }
+    }
+    return body as Record<string, unknown>;
+  }
+
+  /** Decodes the `image` field: base64 (standard or URL-safe alphabet) or a base64 `data:` URL. */
+  imageFromField(value: unknown): Buffer {
+    if (value === undefined || value === null || value === '') {
+      throw badRequest(ERROR_CODES.missingImage, 'no image: send a multipart file field "image" or a JSON field "image" (base64 or data URL)');
+    }
+    if (typeof value !== 'string') throw badRequest(ERROR_CODES.invalidBase64, 'image must be a base64 string or a data URL');
+    let text = value;
+    const dataUrl = DATA_URL.exec(text);
+    if (dataUrl) {
+      // The declared media type is ignored: the format is sniffed from the bytes.
+      if (!/;base64$/i.test(dataUrl[1])) throw badRequest(ERROR_CODES.invalidBase64, 'a data URL image must be base64-encoded (";base64,")');
+      text = text.slice(dataUrl[0].length);
+    }
+    text = text.replace(/\s+/g, '');
+    if (text === '') throw badRequest(ERROR_CODES.missingImage, 'the image is empty');
+    if (!BASE64.test(text) || text.length % 4 === 1) throw badRequest(ERROR_CODES.invalidBase64, 'image is not valid base64');
+    // Checked before decoding, so an oversized string never becomes a buffer.
+    const decodedLength = Math.floor((text.replace(/=+$/, '').length * 3) / 4);
+    if (decodedLength > this.limits.maxImageBytes) throw this.tooLarge(decodedLength);
+    return Buffer.from(text, 'base64');
+  }
+
+  /** Format from the magic bytes, byte limit, then width × height from the header (pixels are never decoded here). */
+  async acceptImage(bytes: Uint8Array): Promise<AcceptedImage> {
+    if (bytes.byteLength === 0) throw badRequest(ERROR_CODES.missingImage, 'the image is empty');
+    if (bytes.byteLength > this.limits.maxImageBytes) throw this.tooLarge(bytes.byteLength);
+    const format = sniffImageFormat(bytes);
+    if (format === null) {
+      const unsupported = sniffUnsupportedImageFormat(bytes);
+      const found = unsupported ? imageFormatLabel(unsupported) : undefined;
+      throw new GatewayError(
+        415,
+        ERROR_CODES.unsupportedMediaType,
+        `${found ? `${found} images are not supported` : 'unrecognised image format'}: send PNG, JPEG, WebP or TIFF/GeoTIFF`,
+      );
+    }
+    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const { width, height } = await this.readHeader(buffer, format);
+    if (width * height > this.limits.maxImagePixels) {
+      throw new GatewayError(
+        422,
+        ERROR_CODES.tooManyPixels,
+        `image of ${width}×${height} = ${width * height} pixels exceeds the limit of ${this.limits.maxImagePixels} pixels`,
+      );
+    }
+    return { bytes: buffer, format, mediaType: MEDIA_TYPES[format], width, height };
+  }
+
+  acceptQuestion(value: unknown): string {
+    if (value === undefined || value === null) throw badRequest(ERROR_CODES.missingQuestion, 'a question is required');
+    if (typeof value !== 'string') throw badRequest(ERROR_CODES.invalidQuestion, 'question must be a string');
+    const question = value.trim();
+    if (question === '') throw badRequest(ERROR_CODES.missingQuestion, 'the question is empty');
+    const length = [...question].length;
+    if (length > this.limits.maxQuestionChars) {
+      throw new GatewayError(422, ERROR_CODES.questionTooLong, `the question has ${length} characters; the limit is ${this.limits.maxQuestionChars}`);
+    }
+    return question;
+  }
+
+  /** GenerationParams as an object (JSON) or as JSON text (multipart, or JSON as a string). */
+  acceptParams(value: unknown, encoding: RawInferenceInput['encoding']): GenerationParams {
+    if (value === undefined || value === null || (encoding === 'multipart' && value === '')) return {};
+    let params = value;
+    if (typeof value === 'string') {
+      try {
+        params = JSON.parse(value);
+      } catch {
+        throw badRequest(ERROR_CODES.invalidParams, 'params: not valid JSON');
+      }
+    }
+    const parsed = generationParamsSchema.safeParse(params);
+    if (!parsed.success) {
+      const problems = formatIssues(parsed.error).map((problem) => (problem.startsWith('(root)') ? problem.replace('(root)', 'params') : `params.${problem}`));
+      throw badRequest(ERROR_CODES.invalidParams, problems.join('; '));
+    }
+    return parsed.data;
+  }
+
+  /**
+   * The deadline budget: the smaller of `timeoutMs` and `X-Request-Timeout-Ms` when given, else the
+   * default. A value above the maximum is refused rather than cut, so the client learns the limit.
+   */
+  acceptTimeout(bodyValue: unknown, header: string | undefined, encoding: RawInferenceInput['encoding']): number {
+    const asked: number[] = [];
+    if (bodyValue !== undefined && bodyValue !== null && !(encoding === 'multipart' && bodyValue === '')) {
+      asked.push(this.timeoutValue('timeoutMs', bodyValue, encoding === 'multipart'));
+    }
+    if (header !== undefined && header.trim() !== '') asked.push(this.timeoutValue('X-Request-Timeout-Ms', header.trim(), true));
+    return asked.length > 0 ? Math.min(...asked) : this.limits.defaultTimeoutMs;
+  }
+
+  private timeoutValue(name: string, value: unknown, text: boolean): number {
+    const number = text && typeof value === 'string' && DECIMAL.test(value) ? Number(value) : value;
+    if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1) {
+      throw badRequest(ERROR_CODES.invalidTimeout, `${name} must be a positive integer number of milliseconds`);
+    }
+    if (number > this.limits.maxTimeoutMs) {
+      throw badRequest(ERROR_CODES.invalidTimeout, `${name}=${number} exceeds the maximum of ${this.limits.maxTimeoutMs} ms`);
+    }
+    return number;
+  }
+
+  private async readHeader(bytes: Buffer, format: AcceptedImageFormat): Promise<{ width: number; height: number }> {
+    let width: number | undefined;
+    let height: number | undefined;
+    try {
+      // metadata() parses the header only; no pixel buffer is allocated.
+      ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+    } catch (error) {
+      throw new GatewayError(422, ERROR_CODES.invalidImage, `the ${format.toUpperCase()} header cannot be read: ${(error as Error).message}`, { cause: error });
+    }
+    if (!width || !height) throw new GatewayError(422, ERROR_CODES.invalidImage, `the ${format.toUpperCase()} header has no dimensions`);
+    return { width, height };
+  }
+
+  private tooLarge(byteLength: number): GatewayError {
+    return new GatewayError(413, ERROR_CODES.payloadTooLarge, `image of ${byteLength} bytes exceeds the limit of ${this.limits.maxImageBytes} bytes`);
+  }
+}

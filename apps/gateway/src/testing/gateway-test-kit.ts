@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import type { InferenceResultJson } from '@rsmoe/contracts';
+import sharp from 'sharp';
+import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort } from '../adapters/router.port';
+import { loadGatewayConfig, type GatewayConfig } from '../gateway.config';
+
+/** A result as the router would send it, for `requestId`. */
+export function cannedResult(requestId: string, task: 'caption' | 'vqa' = 'caption', question = 'Is there a road?'): InferenceResultJson {
+  return {
+    requestId,
+    task,
+    ...(task === 'caption' ? { caption: 'a residential area. there are many buildings.' } : { answer: 'yes', question, questionType: 'presence' as const }),
+    experts: [
+      {
+        expertId: 'theme',
+        prompt: 'describe the scene .',
+        text: 'a residential area.',
+        status: 'ok',
+        promptTokens: 12,
+        generatedTokens: 4,
+        finishReason: 'eos',
+        timings: { queueMs: 1, preprocessMs: 2, visionEncodeMs: 3, prefillMs: 4, decodeMs: 5, timeToFirstTokenMs: 9, computeMs: 14 },
+        model: 'tiny-llava',
+        featuresCached: false,
+      },
+    ],
+    routed: [{ expertId: 'theme', reason: 'captions use every expert' }],
+    degraded: false,
+    missingExperts: [],
+    timings: { queueMs: 1, computeMs: 14, totalMs: 20 },
+    packName: 'test-pack',
+    packVersion: '0.0.1',
+    fusionStrategy: task === 'caption' ? 'ordered-dedup' : 'priority',
+  };
+}
+
+export const CANNED_EXPERTS: ExpertListJson = {
+  packName: 'test-pack',
+  packVersion: '0.0.1',
+  experts: [{ id: 'theme', description: 'scene type', aspects: ['theme'], questionTypes: ['rural_urban'], model: 'tiny-llava', queue: 'expert.theme' }],
+};
+
+type Behaviour = (call: CaptionCall | AnswerCall) => Promise<InferenceResultJson>;
+
+/** A RouterPort that records every call and answers with a canned result (or whatever `behaviour` does). */
+export class FakeRouter implements RouterPort {
+  readonly calls: Array<{ method: 'caption' | 'answer'; call: CaptionCall | AnswerCall }> = [];
+  behaviour: Behaviour | undefined;
+  health: RouterHealth = { serving: true, status: 'SERVING' };
+
+  async caption(call: CaptionCall): Promise<InferenceResultJson> {
+    this.calls.push({ method: 'caption', call });
+    return this.behaviour ? this.behaviour(call) : cannedResult(call.requestId);
+  }
+
+  async answer(call: AnswerCall): Promise<InferenceResultJson> {
+    this.calls.push({ method: 'answer', call });
+    return this.behaviour ? this.behaviour(call) : cannedResult(call.requestId, 'vqa', call.question);
+  }
+
+  async listExperts(_call: RouterCallContext): Promise<ExpertListJson> {
+    return CANNED_EXPERTS;
+  }
+
+  async checkHealth(_deadlineUnixMs: number): Promise<RouterHealth> {
+    return this.health;
+  }
+
+  close(): void {}
+}
+
+/** The configuration of a test gateway: port 0, a random key prefix, small limits so that tests stay fast. */
+export function testConfig(overrides: Record<string, string> = {}): GatewayConfig {
+  return loadGatewayConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    KEY_PREFIX: `gwtest-${randomBytes(6).toString('hex')}`,
+    MAX_IMAGE_BYTES: String(64 * 1024),
+    MAX_IMAGE_PIXELS: String(100 * 100),
+    MAX_QUESTION_CHARS: '50',
+    REQUEST_TIMEOUT_MS: '5000',
+    MAX_REQUEST_TIMEOUT_MS: '10000',
+    READY_CHECK_TIMEOUT_MS: '500',
+    SHUTDOWN_TIMEOUT_MS: '1000',
+    LOG_LEVEL: 'error',
+    ...overrides,
+  });
+}
+
+/** Test images, made with sharp. */
+export const images = {
+  png: (width = 16, height = 16) => sharp({ create: { width, height, channels: 3, background: '#3a6b35' } }).png().toBuffer(),
+  jpeg: () => sharp({ create: { width: 16, height: 16, channels: 3, background: '#8a7f6b' } }).jpeg().toBuffer(),
+  webp: () => sharp({ create: { width: 16, height: 16, channels: 3, background: '#5d7fa3' } }).webp().toBuffer(),
+  tiff: () => sharp({ create: { width: 16, height: 16, channels: 3, background: '#777777' } }).tiff().toBuffer(),
+  gif: () => sharp({ create: { width: 16, height: 16, channels: 3, background: '#ff0000' } }).gif().toBuffer(),
+  /** Random (incompressible) pixels: a PNG of roughly width × height × 3 bytes. */
+  noisyPng: (width: number, height: number) => sharp(randomBytes(width * height * 3), { raw: { width, height, channels: 3 } }).png().toBuffer(),
+  /** A PNG signature followed by garbage: sniffed as PNG, header unreadable. */
+  corruptPng: () => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('this is not an IHDR chunk at all')]),
+};

@@ -1,0 +1,17 @@
+/**
+ * Injection tokens of the gateway. Services run under tsx, which emits no decorator metadata, so every
+ * constructor parameter names its token with `@Inject(TOKEN)`; nothing relies on type-based injection.
+ */
+export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
+/** A RouterPort: the grpc-js RouterClientAdapter, or a fake in tests. */
+export const ROUTER = Symbol('ROUTER');
+/** A BlobStore (libs/blobstore) where image bytes are written once. */
+export const BLOB_STORE = Symbol('BLOB_STORE');
+/** A ResultReader for `GET /v1/requests/{id}`. */
+export const RESULT_READER = Symbol('RESULT_READER');
+/** A RedisProbe for readiness. */
+export const REDIS_PROBE = Symbol('REDIS_PROBE');
+/** The structured Logger (libs/observability). */
+export const LOGGER = Symbol('LOGGER');
+/** The ImageIntake validator, built from the configured limits. */
+export const IMAGE_INTAKE = Symbol('IMAGE_INTAKE');
