@@ -29,6 +29,9 @@ export interface RuntimeBenchmarkRow {
   floorTokensPerSecond: number;
   /** runtime throughput / floor throughput: 1 means the runtime adds nothing to the bare session loop. */
   ratio: number;
+  /** The same runtime with its token-embedding cache off, i.e. the same session calls as the floor. */
+  uncachedRuntimeMs: number;
+  uncachedRatio: number;
 }
 
 function median(values: number[]): number {
@@ -111,6 +114,12 @@ export async function runRuntimeBenchmark(
     intraOpThreads: options.intraOpThreads,
     logger: { info: () => undefined, warn: (message, fields) => log(`warning: ${message} ${JSON.stringify(fields)}`) },
   });
+  const uncached = await VlmRuntime.load(options.modelDir, {
+    executionProvider: options.executionProvider,
+    intraOpThreads: options.intraOpThreads,
+    embeddingCacheTokens: 0,
+    logger: { info: () => undefined, warn: () => undefined },
+  });
   const floor = await BareSessionLoop.open(runtime, options);
   try {
     const [features] = await runtime.encodeImages([new Uint8Array(await readFile(options.imagePath))]);
@@ -132,30 +141,28 @@ export async function runRuntimeBenchmark(
       // The runtime's first token comes from the prefill, so the floor runs generated - 1 decode steps.
       const floorRound = floor.prepare(promptIds, features, warm.map((result) => result.tokenIds));
       await floorRound();
+      await uncached.generate(requests);
       const runtimeTimes: number[] = [];
+      const uncachedTimes: number[] = [];
       const floorTimes: number[] = [];
       const timeFloor = async (): Promise<void> => {
         const start = performance.now();
         await floorRound();
         floorTimes.push(performance.now() - start);
       };
-      const timeRuntime = async (): Promise<void> => {
+      const timeRuntime = async (which: VlmRuntime, times: number[]): Promise<void> => {
         const start = performance.now();
-        await runtime.generate(requests);
-        runtimeTimes.push(performance.now() - start);
+        await which.generate(requests);
+        times.push(performance.now() - start);
       };
-      // ABBA order: neither side always runs first (warm caches, timer and GC phase even out).
+      const sides = [timeFloor, () => timeRuntime(runtime, runtimeTimes), () => timeRuntime(uncached, uncachedTimes)];
+      // Alternating order: no side always runs first (warm caches, timer and GC phase even out).
       for (let round = 0; round < options.rounds; round++) {
-        if (round % 2 === 0) {
-          await timeFloor();
-          await timeRuntime();
-        } else {
-          await timeRuntime();
-          await timeFloor();
-        }
+        for (const side of round % 2 === 0 ? sides : [...sides].reverse()) await side();
       }
       const runtimeMs = median(runtimeTimes);
       const floorMs = median(floorTimes);
+      const uncachedRuntimeMs = median(uncachedTimes);
       const row: RuntimeBenchmarkRow = {
         batch,
         tokensPerRound,
@@ -164,15 +171,18 @@ export async function runRuntimeBenchmark(
         runtimeTokensPerSecond: (tokensPerRound / runtimeMs) * 1000,
         floorTokensPerSecond: (batch * generated / floorMs) * 1000,
         ratio: floorMs / runtimeMs,
+        uncachedRuntimeMs,
+        uncachedRatio: floorMs / uncachedRuntimeMs,
       };
       rows.push(row);
       log(
-        `batch ${String(batch).padStart(2)}: runtime ${row.runtimeTokensPerSecond.toFixed(0)} tok/s (${runtimeMs.toFixed(2)} ms/round), floor ${row.floorTokensPerSecond.toFixed(0)} tok/s (${floorMs.toFixed(2)} ms/round), ratio runtime/floor ${row.ratio.toFixed(3)}`,
+        `batch ${String(batch).padStart(2)}: runtime ${row.runtimeTokensPerSecond.toFixed(0)} tok/s (${runtimeMs.toFixed(2)} ms/round), floor ${row.floorTokensPerSecond.toFixed(0)} tok/s (${floorMs.toFixed(2)} ms/round), ratio runtime/floor ${row.ratio.toFixed(3)}; embedding cache off: ${uncachedRuntimeMs.toFixed(2)} ms/round, ratio ${row.uncachedRatio.toFixed(3)}`,
       );
     }
     return rows;
   } finally {
     await floor.release();
     await runtime.release();
+    await uncached.release();
   }
 }

@@ -71,6 +71,16 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
     }
   });
 
+  it('gives the same tokens with the token-embedding cache off', async () => {
+    const uncached = await VlmRuntime.load(TINY_MODEL_DIR, { executionProvider: 'cpu', intraOpThreads: 1, embeddingCacheTokens: 0, logger: quiet });
+    try {
+      const results = await uncached.generate(golden.cases.map((_, index) => goldenRequest(index)));
+      results.forEach((result, index) => expect(result.tokenIds).toEqual(golden.cases[index].greedy_tokens));
+    } finally {
+      await uncached.release();
+    }
+  });
+
   it('gives every request of a padded batch exactly the tokens it gets alone', async () => {
     // Prompts of three different lengths, so two rows are left-padded.
     const order = [2, 0, 1, 0];

@@ -38,6 +38,7 @@ import {
   type SessionSignature,
 } from './onnx-session.adapter';
 import { PromptEncoder } from './prompt-encoder';
+import { TokenEmbeddingCache } from './token-embedding-cache';
 import { applyRepetitionPenalty, argmax, createRng, logSoftmax, sampleToken, topKIndices } from './sampling';
 
 /** Structured log sink; the default writes JSON lines to stderr. */
@@ -64,6 +65,11 @@ export interface VlmRuntimeOptions {
   generationLimits?: Partial<GenerationLimits>;
   /** Run every session once at load so the first request does not pay for lazy initialisation (default true). */
   warmUp?: boolean;
+  /**
+   * Embedding rows of generated tokens kept in memory (default 8192; 0 disables): a decoding step whose
+   * tokens are all cached skips the embed_tokens session. Costs capacity × hidden size × 4 bytes at most.
+   */
+  embeddingCacheTokens?: number;
   logger?: RuntimeLogger;
 }
 
@@ -182,6 +188,7 @@ export class VlmRuntime {
   private readonly generationLimits: GenerationLimits;
   private readonly usesPositionIds: boolean;
   private readonly usesCacheBranchFlag: boolean;
+  private readonly embeddingCache: TokenEmbeddingCache;
 
   private constructor(
     readonly modelDir: string,
@@ -201,6 +208,7 @@ export class VlmRuntime {
     this.generationLimits = { ...DEFAULT_GENERATION_LIMITS, ...options.generationLimits };
     this.usesPositionIds = decoder.inputNames.includes('position_ids');
     this.usesCacheBranchFlag = decoder.inputNames.includes('use_cache_branch');
+    this.embeddingCache = new TokenEmbeddingCache(options.embeddingCacheTokens ?? 8192, config.hiddenSize);
   }
 
   /** Loads one expert directory in the LLaVA ONNX layout, checks it, and warms it up. */
@@ -541,11 +549,18 @@ export class VlmRuntime {
     masks?: BigInt64Array,
   ): Promise<Float32Array[]> {
     const batch = tokens.length;
-    const ids = BigInt64Array.from(tokens, (token) => BigInt(token));
-    const embedded = await this.embed.run({ input_ids: new ort.Tensor('int64', ids, [batch, 1]) });
+    let embeds: ort.Tensor;
+    const cached = this.embeddingCache.lookup(tokens);
+    if (cached) {
+      embeds = new ort.Tensor('float32', cached, [batch, 1, this.config.hiddenSize]);
+    } else {
+      const ids = BigInt64Array.from(tokens, (token) => BigInt(token));
+      embeds = (await this.embed.run({ input_ids: new ort.Tensor('int64', ids, [batch, 1]) })).inputs_embeds;
+      this.embeddingCache.store(tokens, embeds.data as Float32Array);
+    }
     const mask = masks ?? new BigInt64Array(batch * (pastLength + 1)).fill(1n);
     const positionIds = BigInt64Array.from(positions, (position) => BigInt(position));
-    const outputs = await this.runDecoder(embedded.inputs_embeds, mask, positionIds, [batch, 1], cache);
+    const outputs = await this.runDecoder(embeds, mask, positionIds, [batch, 1], cache);
     return this.lastLogits(outputs.logits, batch);
   }
 
