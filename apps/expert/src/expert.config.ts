@@ -16,8 +16,11 @@ export function loadExpertConfig(source: Env) {
       /** Jobs this process holds at once; batching needs at least MAX_BATCH_SIZE. */
       CONCURRENCY: env.integer(8, 1, 1024),
       MAX_BATCH_SIZE: env.integer(8, 1, 256),
-      /** How long a job waits for companions before its batch runs, in ms. */
-      MAX_BATCH_WAIT_MS: env.integer(2, 0, 1000),
+      /**
+       * How long a job waits for companions before its batch runs, in ms. 0: run at once, and let the jobs
+       * that arrive while a batch computes form the next batch (batching under load, no added latency idle).
+       */
+      MAX_BATCH_WAIT_MS: env.integer(0, 0, 1000),
       /** Lifetime of shared image features, in seconds. */
       FEATURE_CACHE_TTL_S: env.integer(600, 1),
       /** Lifetime of image bytes in the blob store (refreshed on reads only by the gateway), in seconds. */

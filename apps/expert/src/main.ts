@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     modelName: basename(expert.modelDir),
     model: runtime,
     images: new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: config.BLOB_TTL_S, maxBytes: config.BLOB_MAX_BYTES }),
-    features: new RedisFeatureCache(redis, keys, { ttlSeconds: config.FEATURE_CACHE_TTL_S, lockTimeoutMs: 5_000, pollIntervalMs: 5 }),
+    features: new RedisFeatureCache(redis, keys, { ttlSeconds: config.FEATURE_CACHE_TTL_S, lockTimeoutMs: 5_000, pollIntervalMs: 1 }),
     batching: { maxBatchSize: config.MAX_BATCH_SIZE, maxWaitMs: config.MAX_BATCH_WAIT_MS },
     publishPartial: async (requestId, output) => {
       await redis.publish(keys.partialChannel(requestId), JSON.stringify(output));

@@ -16,6 +16,13 @@ describe('MicroBatcher', () => {
     expect(calls).toEqual([[1, 2, 3], [4, 5]]);
   });
 
+  it('with no wait, gathers items submitted in the same turn of the event loop', async () => {
+    const calls: number[][] = [];
+    const batcher = new MicroBatcher<number, number>(async (items) => (calls.push(items), items), { maxBatchSize: 8, maxWaitMs: 0 });
+    await Promise.all([1, 2, 3].map((x) => batcher.submit(x)));
+    expect(calls).toEqual([[1, 2, 3]]);
+  });
+
   it('runs a lone item after the wait', async () => {
     const calls: number[][] = [];
     const batcher = new MicroBatcher<number, number>(async (items) => (calls.push(items), items), { maxBatchSize: 8, maxWaitMs: 5 });
@@ -49,6 +56,7 @@ describe('MicroBatcher', () => {
       { maxBatchSize: 8, maxWaitMs: 0 },
     );
     const first = batcher.submit(1);
+    await new Promise((resolve) => setImmediate(resolve));
     const later = [2, 3, 4].map((x) => batcher.submit(x));
     release();
     await Promise.all([first, ...later]);

@@ -19,7 +19,7 @@ interface Pending<In, Out> {
  */
 export class MicroBatcher<In, Out> {
   private queue: Pending<In, Out>[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private running = false;
 
   constructor(
@@ -41,15 +41,19 @@ export class MicroBatcher<In, Out> {
 
   private schedule(): void {
     if (this.running) return;
-    if (this.queue.length >= this.options.maxBatchSize || this.options.maxWaitMs === 0) {
+    if (this.queue.length >= this.options.maxBatchSize) {
       this.flush();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.options.maxWaitMs);
+      // With no wait, still gather the items that arrive in the same turn of the event loop.
+      this.timer = this.options.maxWaitMs === 0 ? setImmediate(() => this.flush()) : setTimeout(() => this.flush(), this.options.maxWaitMs);
     }
   }
 
   private flush(): void {
-    clearTimeout(this.timer);
+    if (this.timer) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+    }
     this.timer = undefined;
     if (this.running || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatchSize);

@@ -72,9 +72,9 @@ export class RouterService {
     if (!isSha256Hex(request.image.sha256)) throw new RouterRequestError('invalid_argument', 'image.sha256 must be 64 lower-case hex characters');
     const deadline = this.deadline(request.deadlineUnixMs, receivedAt);
     // Idempotent: the same request id answered before gets its stored result.
-    const previous = await this.deps.results.get(request.requestId);
+    const [previous, imageStored] = await Promise.all([this.deps.results.get(request.requestId), this.deps.images.has(request.image.sha256)]);
     if (previous) return previous;
-    if (!(await this.deps.images.has(request.image.sha256))) {
+    if (!imageStored) {
       throw new RouterRequestError('not_found', `image ${request.image.sha256} is not in the blob store (expired or never stored)`);
     }
     let decision;

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { FlowProducer, Worker } from 'bullmq';
@@ -125,21 +126,52 @@ export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<L
     queuePrefix: prefix,
     gatewayPort: await freePort(),
     routerPort: await freePort(),
-    env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1', LOG_LEVEL: 'warn' },
+    env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1' },
     onLog: (service, line) => (/"level":"error"/.test(line) ? log(`[${service}] ${line}`) : undefined),
   });
   await mesh.start();
-  const caption = async (index: number): Promise<void> => {
-    const form = new FormData();
-    form.append('image', new Blob([new Uint8Array(images[index % images.length])]), 'image.png');
-    const response = await fetch(`${mesh.gatewayUrl}/v1/captions`, { method: 'POST', body: form });
-    const body = (await response.json()) as { degraded?: boolean };
-    if (!response.ok || body.degraded) throw new Error(`mesh request failed: ${response.status} ${JSON.stringify(body).slice(0, 200)}`);
-  };
+  // A lean client (pre-encoded multipart bodies, keep-alive) so that client cost stays out of the numbers.
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const boundary = 'rsmoe-bench-boundary';
+  const bodies = images.map((image) =>
+    Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="image.png"\r\nContent-Type: image/png\r\n\r\n`),
+      image,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]),
+  );
+  const gateway = new URL(mesh.gatewayUrl);
+  const caption = (index: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const body = bodies[index % bodies.length];
+      const call = request(
+        {
+          host: gateway.hostname,
+          port: gateway.port,
+          path: '/v1/captions',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': body.length },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            const parsed = JSON.parse(text) as { degraded?: boolean };
+            if (response.statusCode !== 200 || parsed.degraded) reject(new Error(`mesh request failed: ${response.statusCode} ${text.slice(0, 200)}`));
+            else resolve();
+          });
+        },
+      );
+      call.on('error', reject);
+      call.end(body);
+    });
   try {
     await drive(4, 40, caption);
     for (const concurrency of options.concurrency) record('mesh', concurrency, await drive(concurrency, options.requests, caption));
   } finally {
+    agent.destroy();
     await mesh.stop();
     const cleanup = new Redis(options.redisUrl);
     const keys = await cleanup.keys(`${prefix}:*`);

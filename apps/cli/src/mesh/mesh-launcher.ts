@@ -15,7 +15,10 @@ export interface MeshOptions {
   queuePrefix: string;
   gatewayPort: number;
   routerPort: number;
-  /** Extra environment for every service (e.g. EXECUTION_PROVIDER, LOG_LEVEL). */
+  /**
+   * Extra environment for every service (e.g. EXECUTION_PROVIDER). Readiness is read from each service's
+   * info-level "ready" line, so LOG_LEVEL above info would hide it: filter in onLog instead.
+   */
   env?: Record<string, string>;
   /** Extra environment per service name (`gateway`, `router`, `aggregator`, `expert.<id>`). */
   serviceEnv?: Record<string, Record<string, string>>;
