@@ -15,6 +15,7 @@ export interface RunningMesh {
   mesh: MeshLauncher;
   manifest: PackManifest;
   url: string;
+  routerPort: number;
   prefix: string;
   redis: Redis;
   queues: Map<string, Queue>;
@@ -25,13 +26,14 @@ export interface RunningMesh {
 export async function startMesh(env: Record<string, string> = {}): Promise<RunningMesh> {
   const prefix = `e2e${randomBytes(5).toString('hex')}`;
   const logs: string[] = [];
+  const routerPort = await freePort();
   const mesh = new MeshLauncher({
     packDir: PACK_DIR,
     redisUrl: REDIS_URL,
     keyPrefix: prefix,
     queuePrefix: prefix,
     gatewayPort: await freePort(),
-    routerPort: await freePort(),
+    routerPort,
     env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1', ...env },
     onLog: (service, line) => logs.push(`[${service}] ${line}`),
     readyTimeoutMs: 90_000,
@@ -44,6 +46,7 @@ export async function startMesh(env: Record<string, string> = {}): Promise<Runni
     mesh,
     manifest,
     url: mesh.gatewayUrl,
+    routerPort,
     prefix,
     redis,
     queues,

@@ -1,5 +1,17 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expertJobId, type InferenceResultJson } from '@rsmoe/contracts';
+import { RedisBlobStore } from '@rsmoe/blobstore';
+import {
+  expertJobId,
+  imageRefToProto,
+  loadRouterPackage,
+  type InferenceResultJson,
+  type ProtoInferenceEvent__Output,
+} from '@rsmoe/contracts';
 import { fuseCaptions } from '@rsmoe/fusion';
 import { InstructionRouter } from '@rsmoe/routing';
 import { VlmRuntime } from '@rsmoe/runtime';
@@ -72,6 +84,56 @@ describe('the mesh end to end', { timeout: 60_000 }, () => {
     const stored = await fetch(`${running.url}/v1/requests/caption-1`);
     expect(stored.status).toBe(200);
     expect(((await stored.json()) as InferenceResultJson).caption).toBe(body.caption);
+  });
+
+  it('lists the experts of the pack', async () => {
+    const response = await fetch(`${running.url}/v1/experts`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { packName: string; experts: { id: string; queue: string; questionTypes: string[] }[] };
+    expect(body.packName).toBe('tiny-pack');
+    expect(body.experts.map((expert) => [expert.id, expert.queue])).toEqual([
+      ['theme', 'expert.theme'],
+      ['object', 'expert.object'],
+      ['relation', 'expert.relation'],
+    ]);
+  });
+
+  it('streams each expert partial as it finishes, then the fused result (gRPC CaptionStream)', async () => {
+    const image = await testImage(8);
+    const expected = await expectedCaptionTexts(image);
+    const blobs = new RedisBlobStore(running.redis, { keyPrefix: running.prefix, ttlSeconds: 60, maxBytes: 1_000_000 });
+    const ref = await blobs.put(image, 'image/png');
+    const client = new (loadRouterPackage().rsmoe.v1.Router)(`127.0.0.1:${running.routerPort}`, grpc.credentials.createInsecure());
+    const events: ProtoInferenceEvent__Output[] = [];
+    await new Promise<void>((done, fail) => {
+      const call = client.CaptionStream({ requestId: 'stream-1', image: imageRefToProto(ref), deadlineUnixMs: String(Date.now() + 10_000) });
+      call.on('data', (event: ProtoInferenceEvent__Output) => events.push(event));
+      call.on('error', fail);
+      call.on('end', () => done());
+    });
+    client.close();
+    const partials = events.filter((event) => event.event === 'partial').map((event) => event.partial!);
+    expect(partials.map((partial) => partial.expertId).sort()).toEqual(['object', 'relation', 'theme']);
+    for (const partial of partials) expect(partial.text).toBe(expected.get(partial.expertId));
+    expect(events.at(-1)?.event).toBe('result');
+    expect(events.at(-1)?.result?.requestId).toBe('stream-1');
+  });
+
+  it('rsmoe caption prints the caption and one line per expert', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rsmoe-cli-'));
+    try {
+      const file = join(dir, 'scene.png');
+      writeFileSync(file, await testImage(9));
+      const cli = spawnSync(process.execPath, [resolve(__dirname, '../../bin/rsmoe.cjs'), 'caption', file, '--url', running.url], { encoding: 'utf8', timeout: 30_000 });
+      expect(cli.status, cli.stderr).toBe(0);
+      expect(cli.stdout).toMatch(/^Caption: \S/);
+      for (const expertId of ['theme', 'object', 'relation']) expect(cli.stdout).toMatch(new RegExp(`\\n  ${expertId} +ok `));
+      const missing = spawnSync(process.execPath, [resolve(__dirname, '../../bin/rsmoe.cjs'), 'caption', join(dir, 'nope.png'), '--url', running.url], { encoding: 'utf8' });
+      expect(missing.status).toBe(2);
+      expect(missing.stderr).toMatch(/cannot read image/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('routes each question type only to the experts of its domain', async () => {
