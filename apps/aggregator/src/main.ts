@@ -1,7 +1,7 @@
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AGGREGATE_QUEUE, JOB_NAMES, aggregateJobId, createRedisKeys } from '@rsmoe/contracts';
-import { createLogger } from '@rsmoe/observability';
+import { createLogger, drainOnSignals, runService } from '@rsmoe/observability';
 import { AggregateProcessor, PermanentAggregateError } from './aggregate.processor';
 import { loadAggregatorConfig } from './aggregator.config';
 import { RedisResultStore } from './result-store.adapter';
@@ -40,22 +40,15 @@ async function main(): Promise<void> {
   await worker.waitUntilReady();
   logger.info('aggregator ready', { queue: AGGREGATE_QUEUE });
 
-  let stopping = false;
-  const drain = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('draining', { signal });
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.DRAIN_TIMEOUT_MS).unref());
-    await Promise.race([worker.close(), timeout]);
-    await queue.close();
-    redis.disconnect();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void drain('SIGTERM'));
-  process.on('SIGINT', () => void drain('SIGINT'));
+  drainOnSignals({
+    logger,
+    timeoutMs: config.DRAIN_TIMEOUT_MS,
+    drain: () => worker.close(),
+    release: async () => {
+      await queue.close();
+      redis.disconnect();
+    },
+  });
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${JSON.stringify({ level: 'error', service: 'aggregator', msg: 'start-up failed', error: error instanceof Error ? error.message : String(error) })}\n`);
-  process.exit(1);
-});
+runService('aggregator', main);

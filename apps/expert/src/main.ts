@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
 import { createRedisKeys, loadPackManifest } from '@rsmoe/contracts';
-import { createLogger } from '@rsmoe/observability';
+import { createLogger, drainOnSignals, runService } from '@rsmoe/observability';
 import { VlmRuntime } from '@rsmoe/runtime';
 import { loadExpertConfig } from './expert.config';
 import { ExpertJobProcessor } from './expert-job.processor';
@@ -46,24 +46,16 @@ async function main(): Promise<void> {
   await worker.waitUntilReady();
   logger.info('expert ready', { expertId: expert.id, pack: manifest.name, model: expert.modelDir, provider: runtime.executionProvider });
 
-  let stopping = false;
-  const drain = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('draining', { signal });
+  drainOnSignals({
+    logger,
+    timeoutMs: config.DRAIN_TIMEOUT_MS,
     // close() stops fetching and waits for active jobs; jobs not yet started stay in the queue.
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.DRAIN_TIMEOUT_MS).unref());
-    await Promise.race([worker.close(), timeout]);
-    await runtime.release();
-    redis.disconnect();
-    logger.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void drain('SIGTERM'));
-  process.on('SIGINT', () => void drain('SIGINT'));
+    drain: () => worker.close(),
+    release: async () => {
+      await runtime.release();
+      redis.disconnect();
+    },
+  });
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${JSON.stringify({ level: 'error', service: 'expert', msg: 'start-up failed', error: error instanceof Error ? error.message : String(error) })}\n`);
-  process.exit(1);
-});
+runService('expert', main);

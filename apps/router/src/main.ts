@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
 import { createRedisKeys, loadHealthPackage, loadPackManifest, loadRouterPackage, parseInferenceResult } from '@rsmoe/contracts';
-import { createLogger } from '@rsmoe/observability';
+import { createLogger, runService } from '@rsmoe/observability';
 import { InstructionRouter } from '@rsmoe/routing';
 import { CompletionListener } from './completion-listener.adapter';
 import { FlowDispatcher } from './flow-dispatcher.adapter';
@@ -71,7 +71,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${JSON.stringify({ level: 'error', service: 'router', msg: 'start-up failed', error: error instanceof Error ? error.message : String(error) })}\n`);
-  process.exit(1);
-});
+runService('router', main);
