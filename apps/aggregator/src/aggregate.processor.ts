@@ -58,9 +58,9 @@ export class AggregateProcessor {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The flow parent: every child finished or failed. The store is write-once, so no existence check first. */
   async fuse(job: Job): Promise<InferenceResultJson | undefined> {
     const data = this.parse(job.data);
-    if (await this.results.exists(data.requestId)) return undefined;
     return this.finish(data, await readChildOutcomes(job as unknown as ParentJob));
   }
 

@@ -1,6 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { CompletionMessage, InferenceResultJson, RedisKeys } from '@rsmoe/contracts';
 
+const STORE_AND_PUBLISH = `
+if redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]), 'NX') then
+  redis.call('PUBLISH', KEYS[2], ARGV[3])
+  return 1
+end
+return 0`;
+
 /**
  * Stores a request's result once (SET NX with TTL) and publishes it on the request's completion channel.
  * The first writer wins: the deadline job and a late parent job can both try, only one result exists.
@@ -18,10 +25,17 @@ export class RedisResultStore {
 
   /** True when this call stored (and published) the result; false when one was already there. */
   async storeAndPublish(result: InferenceResultJson): Promise<boolean> {
-    const stored = await this.redis.set(this.keys.resultKey(result.requestId), JSON.stringify(result), 'EX', this.ttlSeconds, 'NX');
-    if (stored !== 'OK') return false;
     const message: CompletionMessage = { requestId: result.requestId, result };
-    await this.redis.publish(this.keys.completionChannel(result.requestId), JSON.stringify(message));
-    return true;
+    // One round trip, and atomic: only the writer that stored the result publishes it.
+    const stored = await this.redis.eval(
+      STORE_AND_PUBLISH,
+      2,
+      this.keys.resultKey(result.requestId),
+      this.keys.completionChannel(result.requestId),
+      JSON.stringify(result),
+      String(this.ttlSeconds),
+      JSON.stringify(message),
+    );
+    return stored === 1;
   }
 }

@@ -28,6 +28,8 @@ export class CompletionListener {
   constructor(
     private readonly subscriber: Redis,
     private readonly keys: RedisKeys,
+    /** Reads a stored result: covers a result published before our subscription was active. */
+    private readonly readStored: (requestId: string) => Promise<InferenceResultJson | undefined>,
   ) {
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString(), message.toString()));
   }
@@ -63,6 +65,8 @@ export class CompletionListener {
       });
     });
     await this.subscriber.subscribe(...channels);
+    const stored = await this.readStored(requestId);
+    if (stored) this.waiters.get(requestId)?.onResult(stored);
     return { result, cancel };
   }
 

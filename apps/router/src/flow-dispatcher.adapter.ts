@@ -38,7 +38,8 @@ export class FlowDispatcher {
 
   async dispatch(parent: AggregateJobData, children: ExpertJobData[]): Promise<void> {
     const retention = { removeOnComplete: { age: this.options.retentionSeconds }, removeOnFail: { age: this.options.retentionSeconds } };
-    await this.flows.add({
+    // The flow and the deadline job are independent writes: send both at once.
+    const flow = this.flows.add({
       name: JOB_NAMES.aggregate,
       queueName: AGGREGATE_QUEUE,
       data: parent,
@@ -56,11 +57,12 @@ export class FlowDispatcher {
         },
       })),
     });
-    await this.aggregate.add(JOB_NAMES.finalizeAtDeadline, parent, {
+    const deadlineJob = this.aggregate.add(JOB_NAMES.finalizeAtDeadline, parent, {
       jobId: deadlineJobId(parent.requestId),
       delay: Math.max(0, parent.deadlineUnixMs - Date.now()),
       ...retention,
     });
+    await Promise.all([flow, deadlineJob]);
   }
 
   async close(): Promise<void> {

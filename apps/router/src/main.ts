@@ -24,18 +24,17 @@ async function main(): Promise<void> {
     retentionSeconds: config.JOB_RETENTION_S,
   });
   const blobs = new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: 900, maxBytes: Number.MAX_SAFE_INTEGER });
+  const readStored = async (requestId: string) => {
+    const stored = await redis.get(keys.resultKey(requestId));
+    return stored ? parseInferenceResult(JSON.parse(stored)) : undefined;
+  };
   const service = new RouterService({
     manifest,
     router: new InstructionRouter(manifest),
     dispatcher,
-    completions: new CompletionListener(subscriber, keys),
+    completions: new CompletionListener(subscriber, keys, readStored),
     images: blobs,
-    results: {
-      get: async (requestId) => {
-        const stored = await redis.get(keys.resultKey(requestId));
-        return stored ? parseInferenceResult(JSON.parse(stored)) : undefined;
-      },
-    },
+    results: { get: readStored },
     deadlines: {
       defaultMs: config.DEFAULT_DEADLINE_MS,
       maxMs: config.MAX_DEADLINE_MS,

@@ -115,13 +115,17 @@ export class RouterService {
         enqueuedAtUnixMs: enqueuedAt,
       };
     });
-    const { result, cancel } = await this.deps.completions.listen(request.requestId, Math.max(1, deadline - this.now()), onPartial);
-    try {
-      await this.deps.dispatcher.dispatch(parent, children);
-    } catch (error) {
-      cancel();
-      throw error;
-    }
+    // Subscribing and dispatching overlap; the listener then reads any result stored before its
+    // subscription was active, so a fast result can never be missed.
+    const listening = this.deps.completions.listen(request.requestId, Math.max(1, deadline - this.now()), onPartial);
+    const dispatched = this.deps.dispatcher.dispatch(parent, children);
+    const [{ result }] = await Promise.all([
+      listening,
+      dispatched.catch(async (error: unknown) => {
+        (await listening).cancel();
+        throw error;
+      }),
+    ]);
     try {
       return await result;
     } catch (error) {
