@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -133,6 +133,38 @@ describe('the mesh end to end', { timeout: 60_000 }, () => {
       expect(missing.stderr).toMatch(/cannot read image/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rsmoe eval runs the real UCM sample through the mesh and writes its report', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'rsmoe-eval-'));
+    try {
+      const datasets = resolve(__dirname, '../../../shared/datasets/ucm-captions-sample');
+      const cli = spawnSync(
+        process.execPath,
+        [
+          resolve(__dirname, '../../bin/rsmoe.cjs'),
+          'eval',
+          '--dataset',
+          `karpathy:${datasets}/dataset_ucm_subset.json`,
+          '--images',
+          `${datasets}/images`,
+          '--url',
+          running.url,
+          '--limit',
+          '6',
+          '--out',
+          out,
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(cli.status, cli.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Record<string, unknown>;
+      expect(JSON.stringify(report)).toMatch(/CIDEr/);
+      expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/BLEU|Bleu/);
+      expect(readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n')).toHaveLength(6);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 
