@@ -220,6 +220,16 @@ describe('the mesh end to end', { timeout: 60_000 }, () => {
     }
   });
 
+  it('answers a clear 400 when the image header is valid but its pixels cannot be decoded', async () => {
+    const png = Buffer.from(await testImage(15));
+    const idat = png.indexOf(Buffer.from('IDAT'));
+    for (let i = idat + 8; i < idat + 40; i++) png[i] = 0x55;
+    const { status, body } = await postImage(running.url, '/v1/captions', png, { timeoutMs: '5000' }, { 'X-Request-Id': 'corrupt-1' });
+    expect(status).toBe(400);
+    expect(body.error).toMatchObject({ code: 'invalid_argument', requestId: 'corrupt-1' });
+    expect(body.error?.message).toMatch(/image_undecodable/);
+  });
+
   it('encodes an image sent twice only once', async () => {
     const image = await testImage(4);
     const first = await postImage(running.url, '/v1/captions', image);

@@ -40,7 +40,7 @@ describe('RouterService', () => {
     // 4 s budget, 10 % reserved for fusing: experts are waited for until 3.6 s
     expect(children[0].deadlineUnixMs).toBe(1_003_600);
     expect(parent).toMatchObject({ requestId: 'r1', questionType: 'count', deadlineUnixMs: 1_003_600, fusionStrategy: 'priority' });
-    complete({ requestId: 'r1' } as InferenceResultJson);
+    complete({ requestId: 'r1', experts: [] } as unknown as InferenceResultJson);
     expect((await pending).requestId).toBe('r1');
   });
 
@@ -64,6 +64,15 @@ describe('RouterService', () => {
     const { service, dispatched } = harness({ results: { get: async () => stored } });
     expect(await service.infer({ requestId: 'r6', task: 'caption', image, params: {} })).toBe(stored);
     expect(dispatched).toHaveLength(0);
+  });
+
+  it('turns a result where every expert refused the image into invalid_argument', async () => {
+    const { service, complete } = harness();
+    const pending = service.infer({ requestId: 'r8', task: 'caption', image, params: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    const failed = { status: 'failed', error: 'image_undecodable: could not decode the PNG image' };
+    complete({ requestId: 'r8', experts: [failed, failed] } as unknown as InferenceResultJson);
+    await expect(pending).rejects.toMatchObject({ kind: 'invalid_argument', message: expect.stringMatching(/image_undecodable/) });
   });
 
   it('turns a missing completion into deadline_exceeded', async () => {

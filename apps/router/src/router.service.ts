@@ -126,12 +126,20 @@ export class RouterService {
         throw error;
       }),
     ]);
+    let outcome: InferenceResultJson;
     try {
-      return await result;
+      outcome = await result;
     } catch (error) {
       if (error instanceof CompletionTimeoutError) throw new RouterRequestError('deadline_exceeded', error.message);
       throw error;
     }
+    // When every expert refused the image itself (experts report runtime codes such as image_undecodable),
+    // the request is bad input, not a degraded answer.
+    const imageErrors = outcome.experts.filter((expert) => expert.status === 'failed' && /^image_[a-z_]+:/.test(expert.error ?? ''));
+    if (imageErrors.length > 0 && imageErrors.length === outcome.experts.length) {
+      throw new RouterRequestError('invalid_argument', `the image cannot be used: ${imageErrors[0].error}`);
+    }
+    return outcome;
   }
 
   private deadline(requested: number | undefined, now: number): number {
