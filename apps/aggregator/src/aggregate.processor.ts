@@ -73,8 +73,10 @@ export class AggregateProcessor {
   }
 
   private async finish(data: AggregateJobData, outcomes: ChildOutcomes): Promise<InferenceResultJson | undefined> {
+    this.logger.debug('fusing', { requestId: data.requestId, outputs: outcomes.outputs.size, failures: outcomes.failures.size });
     const result = buildResult(data, outcomes, this.now());
     const stored = await this.results.storeAndPublish(result);
+    this.logger.debug('published', { requestId: data.requestId, stored });
     if (!stored) return undefined;
     if (result.degraded) {
       this.logger.warn('degraded result', { requestId: data.requestId, missingExperts: result.missingExperts });

@@ -25,7 +25,10 @@ export function startExpertWorker(options: {
       const handler = handlers[job.name];
       if (!handler) throw new UnrecoverableError(`no handler for job name "${job.name}" on ${job.queueName}`);
       try {
-        return await handler(job);
+        options.logger.debug('job picked up', { requestId: job.data?.requestId, jobId: job.id });
+        const output = await handler(job);
+        options.logger.debug('job done', { requestId: job.data?.requestId, status: output.status });
+        return output;
       } catch (error) {
         if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
         throw error;

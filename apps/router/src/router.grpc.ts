@@ -73,8 +73,12 @@ export function createRouterHandlers(service: RouterService, logger: Logger): Pr
         callback(toServiceError(error, logger, call.request.requestId));
         return;
       }
+      logger.debug('request received', { requestId: request.requestId, task });
       service.infer(request).then(
-        (result) => callback(null, toProtoResult(result)),
+        (result) => {
+          logger.debug('answering', { requestId: request.requestId, degraded: result.degraded });
+          callback(null, toProtoResult(result));
+        },
         (error: unknown) => callback(toServiceError(error, logger, request.requestId)),
       );
     };
