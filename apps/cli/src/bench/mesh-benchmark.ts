@@ -51,6 +51,16 @@ async function drive(concurrency: number, total: number, once: (index: number) =
   return { latencies: latencies.sort((a, b) => a - b), perSecond: total / seconds };
 }
 
+/** Removes every key a benchmark run wrote under its own prefix. */
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
 /** A raw BullMQ flow (parent + one child per expert) with no-op workers, completion pushed over pub/sub. */
 async function rawFlowPath(redisUrl: string, expertIds: string[]) {
   const prefix = `benchraw${randomBytes(4).toString('hex')}`;
@@ -97,6 +107,7 @@ async function rawFlowPath(redisUrl: string, expertIds: string[]) {
     async close(): Promise<void> {
       await Promise.all(workers.map((worker) => worker.close()));
       await flows.close();
+      await deleteKeys(connection, prefix);
       for (const redis of [connection, publisher, subscriber]) redis.disconnect();
     },
   };
@@ -174,8 +185,7 @@ export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<L
     agent.destroy();
     await mesh.stop();
     const cleanup = new Redis(options.redisUrl);
-    const keys = await cleanup.keys(`${prefix}:*`);
-    if (keys.length > 0) await cleanup.del(...keys);
+    await deleteKeys(cleanup, prefix);
     cleanup.disconnect();
   }
 
