@@ -7,6 +7,7 @@ import { registerEvalCommand } from './commands/eval.command';
 import { registerGenerateCommand } from './commands/generate.command';
 import { registerScoreCommand } from './commands/score.command';
 import { registerStartCommand } from './commands/start.command';
+import { registerSynthCommand } from './commands/synth.command';
 
 // The CLI's only environment read: where Redis is, when the user says so.
 const cliEnv = parseEnv('rsmoe', { REDIS_URL: env.redisUrl().optional().or(z.undefined()) }, process.env);
@@ -19,6 +20,7 @@ registerGenerateCommand(program);
 registerBenchCommand(program);
 registerScoreCommand(program);
 registerEvalCommand(program);
+registerSynthCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // Typed errors carry a code; anything else is reported by message, never as a stack trace.

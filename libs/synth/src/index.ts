@@ -10,3 +10,14 @@ export type { Box, ColourName, GenerateSceneOptions, ObjectClass, Point, Scene, 
 export { generateChangePair } from './change-pair';
 export type { ChangeKind, ChangePair, ChangePairOptions } from './change-pair';
 export type { ChangeableClass } from './scene-generator';
+export {
+  writeSyntheticDataset,
+  assignSplits,
+  imageSeed,
+  sceneClassOf,
+  InvalidDatasetOptionsError,
+  RSVQA_TYPE_NAMES,
+  SPLIT_NAMES,
+  SYNTH_FILES,
+} from './dataset-writer';
+export type { SplitFractions, SplitName, SynthProgress, SyntheticDatasetSummary, WriteSyntheticDatasetOptions } from './dataset-writer';
