@@ -37,6 +37,38 @@ describe('RedisFeatureCache (real Redis)', () => {
     expect(await redis.ttl(keys.featureCacheKey('c'.repeat(64), 'enc'))).toBeGreaterThan(0);
   });
 
+  it('does not encode again when another expert stores the features between our miss and our lock', async () => {
+    const sha = 'e'.repeat(64);
+    const bytes = Buffer.from(Float32Array.of(1, 2, 3, 4, 5, 6).buffer);
+    let raced = false;
+    // Another process finishes storing exactly when we reach for the lock.
+    const racing = new Proxy(redis, {
+      get(target, property) {
+        if (property === 'set') {
+          return async (...args: unknown[]) => {
+            if (!raced && String(args[0]).endsWith(':lock')) {
+              raced = true;
+              await target.set(keys.featureCacheKey(sha, 'enc'), bytes, 'EX', 60);
+            }
+            return (target.set as (...a: unknown[]) => Promise<unknown>)(...args);
+          };
+        }
+        const value = Reflect.get(target, property);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const cache = new RedisFeatureCache(racing, keys, { ttlSeconds: 60, lockTimeoutMs: 500, pollIntervalMs: 2 });
+    let encodings = 0;
+    const result = await cache.getOrCompute(sha, 'enc', shape, async () => {
+      encodings++;
+      return { features: { encoderId: 'enc', ...shape, data: new Float32Array(6) }, preprocessMs: 0, visionEncodeMs: 0 };
+    });
+    expect(raced).toBe(true);
+    expect(encodings).toBe(0);
+    expect(result.cached).toBe(true);
+    expect(Array.from(result.features.data)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it('ignores cached bytes of the wrong size instead of using them', async () => {
     await redis.set(keys.featureCacheKey('d'.repeat(64), 'enc'), Buffer.alloc(5));
     const cache = new RedisFeatureCache(redis, keys, { ttlSeconds: 60, lockTimeoutMs: 500, pollIntervalMs: 2 });

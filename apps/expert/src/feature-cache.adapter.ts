@@ -62,24 +62,35 @@ export class RedisFeatureCache {
     const hit = await this.read(key, shape);
     if (hit) return fromCache(hit);
     const lockKey = `${key}:lock`;
-    const locked = await this.redis.set(lockKey, '1', 'PX', this.options.lockTimeoutMs, 'NX');
-    if (!locked) {
-      const deadline = Date.now() + this.options.lockTimeoutMs;
-      while (Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs));
-        const shared = await this.read(key, shape);
-        if (shared) return fromCache(shared);
-        if (!(await this.redis.exists(lockKey))) break;
+    const giveUpAt = Date.now() + this.options.lockTimeoutMs;
+    for (;;) {
+      const locked = await this.redis.set(lockKey, '1', 'PX', this.options.lockTimeoutMs, 'NX');
+      if (locked) {
+        try {
+          // Double-checked: another expert may have stored the features between our read and our lock.
+          const stored = await this.read(key, shape);
+          if (stored) return fromCache(stored);
+          return await this.computeAndStore(key, compute);
+        } finally {
+          await this.redis.del(lockKey);
+        }
       }
+      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs));
+      const shared = await this.read(key, shape);
+      if (shared) return fromCache(shared);
+      // The holder is stuck or gone (its lock expires on its own): stop waiting and encode ourselves.
+      if (Date.now() >= giveUpAt) return this.computeAndStore(key, compute);
     }
-    try {
-      const computed = await compute();
-      const data = computed.features.data;
-      await this.redis.set(key, Buffer.from(data.buffer, data.byteOffset, data.byteLength), 'EX', this.options.ttlSeconds);
-      return { ...computed, cached: false };
-    } finally {
-      if (locked) await this.redis.del(lockKey);
-    }
+  }
+
+  private async computeAndStore(
+    key: string,
+    compute: () => Promise<{ features: ImageFeatures; preprocessMs: number; visionEncodeMs: number }>,
+  ): Promise<CachedFeatures> {
+    const computed = await compute();
+    const data = computed.features.data;
+    await this.redis.set(key, Buffer.from(data.buffer, data.byteOffset, data.byteLength), 'EX', this.options.ttlSeconds);
+    return { ...computed, cached: false };
   }
 
   private async read(key: string, shape: { tokens: number; hiddenSize: number }): Promise<Buffer | undefined> {
