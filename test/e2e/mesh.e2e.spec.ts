@@ -258,9 +258,10 @@ describe('the mesh end to end', { timeout: 60_000 }, () => {
   it('survives a killed expert: degraded before the deadline, and the restarted expert drains its queue', async () => {
     await running.mesh.stopService('expert.relation', 'SIGKILL');
     const started = Date.now();
-    const { status, body } = await postImage(running.url, '/v1/captions', await testImage(5), { timeoutMs: '3000' }, { 'X-Request-Id': 'killed-1' });
+    // The experts are waited for until 10 % of the budget is left (400 ms here), then the rest is fused.
+    const { status, body } = await postImage(running.url, '/v1/captions', await testImage(5), { timeoutMs: '4000' }, { 'X-Request-Id': 'killed-1' });
     expect(status).toBe(200);
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(4000);
     expect(body.degraded).toBe(true);
     expect(body.missingExperts).toEqual(['relation']);
     expect(body.experts.find((expert) => expert.expertId === 'relation')?.status).toBe('timed_out');
