@@ -7,6 +7,7 @@ import {
   type AggregateJobData,
   type InferenceResultJson,
 } from '@rsmoe/contracts';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '@rsmoe/observability';
 import { buildResult, type ChildOutcomes } from './result-builder';
 
@@ -18,6 +19,18 @@ export class PermanentAggregateError extends Error {
 export interface ResultSink {
   exists(requestId: string): Promise<boolean>;
   storeAndPublish(result: InferenceResultJson): Promise<boolean>;
+}
+
+/** How a stored result turned out: every expert answered, some are missing, or none answered. */
+export type ResultOutcome = 'complete' | 'degraded' | 'failed';
+
+export interface AggregateObserver {
+  resultStored(task: string, outcome: ResultOutcome, fusionSeconds: number): void;
+}
+
+export function outcomeOf(result: InferenceResultJson): ResultOutcome {
+  if (!result.degraded) return 'complete';
+  return result.experts.some((expert) => expert.status === 'ok') ? 'degraded' : 'failed';
 }
 
 /** The parent job's view of its children (BullMQ's Job in production). */
@@ -55,6 +68,7 @@ export class AggregateProcessor {
     private readonly results: ResultSink,
     private readonly findParent: (requestId: string) => Promise<ParentJob | undefined>,
     private readonly logger: Logger,
+    private readonly observer: AggregateObserver = { resultStored: () => undefined },
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -74,10 +88,12 @@ export class AggregateProcessor {
 
   private async finish(data: AggregateJobData, outcomes: ChildOutcomes): Promise<InferenceResultJson | undefined> {
     this.logger.debug('fusing', { requestId: data.requestId, outputs: outcomes.outputs.size, failures: outcomes.failures.size });
+    const started = performance.now();
     const result = buildResult(data, outcomes, this.now());
     const stored = await this.results.storeAndPublish(result);
     this.logger.debug('published', { requestId: data.requestId, stored });
     if (!stored) return undefined;
+    this.observer.resultStored(result.task, outcomeOf(result), (performance.now() - started) / 1000);
     if (result.degraded) {
       this.logger.warn('degraded result', { requestId: data.requestId, missingExperts: result.missingExperts });
     }

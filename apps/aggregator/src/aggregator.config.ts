@@ -13,6 +13,10 @@ export function loadAggregatorConfig(source: Env) {
       /** How long a stored result can be read back (GET /v1/requests/{id}), in seconds. */
       RESULT_TTL_S: env.integer(3600, 1),
       DRAIN_TIMEOUT_MS: env.integer(10_000, 0),
+      /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
+      METRICS_PORT: env.metricsPort(),
+      /** Interface the metrics + health server binds to. Default all interfaces. */
+      METRICS_HOST: env.string('0.0.0.0'),
       LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,

@@ -1,7 +1,7 @@
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { AGGREGATE_QUEUE, JOB_NAMES, aggregateJobId, createRedisKeys } from '@rsmoe/contracts';
-import { createLogger, drainOnSignals, runService } from '@rsmoe/observability';
+import { AGGREGATE_QUEUE, JOB_NAMES, TASKS, aggregateJobId, createRedisKeys } from '@rsmoe/contracts';
+import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer } from '@rsmoe/observability';
 import { AggregateProcessor, PermanentAggregateError } from './aggregate.processor';
 import { loadAggregatorConfig } from './aggregator.config';
 import { RedisResultStore } from './result-store.adapter';
@@ -12,11 +12,21 @@ async function main(): Promise<void> {
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const keys = createRedisKeys(config.KEY_PREFIX);
   const queue = new Queue(AGGREGATE_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const metrics = new ServiceMetrics();
+  const fusionDuration = metrics.get('aggregatorFusionDuration');
+  const results = metrics.get('aggregatorResults');
   const processor = new AggregateProcessor(
     new RedisResultStore(redis, keys, config.RESULT_TTL_S),
     async (requestId) => (await Job.fromId(queue, aggregateJobId(requestId))) ?? undefined,
     logger,
+    {
+      resultStored: (task, outcome, seconds) => {
+        fusionDuration.observe({ task }, seconds);
+        results.inc({ task, outcome });
+      },
+    },
   );
+  for (const task of TASKS) for (const outcome of ['complete', 'degraded', 'failed']) results.inc({ task, outcome }, 0);
   const handlers: Record<string, (job: Job) => Promise<unknown>> = {
     [JOB_NAMES.aggregate]: (job) => processor.fuse(job),
     [JOB_NAMES.finalizeAtDeadline]: (job) => processor.finalizeAtDeadline(job),
@@ -38,7 +48,14 @@ async function main(): Promise<void> {
   worker.on('failed', (job, error) => logger.warn('aggregate job failed', { jobId: job?.id, error: error.message }));
   worker.on('error', (error) => logger.error('worker error', { error }));
   await worker.waitUntilReady();
-  logger.info('aggregator ready', { queue: AGGREGATE_QUEUE });
+  const ops = await startOpsServer({
+    port: config.METRICS_PORT,
+    host: config.METRICS_HOST,
+    metrics,
+    readiness: [{ name: 'redis', check: async () => void (await redis.ping()) }],
+    logger,
+  });
+  logger.info('aggregator ready', { queue: AGGREGATE_QUEUE, metricsPort: ops.port });
 
   drainOnSignals({
     logger,
@@ -46,6 +63,7 @@ async function main(): Promise<void> {
     drain: () => worker.close(),
     release: async () => {
       await queue.close();
+      await ops.close();
       redis.disconnect();
     },
   });

@@ -31,6 +31,10 @@ export function loadExpertConfig(source: Env) {
       INTRA_OP_THREADS: env.integer(0, 0, 1024),
       /** How long a SIGTERM waits for in-flight jobs before exiting, in ms. */
       DRAIN_TIMEOUT_MS: env.integer(30_000, 0),
+      /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
+      METRICS_PORT: env.metricsPort(),
+      /** Interface the metrics + health server binds to. Default all interfaces. */
+      METRICS_HOST: env.string('0.0.0.0'),
       LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,

@@ -1,11 +1,11 @@
-import { basename } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
 import { createRedisKeys, loadPackManifest } from '@rsmoe/contracts';
-import { createLogger, drainOnSignals, runService } from '@rsmoe/observability';
+import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer } from '@rsmoe/observability';
 import { VlmRuntime } from '@rsmoe/runtime';
 import { loadExpertConfig } from './expert.config';
 import { ExpertJobProcessor } from './expert-job.processor';
+import { ExpertMetrics } from './expert-metrics';
 import { startExpertWorker } from './expert.worker';
 import { RedisFeatureCache } from './feature-cache.adapter';
 
@@ -17,20 +17,35 @@ async function main(): Promise<void> {
   if (!expert) {
     throw new Error(`EXPERT_ID "${config.EXPERT_ID}" is not in pack ${manifest.name} (experts: ${manifest.experts.map((e) => e.id).join(', ')})`);
   }
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const loading: { runtime?: VlmRuntime } = {};
+  const serviceMetrics = new ServiceMetrics();
+  // Up before the model loads: liveness answers during a long load, readiness waits for the model.
+  const ops = await startOpsServer({
+    port: config.METRICS_PORT,
+    host: config.METRICS_HOST,
+    metrics: serviceMetrics,
+    readiness: [
+      { name: 'model', check: async () => void (loading.runtime ?? fail(`model ${expert.modelName} is still loading`)) },
+      { name: 'redis', check: async () => void (await redis.ping()) },
+    ],
+    logger,
+  });
   const runtime = await VlmRuntime.load(expert.modelDir, {
     executionProvider: config.EXECUTION_PROVIDER,
     intraOpThreads: config.INTRA_OP_THREADS,
     logger,
   });
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  loading.runtime = runtime;
+  const metrics = new ExpertMetrics(serviceMetrics, { expert: expert.id, model: expert.modelName, version: manifest.version });
   const keys = createRedisKeys(config.KEY_PREFIX);
   const processor = new ExpertJobProcessor({
     expertId: expert.id,
-    modelName: basename(expert.modelDir),
+    modelName: expert.modelName,
     model: runtime,
     images: new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: config.BLOB_TTL_S, maxBytes: config.BLOB_MAX_BYTES }),
     features: new RedisFeatureCache(redis, keys, { ttlSeconds: config.FEATURE_CACHE_TTL_S, lockTimeoutMs: 5_000, pollIntervalMs: 1 }),
-    batching: { maxBatchSize: config.MAX_BATCH_SIZE, maxWaitMs: config.MAX_BATCH_WAIT_MS },
+    batching: { maxBatchSize: config.MAX_BATCH_SIZE, maxWaitMs: config.MAX_BATCH_WAIT_MS, onBatch: (size) => metrics.batch(size) },
     publishPartial: async (requestId, output) => {
       await redis.publish(keys.partialChannel(requestId), JSON.stringify(output));
     },
@@ -41,10 +56,17 @@ async function main(): Promise<void> {
     queuePrefix: config.QUEUE_PREFIX,
     concurrency: Math.max(config.CONCURRENCY, 1),
     processor,
+    metrics,
     logger,
   });
   await worker.waitUntilReady();
-  logger.info('expert ready', { expertId: expert.id, pack: manifest.name, model: expert.modelDir, provider: runtime.executionProvider });
+  logger.info('expert ready', {
+    expertId: expert.id,
+    pack: manifest.name,
+    model: expert.modelDir,
+    provider: runtime.executionProvider,
+    metricsPort: ops.port,
+  });
 
   drainOnSignals({
     logger,
@@ -53,9 +75,14 @@ async function main(): Promise<void> {
     drain: () => worker.close(),
     release: async () => {
       await runtime.release();
+      await ops.close();
       redis.disconnect();
     },
   });
+}
+
+function fail(message: string): never {
+  throw new Error(message);
 }
 
 runService('expert', main);

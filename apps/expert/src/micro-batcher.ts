@@ -4,6 +4,8 @@ export interface MicroBatcherOptions {
   maxBatchSize: number;
   /** Longest an item waits for companions before its batch runs, in milliseconds (≥ 0). */
   maxWaitMs: number;
+  /** Called with the size of every batch that runs (for the batch-size histogram). */
+  onBatch?: (size: number) => void;
 }
 
 interface Pending<In, Out> {
@@ -65,6 +67,7 @@ export class MicroBatcher<In, Out> {
   }
 
   private async run(batch: Pending<In, Out>[]): Promise<void> {
+    this.options.onBatch?.(batch.length);
     try {
       const outputs = await this.runBatch(batch.map((pending) => pending.item));
       batch.forEach((pending, index) => pending.resolve(outputs[index]));

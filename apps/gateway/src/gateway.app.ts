@@ -14,7 +14,7 @@ import { buildOpenApiDocument } from './docs/openapi.document';
 import { ErrorResponseFilter } from './errors/error-response.filter';
 import type { GatewayConfig } from './gateway.config';
 import { GatewayModule, MAX_FORM_FIELD_BYTES } from './gateway.module';
-import { requestContextMiddleware } from './http/request-context.middleware';
+import { requestContextMiddleware, type HttpObserver } from './http/request-context.middleware';
 
 /** Replacements for what createGatewayApp would otherwise build from the configuration (tests inject fakes). */
 export interface GatewayDeps {
@@ -27,6 +27,8 @@ export interface GatewayDeps {
   /** Default: a RedisResultReader on `redis` under KEY_PREFIX. */
   resultReader?: ResultReader;
   logger?: Logger;
+  /** Told of every finished HTTP request (main.ts feeds rsmoe_http_request_duration_seconds). */
+  observeHttp?: HttpObserver;
 }
 
 export interface GatewayApp {
@@ -88,7 +90,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
   });
   app.disable('x-powered-by');
   // Order matters: the request id exists before the body is parsed, so even a 413 carries it.
-  app.use(requestContextMiddleware(logger));
+  app.use(requestContextMiddleware(logger, deps.observeHttp));
   app.useBodyParser('json', { limit: jsonBodyLimit(config) });
   app.useGlobalFilters(new ErrorResponseFilter(logger));
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config), { jsonDocumentUrl: 'docs-json' });

@@ -33,6 +33,10 @@ export function loadGatewayConfig(source: Env) {
       READY_CHECK_TIMEOUT_MS: env.integer(2_000, 1, 60_000),
       /** How long SIGTERM waits for in-flight requests before closing their connections, in ms. Default 30 000. */
       SHUTDOWN_TIMEOUT_MS: env.integer(30_000, 0),
+      /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
+      METRICS_PORT: env.metricsPort(),
+      /** Interface the metrics + health server binds to. Default all interfaces. */
+      METRICS_HOST: env.string('0.0.0.0'),
       LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,

@@ -1,6 +1,6 @@
 // Nest's decorators need the Reflect metadata API; tsx emits no metadata, so every injection is by explicit token.
 import 'reflect-metadata';
-import { createLogger } from '@rsmoe/observability';
+import { ServiceMetrics, createLogger, startOpsServer } from '@rsmoe/observability';
 import { createGatewayApp } from './gateway.app';
 import { loadGatewayConfig } from './gateway.config';
 
@@ -14,9 +14,21 @@ export { RouterCallError } from './errors/router-status.mapping';
 async function main(): Promise<void> {
   const config = loadGatewayConfig(process.env);
   const logger = createLogger('gateway', { level: config.LOG_LEVEL });
-  const gateway = await createGatewayApp(config, { logger });
+  const metrics = new ServiceMetrics();
+  const httpDuration = metrics.get('httpRequestDuration');
+  const gateway = await createGatewayApp(config, {
+    logger,
+    observeHttp: (method, route, status, seconds) => httpDuration.observe({ method, route, status: String(status) }, seconds),
+  });
+  const ops = await startOpsServer({
+    port: config.METRICS_PORT,
+    host: config.METRICS_HOST,
+    metrics,
+    readinessElsewhere: `GET /v2/health/ready on port ${config.PORT}`,
+    logger,
+  });
   const url = await gateway.listen();
-  logger.info('gateway ready', { url, router: config.ROUTER_URL, docs: `${url}/docs` });
+  logger.info('gateway ready', { url, router: config.ROUTER_URL, docs: `${url}/docs`, metricsPort: ops.port });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -25,6 +37,7 @@ async function main(): Promise<void> {
     logger.info('stopping: no new connections, finishing in-flight requests', { signal });
     try {
       await gateway.close();
+      await ops.close();
       logger.info('stopped');
       process.exit(0);
     } catch (error) {

@@ -1,8 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
-import { createRedisKeys, loadHealthPackage, loadPackManifest, loadRouterPackage, parseInferenceResult } from '@rsmoe/contracts';
-import { createLogger, runService } from '@rsmoe/observability';
+import { AGGREGATE_QUEUE, createRedisKeys, expertQueueName, loadHealthPackage, loadPackManifest, loadRouterPackage, parseInferenceResult } from '@rsmoe/contracts';
+import { ServiceMetrics, createLogger, runService, startOpsServer } from '@rsmoe/observability';
 import { InstructionRouter } from '@rsmoe/routing';
 import { CompletionListener } from './completion-listener.adapter';
 import { FlowDispatcher } from './flow-dispatcher.adapter';
@@ -28,6 +29,22 @@ async function main(): Promise<void> {
     const stored = await redis.get(keys.resultKey(requestId));
     return stored ? parseInferenceResult(JSON.parse(stored)) : undefined;
   };
+  const metrics = new ServiceMetrics();
+  const grpcDuration = metrics.get('grpcRequestDuration');
+  const expertsChosen = metrics.get('routerExpertsChosen');
+  const selections = metrics.get('routerExpertSelections');
+  const queues = [...manifest.experts.map((expert) => expertQueueName(expert.id)), AGGREGATE_QUEUE].map(
+    (name) => new Queue(name, { connection: redis, prefix: config.QUEUE_PREFIX }),
+  );
+  metrics.get('queueJobs', async (gauge) => {
+    await Promise.all(
+      queues.map(async (queue) => {
+        const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed');
+        gauge.set({ queue: queue.name, state: 'waiting' }, (counts.waiting ?? 0) + (counts.prioritized ?? 0));
+        for (const state of ['active', 'delayed', 'failed'] as const) gauge.set({ queue: queue.name, state }, counts[state] ?? 0);
+      }),
+    );
+  });
   const service = new RouterService({
     manifest,
     router: new InstructionRouter(manifest),
@@ -42,17 +59,33 @@ async function main(): Promise<void> {
       reserveMinMs: config.FUSE_RESERVE_MIN_MS,
       reserveMaxMs: config.FUSE_RESERVE_MAX_MS,
     },
+    onRouted: (task, expertIds) => {
+      expertsChosen.observe({ task }, expertIds.length);
+      for (const expert of expertIds) selections.inc({ expert, task });
+    },
   });
 
   const server = new grpc.Server();
-  server.addService(loadRouterPackage().rsmoe.v1.Router.service, createRouterHandlers(service, logger));
+  server.addService(loadRouterPackage().rsmoe.v1.Router.service, createRouterHandlers(service, logger, (method, code, seconds) => grpcDuration.observe({ method, code }, seconds)));
   server.addService(loadHealthPackage().grpc.health.v1.Health.service, createHealthHandlers(() => redis.status === 'ready'));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.GRPC_HOST}:${config.GRPC_PORT}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),
     ),
   );
-  logger.info('router ready', { address: `${config.GRPC_HOST}:${port}`, pack: manifest.name, experts: manifest.experts.map((e) => e.id) });
+  const ops = await startOpsServer({
+    port: config.METRICS_PORT,
+    host: config.METRICS_HOST,
+    metrics,
+    readiness: [{ name: 'redis', check: async () => void (await redis.ping()) }],
+    logger,
+  });
+  logger.info('router ready', {
+    address: `${config.GRPC_HOST}:${port}`,
+    pack: manifest.name,
+    experts: manifest.experts.map((e) => e.id),
+    metricsPort: ops.port,
+  });
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -61,6 +94,8 @@ async function main(): Promise<void> {
     logger.info('stopping', { signal });
     server.tryShutdown(async () => {
       await dispatcher.close();
+      await Promise.all(queues.map((queue) => queue.close()));
+      await ops.close();
       subscriber.disconnect();
       redis.disconnect();
       process.exit(0);

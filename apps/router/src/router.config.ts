@@ -28,6 +28,10 @@ export function loadRouterConfig(source: Env) {
       JOB_BACKOFF_MS: env.integer(50, 1),
       /** How long finished jobs stay inspectable in Redis, in seconds. */
       JOB_RETENTION_S: env.integer(3_600, 1),
+      /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
+      METRICS_PORT: env.metricsPort(),
+      /** Interface the metrics + health server binds to. Default all interfaces. */
+      METRICS_HOST: env.string('0.0.0.0'),
       LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import {
   ContractValidationError,
@@ -62,7 +63,25 @@ function toInferenceRequest(task: Task, message: ProtoInferenceCall, call: Surfa
   };
 }
 
-export function createRouterHandlers(service: RouterService, logger: Logger): ProtoRouterHandlers {
+/** Told when a call ends: method name, status code name (OK, INVALID_ARGUMENT, ...) and duration. */
+export type CallObserver = (method: string, code: string, seconds: number) => void;
+
+function timed<Call, Callback extends grpc.sendUnaryData<never>>(
+  method: string,
+  observe: CallObserver,
+  handler: (call: Call, callback: Callback) => void,
+): (call: Call, callback: Callback) => void {
+  return (call, callback) => {
+    const started = performance.now();
+    const done = ((error: Partial<grpc.ServiceError> | null, value?: unknown) => {
+      observe(method, grpc.status[error?.code ?? grpc.status.OK] ?? 'UNKNOWN', (performance.now() - started) / 1000);
+      (callback as (error: unknown, value?: unknown) => void)(error, value);
+    }) as Callback;
+    handler(call, done);
+  };
+}
+
+export function createRouterHandlers(service: RouterService, logger: Logger, observe: CallObserver = () => undefined): ProtoRouterHandlers {
   const unary =
     (task: Task) =>
     (call: grpc.ServerUnaryCall<ProtoInferenceCall, unknown>, callback: grpc.sendUnaryData<ReturnType<typeof toProtoResult>>): void => {
@@ -83,14 +102,18 @@ export function createRouterHandlers(service: RouterService, logger: Logger): Pr
       );
     };
   return {
-    Caption: unary('caption'),
-    Answer: unary('vqa'),
+    Caption: timed('Caption', observe, unary('caption')),
+    Answer: timed('Answer', observe, unary('vqa')),
     CaptionStream: (call) => {
+      const started = performance.now();
+      const finish = (code: grpc.status): void => observe('CaptionStream', grpc.status[code] ?? 'UNKNOWN', (performance.now() - started) / 1000);
       let request: InferenceRequest;
       try {
         request = toInferenceRequest('caption', call.request as ProtoInferenceCall, call);
       } catch (error) {
-        call.destroy(toServiceError(error, logger, call.request.requestId) as grpc.ServiceError);
+        const serviceError = toServiceError(error, logger, call.request.requestId);
+        finish(serviceError.code ?? grpc.status.UNKNOWN);
+        call.destroy(serviceError as grpc.ServiceError);
         return;
       }
       service
@@ -101,11 +124,18 @@ export function createRouterHandlers(service: RouterService, logger: Logger): Pr
           (result) => {
             call.write({ result: toProtoResult(result) });
             call.end();
+            finish(grpc.status.OK);
           },
-          (error: unknown) => call.destroy(toServiceError(error, logger, request.requestId) as grpc.ServiceError),
+          (error: unknown) => {
+            const serviceError = toServiceError(error, logger, request.requestId);
+            finish(serviceError.code ?? grpc.status.UNKNOWN);
+            call.destroy(serviceError as grpc.ServiceError);
+          },
         );
     },
-    ListExperts: (_call, callback) => callback(null, toListExpertsResponse(service.manifest)),
+    ListExperts: timed('ListExperts', observe, (_call: unknown, callback: grpc.sendUnaryData<ReturnType<typeof toListExpertsResponse>>) =>
+      callback(null, toListExpertsResponse(service.manifest)),
+    ),
   } as ProtoRouterHandlers;
 }
 

@@ -48,6 +48,8 @@ export interface RouterServiceDeps {
   images: { has(sha256: string): Promise<boolean> };
   results: { get(requestId: string): Promise<InferenceResultJson | undefined> };
   deadlines: { defaultMs: number; maxMs: number; reserveFraction: number; reserveMinMs: number; reserveMaxMs: number };
+  /** Told every routing decision (for the experts-chosen metrics). */
+  onRouted?: (task: Task, expertIds: readonly string[]) => void;
   now?: () => number;
 }
 
@@ -85,6 +87,7 @@ export class RouterService {
       if (error instanceof NoExpertForTaskError) throw new RouterRequestError('failed_precondition', error.message);
       throw error;
     }
+    this.deps.onRouted?.(request.task, decision.experts.map((assignment) => assignment.expertId));
     // Experts are waited for until the fuse point; the rest of the budget is for fusing and answering.
     const budget = deadline - receivedAt;
     const reserve = Math.min(this.deps.deadlines.reserveMaxMs, Math.max(this.deps.deadlines.reserveMinMs, budget * this.deps.deadlines.reserveFraction));

@@ -60,4 +60,6 @@ export const env = {
   /** BullMQ's own key prefix (queues live under `<prefix>:<queue>`). */
   queuePrefix: () => z.string().regex(/^[A-Za-z0-9_.{}-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.{}-]').default('bull'),
   packDir: () => z.string().min(1).default(DEFAULT_PACK_DIR).transform((dir) => resolve(dir)),
+  /** Port of a service's metrics + health server (Prometheus scrapes it; Kubernetes probes it); 0 picks a free one. */
+  metricsPort: () => z.coerce.number().int().min(0).max(65_535).default(9464),
 };

@@ -1,3 +1,7 @@
 export { createLogger } from './logger';
 export type { LogLevel, Logger } from './logger';
 export { drainOnSignals, runService } from './service-process';
+export * from './metric-catalogue';
+export { ServiceMetrics, msToSeconds } from './metrics';
+export { startOpsServer } from './ops-server';
+export type { OpsServer, OpsServerOptions, ReadinessCheck } from './ops-server';

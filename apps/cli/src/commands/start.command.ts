@@ -14,6 +14,7 @@ interface StartFlags {
   pack: string;
   port: number;
   routerPort: number;
+  metricsPort: number;
   provider: string;
   threads: string;
   verbose?: boolean;
@@ -27,6 +28,7 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
     .option('--pack <dir>', 'model pack directory', DEFAULT_PACK_DIR)
     .option('--port <n>', 'gateway HTTP port', port, 8080)
     .option('--router-port <n>', 'router gRPC port', port, 50051)
+    .option('--metrics-port <n>', 'metrics + health port of the first service; the others follow it', port, 9464)
     .addOption(new Option('--provider <name>', 'execution provider of the experts').choices(['cpu', 'cuda', 'auto']).default('auto'))
     .option('--threads <n>', 'intra-op threads per expert (0 = all cores)', '1')
     .option('--verbose', 'print every service log line')
@@ -40,6 +42,7 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
         queuePrefix: 'bull',
         gatewayPort: flags.port,
         routerPort: flags.routerPort,
+        metricsBasePort: flags.metricsPort,
         env: { EXECUTION_PROVIDER: flags.provider, INTRA_OP_THREADS: flags.threads },
         onLog: (service, line) => {
           if (flags.verbose || /"level":"(warn|error)"/.test(line) || !line.startsWith('{')) process.stderr.write(`[${service}] ${line}\n`);
@@ -64,6 +67,9 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
         [
           `RS-MoE Mesh is up: ${mesh.gatewayUrl} (pack ${relative(process.cwd(), flags.pack) || '.'}; services: ${mesh.serviceNames.join(', ')})`,
           `API docs: ${mesh.gatewayUrl}/docs`,
+          `Metrics: ${Object.entries(mesh.metricsUrls)
+            .map(([service, url]) => `${service} ${url}/metrics`)
+            .join(', ')}`,
           'Try:',
           `  curl -s -F image=@${sample} ${mesh.gatewayUrl}/v1/captions`,
           `  curl -s -F image=@${sample} -F "question=how many buildings are there ?" ${mesh.gatewayUrl}/v1/vqa`,

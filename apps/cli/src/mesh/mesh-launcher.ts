@@ -16,6 +16,12 @@ export interface MeshOptions {
   gatewayPort: number;
   routerPort: number;
   /**
+   * Metrics + health ports: service i of serviceNames gets metricsBasePort + i (gateway, router,
+   * aggregator, experts in pack order... as listed by serviceNames). 0 or absent: each picks a free one,
+   * reported in its ready line and by metricsUrls.
+   */
+  metricsBasePort?: number;
+  /**
    * Extra environment for every service (e.g. EXECUTION_PROVIDER). Readiness is read from each service's
    * info-level "ready" line, so LOG_LEVEL above info would hide it: filter in onLog instead.
    */
@@ -43,6 +49,7 @@ interface Service {
 export class MeshLauncher {
   private readonly running = new Map<string, ChildProcess>();
   private readonly services = new Map<string, Service>();
+  private readonly metricsPorts = new Map<string, number>();
 
   constructor(private readonly options: MeshOptions) {
     const manifest = loadPackManifest(options.packDir);
@@ -60,6 +67,15 @@ export class MeshLauncher {
     add('aggregator', 'apps/aggregator/src/main.ts', {}, 'aggregator ready');
     for (const expert of manifest.experts) add(`expert.${expert.id}`, 'apps/expert/src/main.ts', { EXPERT_ID: expert.id }, 'expert ready');
     add('gateway', 'apps/gateway/src/main.ts', { PORT: String(options.gatewayPort), ROUTER_URL: `127.0.0.1:${options.routerPort}` }, 'gateway ready');
+    [...this.services.values()].forEach((service, index) => {
+      const port = options.metricsBasePort ? options.metricsBasePort + index : 0;
+      service.env = { METRICS_PORT: String(port), ...service.env };
+    });
+  }
+
+  /** `http://127.0.0.1:<port>` of each started service's metrics + health server, by service name. */
+  get metricsUrls(): Record<string, string> {
+    return Object.fromEntries([...this.metricsPorts].map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
   }
 
   get serviceNames(): string[] {
@@ -101,6 +117,8 @@ export class MeshLauncher {
         lastLines.push(line);
         if (lastLines.length > 20) lastLines.shift();
         if (line.includes(`"msg":"${service.readyMessage}"`)) {
+          const metricsPort = readyLineMetricsPort(line);
+          if (metricsPort) this.metricsPorts.set(name, metricsPort);
           clearTimeout(timer);
           resolveReady();
         }
@@ -128,5 +146,15 @@ export class MeshLauncher {
 
   async stop(): Promise<void> {
     await Promise.all([...this.running.keys()].map((name) => this.stopService(name)));
+  }
+}
+
+/** The metrics port a service reports in its ready line (a JSON log line). */
+function readyLineMetricsPort(line: string): number | undefined {
+  try {
+    const port = (JSON.parse(line) as { metricsPort?: unknown }).metricsPort;
+    return typeof port === 'number' ? port : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -13,6 +13,9 @@ export interface UploadedImageFile {
 export interface HttpRequest extends IncomingMessage {
   body?: unknown;
   params?: Record<string, string>;
+  /** Set by Express once a route matched: its path template (e.g. `/v1/requests/:id`). */
+  route?: { path?: unknown };
+  baseUrl?: string;
 }
 
 /** The parts of an Express response the gateway uses. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { isRequestId } from '@rsmoe/contracts';
 import type { Logger } from '@rsmoe/observability';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
@@ -32,19 +33,30 @@ export function requestContext(req: object): RequestContext {
   return context;
 }
 
+/** Told when a response is finished: method, route template (`unmatched` when no route matched), status and duration. */
+export type HttpObserver = (method: string, route: string, status: number, seconds: number) => void;
+
+/** The route template of a finished request, never its raw path (bounded label values). */
+function routeTemplate(req: HttpRequest): string {
+  const path = req.route?.path;
+  return typeof path === 'string' ? `${req.baseUrl ?? ''}${path}` : 'unmatched';
+}
+
 /**
  * First middleware of the app (before body parsing): fixes the request id, echoes it as `X-Request-Id`
  * on every response (errors included), writes one access log line per request. An invalid client id is
  * refused (400 invalid_request_id) under a fresh id, so the error itself can still be traced.
  */
-export function requestContextMiddleware(logger: Logger) {
+export function requestContextMiddleware(logger: Logger, observe: HttpObserver = () => undefined) {
   return (req: HttpRequest, res: HttpResponse, next: (error?: unknown) => void): void => {
     const offered = req.headers[REQUEST_ID_HEADER];
     const valid = typeof offered === 'string' && isRequestId(offered);
     const context: RequestContext = { requestId: valid ? offered : generateRequestId(), receivedAtMs: Date.now() };
+    const started = performance.now();
     contexts.set(req, context);
     res.setHeader('X-Request-Id', context.requestId);
     res.on('finish', () => {
+      observe(req.method ?? 'GET', routeTemplate(req), res.statusCode, (performance.now() - started) / 1000);
       const path = req.url?.split('?')[0] ?? '';
       // Probes arrive every few seconds: keep them out of the info log.
       const log = path.startsWith('/v2/health/') ? logger.debug : logger.info;

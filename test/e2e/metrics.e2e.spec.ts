@@ -1,0 +1,77 @@
+// Every service of a real mesh serves /metrics and its health; after real traffic, the catalogue series
+// carry the labels the dashboard, the alert rules and the autoscaler query.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METRICS, type MetricDefinition } from '@rsmoe/observability';
+import { postImage, startMesh, testImage, type RunningMesh } from './mesh-fixture';
+import { parseExposition, type Sample } from '../support/exposition';
+
+describe('metrics of the running mesh', { timeout: 60_000 }, () => {
+  let mesh: RunningMesh;
+  const scrapes = new Map<string, Sample[]>();
+
+  beforeAll(async () => {
+    mesh = await startMesh();
+    const image = await testImage(71);
+    expect((await postImage(mesh.url, '/v1/captions', image)).status).toBe(200);
+    expect((await postImage(mesh.url, '/v1/captions', image)).status).toBe(200);
+    expect((await postImage(mesh.url, '/v1/vqa', image, { question: 'how many buildings are there ?' })).status).toBe(200);
+    expect((await postImage(mesh.url, '/v1/vqa', image)).status).toBe(400);
+    for (const [service, url] of Object.entries(mesh.mesh.metricsUrls)) {
+      const response = await fetch(`${url}/metrics`);
+      expect(response.status, service).toBe(200);
+      scrapes.set(service, parseExposition(await response.text()));
+    }
+  });
+
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  const samplesOf = (service: string, name: string): Sample[] => (scrapes.get(service) ?? []).filter((s) => s.name === name);
+  const servicesOf = (definition: MetricDefinition): string[] =>
+    definition.service === 'expert' ? mesh.manifest.experts.map((e) => `expert.${e.id}`) : [definition.service];
+
+  it('serves /metrics on every service, with its catalogue metrics and their labels', () => {
+    expect([...scrapes.keys()].sort()).toEqual(mesh.mesh.serviceNames.sort());
+    for (const definition of Object.values(METRICS) as MetricDefinition[]) {
+      for (const service of servicesOf(definition)) {
+        const name = definition.type === 'histogram' ? `${definition.name}_count` : definition.name;
+        const samples = samplesOf(service, name);
+        expect(samples.length, `${name} on ${service}`).toBeGreaterThan(0);
+        for (const sample of samples) expect(Object.keys(sample.labels).sort(), `${name} on ${service}`).toEqual([...definition.labelNames].sort());
+      }
+    }
+  });
+
+  it('counts what the traffic did', () => {
+    const theme = { expert: 'theme', model: 'tiny-llava', version: mesh.manifest.version };
+    const value = (service: string, name: string, labels: Record<string, string>): number =>
+      samplesOf(service, name)
+        .filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+        .reduce((sum, s) => sum + s.value, 0);
+    // Two captions reach theme; the count question goes to object only.
+    expect(value('expert.theme', 'rsmoe_expert_jobs_total', { ...theme, status: 'ok' })).toBe(2);
+    expect(value('expert.object', 'rsmoe_expert_jobs_total', { expert: 'object', status: 'ok' })).toBe(3);
+    expect(value('expert.theme', 'rsmoe_expert_feature_cache_lookups_total', { ...theme, result: 'hit' })
+      + value('expert.theme', 'rsmoe_expert_feature_cache_lookups_total', { ...theme, result: 'miss' })).toBe(2);
+    expect(value('expert.theme', 'rsmoe_expert_generated_tokens_total', theme)).toBeGreaterThan(0);
+    expect(value('expert.theme', 'rsmoe_expert_inflight_jobs', theme)).toBe(0);
+    expect(value('gateway', 'rsmoe_http_request_duration_seconds_count', { route: '/v1/captions', status: '200', method: 'POST' })).toBe(2);
+    expect(value('gateway', 'rsmoe_http_request_duration_seconds_count', { route: '/v1/vqa', status: '400' })).toBe(1);
+    expect(value('router', 'rsmoe_grpc_request_duration_seconds_count', { method: 'Caption', code: 'OK' })).toBe(2);
+    expect(value('router', 'rsmoe_grpc_request_duration_seconds_count', { method: 'Answer', code: 'OK' })).toBe(1);
+    expect(value('router', 'rsmoe_router_expert_selections_total', { expert: 'relation', task: 'vqa' })).toBe(0);
+    expect(value('router', 'rsmoe_router_experts_chosen_sum', { task: 'caption' })).toBe(6);
+    expect(value('router', 'rsmoe_queue_jobs', { queue: 'expert.theme', state: 'waiting' })).toBe(0);
+    expect(value('aggregator', 'rsmoe_aggregator_results_total', { task: 'caption', outcome: 'complete' })).toBe(2);
+    expect(value('aggregator', 'rsmoe_aggregator_fusion_duration_seconds_count', { task: 'vqa' })).toBe(1);
+  });
+
+  it('answers liveness and readiness on every backend service', async () => {
+    for (const [service, url] of Object.entries(mesh.mesh.metricsUrls)) {
+      expect((await fetch(`${url}/health/live`)).status, service).toBe(200);
+      if (service !== 'gateway') expect((await fetch(`${url}/health/ready`)).status, service).toBe(200);
+    }
+    expect((await fetch(`${mesh.url}/v2/health/ready`)).status).toBe(200);
+  });
+});
