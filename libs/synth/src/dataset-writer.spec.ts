@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '@rsmoe/eval';
@@ -96,7 +96,8 @@ describe('writeSyntheticDataset', () => {
     const byImage = new Map<number, typeof ds.vqa>();
     for (const s of ds.vqa) {
       const q = imgOf.get(s.id)!;
-      expect(s.image).toBe(`${q.img_id}.tif`);
+      expect(s.image).toBe(`${q.img_id}.png`);
+      expect(existsSync(join(dir, 'images', s.image))).toBe(true);
       expect(q.split).toBe(graphs[q.img_id].split);
       byImage.set(q.img_id, [...(byImage.get(q.img_id) ?? []), s]);
     }

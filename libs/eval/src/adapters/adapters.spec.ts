@@ -107,6 +107,8 @@ describe('other adapters (fixtures in the documented formats)', () => {
       { id: '0', image: '0.tif', question: 'Is there a road?', answers: ['yes'], type: 'presence' },
       { id: '1', image: '0.tif', question: 'How many buildings?', answers: ['12'], type: 'count' },
     ]);
+    writeFileSync(`${prefix}_images.json`, JSON.stringify({ images: [{ id: 0, active: true, original_name: '0.png' }] }));
+    expect((await loadDataset('rsvqa', prefix)).vqa.map((s) => s.image)).toEqual(['0.png', '0.png']);
     const files = (q: unknown) => ({
       questions: { json: q, file: 'q.json' },
       answers: { json: { answers: [] }, file: 'a.json' },

@@ -10,17 +10,21 @@ export interface RsvqaSplitFiles {
 
 /**
  * RSVQA LR/HR split files (`<prefix>_questions.json`, `_answers.json`, `_images.json`). Only rows with
- * `active: true` belong to the split. Images are `<img_id>.tif`. The sample id is the question id.
+ * `active: true` belong to the split. Images are `<img_id>.tif`, or the image row's `original_name` when it
+ * has one (datasets written by `rsmoe synth` name PNGs there). The sample id is the question id.
  */
 export function readRsvqa(files: RsvqaSplitFiles): VqaSample[] {
   const qv = new JsonValidator(files.questions.file);
   const av = new JsonValidator(files.answers.file);
   const iv = new JsonValidator(files.images.file);
 
-  const activeImages = new Set<string>();
+  const activeImages = new Map<string, string>();
   iv.array(iv.object(files.images.json, '(root)').images, 'images').forEach((raw, i) => {
     const record = iv.object(raw, `images[${i}]`);
-    if (iv.boolean(record.active, `images[${i}].active`)) activeImages.add(iv.id(record.id, `images[${i}].id`));
+    if (!iv.boolean(record.active, `images[${i}].active`)) return;
+    const id = iv.id(record.id, `images[${i}].id`);
+    const file = record.original_name === undefined ? `${id}.tif` : iv.nonEmptyString(record.original_name, `images[${i}].original_name`);
+    activeImages.set(id, file);
   });
 
   const answersByQuestion = new Map<string, string[]>();
@@ -41,11 +45,11 @@ export function readRsvqa(files: RsvqaSplitFiles): VqaSample[] {
     if (!qv.boolean(record.active, `${at}.active`)) return;
     const id = qv.id(record.id, `${at}.id`);
     const imageId = qv.id(record.img_id, `${at}.img_id`);
-    if (!activeImages.has(imageId)) qv.fail(`${at}.img_id`, `image ${imageId} is not an active image of the split`);
+    const image = activeImages.get(imageId) ?? qv.fail(`${at}.img_id`, `image ${imageId} is not an active image of the split`);
     const answers = answersByQuestion.get(id) ?? qv.fail(at, `no active answer for question ${id}`);
     samples.push({
       id,
-      image: `${imageId}.tif`,
+      image,
       question: qv.nonEmptyString(record.question, `${at}.question`),
       answers,
       type: qv.nonEmptyString(record.type, `${at}.type`),
