@@ -6,6 +6,7 @@ import { AGGREGATE_QUEUE, createRedisKeys, expertQueueName, loadHealthPackage, l
 import { ServiceMetrics, createLogger, runService, startOpsServer } from '@rsmoe/observability';
 import { InstructionRouter } from '@rsmoe/routing';
 import { CompletionListener } from './completion-listener.adapter';
+import { ClassifierRouterModel } from './router-model.adapter';
 import { FlowDispatcher } from './flow-dispatcher.adapter';
 import { loadRouterConfig } from './router.config';
 import { createHealthHandlers, createRouterHandlers } from './router.grpc';
@@ -29,6 +30,8 @@ async function main(): Promise<void> {
     const stored = await redis.get(keys.resultKey(requestId));
     return stored ? parseInferenceResult(JSON.parse(stored)) : undefined;
   };
+  // The pack's learned router, unless switched off (ROUTER_MODEL=off: rules only, no image decode here).
+  const routerModel = manifest.router.modelDir && config.ROUTER_MODEL === 'on' ? await ClassifierRouterModel.load(manifest.router.modelDir) : undefined;
   const metrics = new ServiceMetrics();
   const grpcDuration = metrics.get('grpcRequestDuration');
   const expertsChosen = metrics.get('routerExpertsChosen');
@@ -47,7 +50,7 @@ async function main(): Promise<void> {
   });
   const service = new RouterService({
     manifest,
-    router: new InstructionRouter(manifest),
+    router: new InstructionRouter(manifest, { model: routerModel }),
     dispatcher,
     completions: new CompletionListener(subscriber, keys, readStored),
     images: blobs,
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
     address: `${config.GRPC_HOST}:${port}`,
     pack: manifest.name,
     experts: manifest.experts.map((e) => e.id),
+    routerModel: routerModel ? manifest.router.modelDir : null,
     metricsPort: ops.port,
   });
 
@@ -96,6 +100,7 @@ async function main(): Promise<void> {
       await dispatcher.close();
       await Promise.all(queues.map((queue) => queue.close()));
       await ops.close();
+      await routerModel?.release();
       subscriber.disconnect();
       redis.disconnect();
       process.exit(0);

@@ -12,6 +12,8 @@ export function loadRouterConfig(source: Env) {
       KEY_PREFIX: env.keyPrefix(),
       QUEUE_PREFIX: env.queuePrefix(),
       PACK_DIR: env.packDir(),
+      /** Use the pack's learned router model (scene hint, question type) when it has one; `off`: rules only. */
+      ROUTER_MODEL: env.oneOf(['on', 'off'] as const, 'on'),
       /** Deadline of a request that arrives without one, in ms. */
       DEFAULT_DEADLINE_MS: env.integer(30_000, 100),
       /** Most time a request may ask for, in ms. */

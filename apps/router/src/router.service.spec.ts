@@ -17,7 +17,7 @@ function harness(overrides: Partial<RouterServiceDeps> = {}) {
     completions: {
       listen: async () => ({ result: new Promise<InferenceResultJson>((resolve) => (resolveResult = resolve)), cancel: () => undefined }),
     },
-    images: { has: async () => true },
+    images: { has: async () => true, get: async () => ({ bytes: new Uint8Array([1, 2, 3]) }) },
     results: { get: async () => undefined },
     deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000 },
     now: () => 1_000_000,
@@ -45,7 +45,7 @@ describe('RouterService', () => {
   });
 
   it('rejects bad requests before dispatching anything', async () => {
-    const { service, dispatched } = harness({ images: { has: async () => false } });
+    const { service, dispatched } = harness({ images: { has: async () => false, get: async () => undefined } });
     const kinds = async (request: Parameters<RouterService['infer']>[0]) => service.infer(request).catch((error: RouterRequestError) => error.kind);
     expect(await kinds({ requestId: 'bad id!', task: 'caption', image, params: {} })).toBe('invalid_argument');
     expect(await kinds({ requestId: 'r2', task: 'caption', image: { ...image, sha256: 'xyz' }, params: {} })).toBe('invalid_argument');
@@ -73,6 +73,26 @@ describe('RouterService', () => {
     const failed = { status: 'failed', error: 'image_undecodable: could not decode the PNG image' };
     complete({ requestId: 'r8', experts: [failed, failed] } as unknown as InferenceResultJson);
     await expect(pending).rejects.toMatchObject({ kind: 'invalid_argument', message: expect.stringMatching(/image_undecodable/) });
+  });
+
+  it('with a router model: classifies the stored image, fills {scene} and routes by the model question type', async () => {
+    const seen: unknown[] = [];
+    const router = new InstructionRouter(manifest, {
+      model: {
+        predict: async (input) => {
+          seen.push(input);
+          return { sceneClass: 'harbour', questionType: 'comparison' };
+        },
+      },
+    });
+    const { service, dispatched, complete } = harness({ router });
+    const pending = service.infer({ requestId: 'r9', task: 'vqa', image, question: 'how many cars are there ?', params: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual([{ task: 'vqa', question: 'how many cars are there ?', image: new Uint8Array([1, 2, 3]) }]);
+    expect(dispatched[0].children.map((child) => child.expertId)).toEqual(['relation']);
+    expect(dispatched[0].parent).toMatchObject({ questionType: 'comparison' });
+    complete({ requestId: 'r9', experts: [] } as unknown as InferenceResultJson);
+    await pending;
   });
 
   it('turns a missing completion into deadline_exceeded', async () => {

@@ -45,7 +45,7 @@ export interface RouterServiceDeps {
       onPartial?: (output: ExpertOutputJson) => void,
     ): Promise<{ result: Promise<InferenceResultJson>; cancel: () => void }>;
   };
-  images: { has(sha256: string): Promise<boolean> };
+  images: { has(sha256: string): Promise<boolean>; get(sha256: string): Promise<{ bytes: Uint8Array } | undefined> };
   results: { get(requestId: string): Promise<InferenceResultJson | undefined> };
   deadlines: { defaultMs: number; maxMs: number; reserveFraction: number; reserveMinMs: number; reserveMaxMs: number };
   /** Told every routing decision (for the experts-chosen metrics). */
@@ -74,14 +74,20 @@ export class RouterService {
     if (!isSha256Hex(request.image.sha256)) throw new RouterRequestError('invalid_argument', 'image.sha256 must be 64 lower-case hex characters');
     const deadline = this.deadline(request.deadlineUnixMs, receivedAt);
     // Idempotent: the same request id answered before gets its stored result.
-    const [previous, imageStored] = await Promise.all([this.deps.results.get(request.requestId), this.deps.images.has(request.image.sha256)]);
+    // With a router model the image itself is needed (it classifies the scene); otherwise only its presence.
+    const { router, images } = this.deps;
+    const [previous, image] = await Promise.all([
+      this.deps.results.get(request.requestId),
+      router.hasModel ? images.get(request.image.sha256).then((blob) => blob?.bytes) : images.has(request.image.sha256),
+    ]);
     if (previous) return previous;
-    if (!imageStored) {
+    if (!image) {
       throw new RouterRequestError('not_found', `image ${request.image.sha256} is not in the blob store (expired or never stored)`);
     }
     let decision;
     try {
-      decision = this.deps.router.route({ task: request.task, question: request.question });
+      const routing = { task: request.task, question: request.question };
+      decision = image instanceof Uint8Array ? await router.routeWithModel(routing, image) : router.route(routing);
     } catch (error) {
       if (error instanceof InvalidRoutingRequestError) throw new RouterRequestError('invalid_argument', error.message);
       if (error instanceof NoExpertForTaskError) throw new RouterRequestError('failed_precondition', error.message);

@@ -147,9 +147,9 @@ describe('InstructionRouter with a router model', () => {
   it('takes the scene class and question type from the model', async () => {
     const model: RouterModel = { predict: vi.fn(async () => ({ sceneClass: 'harbor', questionType: 'presence' as const })) };
     const router = new InstructionRouter(pack({}), { model });
-    const features = new Float32Array([1, 2]);
-    const decision = await router.routeWithModel({ task: 'vqa', question: 'what is it ?' }, features);
-    expect(model.predict).toHaveBeenCalledWith({ task: 'vqa', question: 'what is it ?', imageFeatures: features });
+    const image = new Uint8Array([137, 80, 78, 71]);
+    const decision = await router.routeWithModel({ task: 'vqa', question: 'what is it ?' }, image);
+    expect(model.predict).toHaveBeenCalledWith({ task: 'vqa', question: 'what is it ?', image });
     expect(decision).toMatchObject({ questionType: 'presence', questionTypeSource: 'model', fallback: false });
     expect(decision.experts.map((e) => e.expertId)).toEqual(['b']);
     expect(decision.experts[0].reason).toBe('question type presence (router model) ∈ b.questionTypes');

@@ -50,6 +50,11 @@ export class InstructionRouter {
   private readonly rules: readonly QuestionRule[];
   private readonly model?: RouterModel;
 
+  /** Whether routeWithModel consults a learned router (and so wants the image). */
+  get hasModel(): boolean {
+    return this.model !== undefined;
+  }
+
   constructor(manifest: PackManifest, options: InstructionRouterOptions = {}) {
     this.experts = expertsInOrder(manifest);
     this.rules = [...compilePackRules(manifest.router.questionTypeRules), ...BUILT_IN_QUESTION_RULES];
@@ -68,10 +73,10 @@ export class InstructionRouter {
    * Asks the router model (when there is one) for a scene class and question type, then routes.
    * The request's own sceneHint / questionType win over the model's.
    */
-  async routeWithModel(request: RoutingRequest, imageFeatures?: Float32Array): Promise<RoutingDecision> {
+  async routeWithModel(request: RoutingRequest, image?: Uint8Array): Promise<RoutingDecision> {
     if (!this.model) return this.route(request);
     if (request.task === 'vqa') this.requireQuestion(request.question);
-    const prediction = await this.model.predict({ task: request.task, question: request.question, imageFeatures });
+    const prediction = await this.model.predict({ task: request.task, question: request.question, image });
     const questionType = request.questionType ?? prediction.questionType;
     const sceneHint = (request.sceneHint ?? prediction.sceneClass)?.replace(/\s+/g, ' ').trim() || undefined;
     if (request.task === 'caption') return this.routeCaption(sceneHint);

@@ -1,11 +1,11 @@
 import type { QuestionType, Task } from '@rsmoe/contracts';
 
-/** What a learned router model sees: the task, the question, and (when the caller has them) image features. */
+/** What a learned router model sees: the task, the question, and (when the caller has it) the encoded image. */
 export interface RouterModelInput {
   task: Task;
   question?: string;
-  /** Pooled image features from the shared vision encoder; opaque to the router. */
-  imageFeatures?: Float32Array;
+  /** The image as sent (PNG, JPEG, WebP, TIFF bytes). */
+  image?: Uint8Array;
 }
 
 /** A learned router model's guess; any field may be absent. */
@@ -17,8 +17,8 @@ export interface RouterPrediction {
 }
 
 /**
- * The seam for the learned router of a later issue (the pack's `router.model`). The InstructionRouter
- * works without one: rules classify questions and `{scene}` stays empty.
+ * The learned router (the pack's `router.model`). The InstructionRouter also works without one: rules
+ * classify questions and `{scene}` stays empty.
  */
 export interface RouterModel {
   predict(input: RouterModelInput): Promise<RouterPrediction>;

@@ -19,3 +19,5 @@ export { DEFAULT_IMAGE_LIMITS, decodeImage, sniffImageFormat } from './image';
 export type { DecodeOptions, DecodedImage, ImageLimits } from './image';
 export { runRuntimeBenchmark } from './runtime-benchmark';
 export type { RuntimeBenchmarkOptions, RuntimeBenchmarkRow } from './runtime-benchmark';
+export { ROUTER_MODEL_FILE, RouterClassifier } from './router-classifier';
+export type { Classification, RouterClassifierOptions, SceneClassification } from './router-classifier';

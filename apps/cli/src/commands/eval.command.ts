@@ -37,7 +37,7 @@ export function registerEvalCommand(program: Command): void {
     .addOption(new Option('--task <task>', 'caption or vqa (default: what the dataset has, captions first)').choices(['caption', 'vqa']))
     .option('--concurrency <n>', 'requests in flight', positiveInteger, 4)
     .option('--limit <n>', 'only the first n samples', positiveInteger)
-    .option('--split <name>', 'only samples of this split (default: "test" when the dataset has one)')
+    .option('--split <name>', 'only samples of this split, or "all" (default: "test" when the dataset has one)')
     .option('--out <dir>', 'output directory (default: eval-<dataset file>-<task>)');
   command.action(
     withInputErrors(command, async (flags: EvalFlags) => {
@@ -46,7 +46,7 @@ export function registerEvalCommand(program: Command): void {
       const task = flags.task ?? (dataset.captions.length > 0 ? 'caption' : 'vqa');
       let samples: Array<{ split?: string }> = task === 'caption' ? dataset.captions : dataset.vqa;
       if (samples.length === 0) throw new CliInputError(`dataset ${flags.dataset} has no ${task} samples`);
-      const split = flags.split ?? (samples.some((s) => s.split === 'test') ? 'test' : undefined);
+      const split = flags.split === 'all' ? undefined : (flags.split ?? (samples.some((s) => s.split === 'test') ? 'test' : undefined));
       if (split !== undefined) samples = samples.filter((s) => s.split === split);
       if (samples.length === 0) throw new CliInputError(`dataset ${flags.dataset} has no ${task} samples in split "${split}"`);
       if (flags.limit !== undefined) samples = samples.slice(0, flags.limit);
