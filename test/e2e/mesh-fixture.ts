@@ -23,12 +23,12 @@ export interface RunningMesh {
   stop(): Promise<void>;
 }
 
-export async function startMesh(env: Record<string, string> = {}): Promise<RunningMesh> {
+export async function startMesh(env: Record<string, string> = {}, packDir = PACK_DIR): Promise<RunningMesh> {
   const prefix = `e2e${randomBytes(5).toString('hex')}`;
   const logs: string[] = [];
   const routerPort = await freePort();
   const mesh = new MeshLauncher({
-    packDir: PACK_DIR,
+    packDir,
     redisUrl: REDIS_URL,
     keyPrefix: prefix,
     queuePrefix: prefix,
@@ -39,7 +39,7 @@ export async function startMesh(env: Record<string, string> = {}): Promise<Runni
     readyTimeoutMs: 90_000,
   });
   await mesh.start();
-  const manifest = loadPackManifest(PACK_DIR);
+  const manifest = loadPackManifest(packDir);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queues = new Map(manifest.experts.map((expert) => [expert.id, new Queue(expertQueueName(expert.id), { connection: redis, prefix })]));
   return {
