@@ -278,13 +278,14 @@ describe('the mesh end to end', { timeout: 60_000 }, () => {
   });
 
   it('answers 408 when nothing can finish the request before its deadline', async () => {
-    await running.mesh.stopService('aggregator', 'SIGKILL');
+    // Without the theme expert the router cannot fuse, and without the aggregator nothing else can.
+    await Promise.all([running.mesh.stopService('aggregator', 'SIGKILL'), running.mesh.stopService('expert.theme', 'SIGKILL')]);
     const started = Date.now();
     const { status, body } = await postImage(running.url, '/v1/captions', await testImage(7), { timeoutMs: '1500' }, { 'X-Request-Id': 'late-1' });
     expect(status).toBe(408);
     expect(body.error).toMatchObject({ code: 'deadline_exceeded', requestId: 'late-1' });
     expect(Date.now() - started).toBeLessThan(3000);
-    await running.mesh.startService('aggregator');
+    await Promise.all([running.mesh.startService('aggregator'), running.mesh.startService('expert.theme')]);
   });
 
   it('drains on SIGTERM: the expert exits cleanly and in-flight requests still complete', async () => {

@@ -9,7 +9,7 @@ import {
 } from '@rsmoe/contracts';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@rsmoe/observability';
-import { buildResult, type ChildOutcomes } from './result-builder';
+import { buildResult, type ChildOutcomes } from '@rsmoe/results';
 
 /** A payload that can never be processed: not retried. */
 export class PermanentAggregateError extends Error {

@@ -4,7 +4,7 @@ import { AGGREGATE_QUEUE, JOB_NAMES, TASKS, aggregateJobId, createRedisKeys } fr
 import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer } from '@rsmoe/observability';
 import { AggregateProcessor, PermanentAggregateError } from './aggregate.processor';
 import { loadAggregatorConfig } from './aggregator.config';
-import { RedisResultStore } from './result-store.adapter';
+import { RedisResultStore } from '@rsmoe/results';
 
 async function main(): Promise<void> {
   const config = loadAggregatorConfig(process.env);
@@ -26,7 +26,10 @@ async function main(): Promise<void> {
       },
     },
   );
-  for (const task of TASKS) for (const outcome of ['complete', 'degraded', 'failed']) results.inc({ task, outcome }, 0);
+  for (const task of TASKS) {
+    fusionDuration.zero({ task });
+    for (const outcome of ['complete', 'degraded', 'failed']) results.inc({ task, outcome }, 0);
+  }
   const handlers: Record<string, (job: Job) => Promise<unknown>> = {
     [JOB_NAMES.aggregate]: (job) => processor.fuse(job),
     [JOB_NAMES.finalizeAtDeadline]: (job) => processor.finalizeAtDeadline(job),

@@ -2,8 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
-import { AGGREGATE_QUEUE, createRedisKeys, expertQueueName, loadHealthPackage, loadPackManifest, loadRouterPackage, parseInferenceResult } from '@rsmoe/contracts';
+import { AGGREGATE_QUEUE, TASKS, createRedisKeys, expertQueueName, loadHealthPackage, loadPackManifest, loadRouterPackage, parseInferenceResult } from '@rsmoe/contracts';
 import { ServiceMetrics, createLogger, runService, startOpsServer } from '@rsmoe/observability';
+import { RedisResultStore } from '@rsmoe/results';
 import { InstructionRouter } from '@rsmoe/routing';
 import { CompletionListener } from './completion-listener.adapter';
 import { ClassifierRouterModel } from './router-model.adapter';
@@ -36,6 +37,9 @@ async function main(): Promise<void> {
   const grpcDuration = metrics.get('grpcRequestDuration');
   const expertsChosen = metrics.get('routerExpertsChosen');
   const selections = metrics.get('routerExpertSelections');
+  const fusedResults = metrics.get('routerFusedResults');
+  for (const task of TASKS) fusedResults.inc({ task }, 0);
+  const resultStore = new RedisResultStore(redis, keys, config.RESULT_TTL_S);
   const queues = [...manifest.experts.map((expert) => expertQueueName(expert.id)), AGGREGATE_QUEUE].map(
     (name) => new Queue(name, { connection: redis, prefix: config.QUEUE_PREFIX }),
   );
@@ -62,6 +66,13 @@ async function main(): Promise<void> {
       reserveMinMs: config.FUSE_RESERVE_MIN_MS,
       reserveMaxMs: config.FUSE_RESERVE_MAX_MS,
     },
+    fastPath:
+      config.FUSE_IN_ROUTER === 'on'
+        ? {
+            store: (result) => resultStore.storeAndPublish(result),
+            onFused: (result) => fusedResults.inc({ task: result.task }),
+          }
+        : undefined,
     onRouted: (task, expertIds) => {
       expertsChosen.observe({ task }, expertIds.length);
       for (const expert of expertIds) selections.inc({ expert, task });

@@ -25,6 +25,13 @@ export function loadRouterConfig(source: Env) {
       FUSE_RESERVE_FRACTION: env.number(0.1, 0, 0.9),
       FUSE_RESERVE_MIN_MS: env.integer(50, 0),
       FUSE_RESERVE_MAX_MS: env.integer(1_000, 0),
+      /**
+       * `on`: when every routed expert answers, fuse and store the result here and answer at once (the
+       * aggregator handles failures and deadlines). `off`: always wait for the aggregator.
+       */
+      FUSE_IN_ROUTER: env.oneOf(['on', 'off'] as const, 'on'),
+      /** How long a result the router stores can be read back, in seconds (as the aggregator's RESULT_TTL_S). */
+      RESULT_TTL_S: env.integer(3600, 1),
       /** Attempts of an expert job on transient errors (exponential backoff from JOB_BACKOFF_MS). */
       JOB_ATTEMPTS: env.integer(3, 1, 20),
       JOB_BACKOFF_MS: env.integer(50, 1),

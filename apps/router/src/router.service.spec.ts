@@ -95,6 +95,74 @@ describe('RouterService', () => {
     await pending;
   });
 
+  describe('fast path (fuse in the router)', () => {
+    const ok = (expertId: string, text: string) =>
+      ({ expertId, prompt: 'p', text, status: 'ok', promptTokens: 1, generatedTokens: 2, model: 'm', featuresCached: false,
+        timings: { queueMs: 1, preprocessMs: 0, visionEncodeMs: 0, prefillMs: 1, decodeMs: 1, timeToFirstTokenMs: 1, computeMs: 2 } }) as const;
+
+    function fastHarness(storeWins: boolean) {
+      const stored: InferenceResultJson[] = [];
+      const fused: InferenceResultJson[] = [];
+      let partial: (output: ReturnType<typeof ok>) => void = () => undefined;
+      let cancelled = 0;
+      let resolveListener: (result: InferenceResultJson) => void = () => undefined;
+      const { service } = harness({
+        completions: {
+          listen: async (_id, _timeout, onPartial) => {
+            partial = onPartial as typeof partial;
+            return { result: new Promise<InferenceResultJson>((resolve) => (resolveListener = resolve)), cancel: () => void (cancelled += 1) };
+          },
+        },
+        fastPath: {
+          store: async (result) => (stored.push(result), storeWins),
+          onFused: (result) => void fused.push(result),
+        },
+      });
+      return { service, stored, fused, send: (output: ReturnType<typeof ok>) => partial(output), cancelled: () => cancelled, resolveListener: (r: InferenceResultJson) => resolveListener(r) };
+    }
+
+    it('answers with its own fused result once every routed expert sent an ok partial', async () => {
+      const h = fastHarness(true);
+      const pending = h.service.infer({ requestId: 'f1', task: 'caption', image, params: {} });
+      await new Promise((resolve) => setImmediate(resolve));
+      h.send(ok('theme', 'a farmland .'));
+      h.send(ok('object', 'there are 3 fields .'));
+      expect(h.stored).toHaveLength(0);
+      h.send(ok('relation', 'a road is next to a field .'));
+      const result = await pending;
+      expect(result).toMatchObject({ requestId: 'f1', degraded: false, caption: expect.stringContaining('farmland') });
+      expect(result.experts.map((e) => e.expertId)).toEqual(['theme', 'object', 'relation']);
+      expect(h.stored).toEqual([result]);
+      expect(h.fused).toEqual([result]);
+      expect(h.cancelled()).toBe(1);
+    });
+
+    it('leaves the answer to the aggregator when the aggregator stored first', async () => {
+      const h = fastHarness(false);
+      const pending = h.service.infer({ requestId: 'f2', task: 'vqa', image, question: 'how many cars are there ?', params: {} });
+      await new Promise((resolve) => setImmediate(resolve));
+      h.send(ok('object', '3'));
+      await new Promise((resolve) => setImmediate(resolve));
+      const fromAggregator = { requestId: 'f2', answer: '3', experts: [] } as unknown as InferenceResultJson;
+      h.resolveListener(fromAggregator);
+      expect(await pending).toBe(fromAggregator);
+      expect(h.stored).toHaveLength(1);
+      expect(h.fused).toHaveLength(0);
+    });
+
+    it('never fuses a request with a missing or failed expert, nor counts partials of experts it did not route', async () => {
+      const h = fastHarness(true);
+      const pending = h.service.infer({ requestId: 'f3', task: 'vqa', image, question: 'how many cars are there ?', params: {} });
+      await new Promise((resolve) => setImmediate(resolve));
+      h.send(ok('theme', 'rural'));
+      h.send({ ...ok('object', ''), status: 'timed_out' } as unknown as ReturnType<typeof ok>);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(h.stored).toHaveLength(0);
+      h.resolveListener({ requestId: 'f3', experts: [] } as unknown as InferenceResultJson);
+      expect((await pending).requestId).toBe('f3');
+    });
+  });
+
   it('turns a missing completion into deadline_exceeded', async () => {
     const { service } = harness({
       completions: { listen: async () => ({ result: Promise.reject(new CompletionTimeoutError('late')), cancel: () => undefined }) },

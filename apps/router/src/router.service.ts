@@ -10,6 +10,7 @@ import {
   type PackManifest,
   type Task,
 } from '@rsmoe/contracts';
+import { buildResult } from '@rsmoe/results';
 import { InstructionRouter, InvalidRoutingRequestError, NoExpertForTaskError } from '@rsmoe/routing';
 import { CompletionTimeoutError } from './completion-listener.adapter';
 
@@ -48,6 +49,12 @@ export interface RouterServiceDeps {
   images: { has(sha256: string): Promise<boolean>; get(sha256: string): Promise<{ bytes: Uint8Array } | undefined> };
   results: { get(requestId: string): Promise<InferenceResultJson | undefined> };
   deadlines: { defaultMs: number; maxMs: number; reserveFraction: number; reserveMinMs: number; reserveMaxMs: number };
+  /**
+   * The fast path: when every routed expert's partial arrives ok, the router fuses and stores the result
+   * itself (write-once, like the aggregator) and answers without waiting for the aggregator's pickup. The
+   * aggregator still owns every other case (failures, deadline, late experts). Absent: aggregator only.
+   */
+  fastPath?: { store(result: InferenceResultJson): Promise<boolean>; onFused?(result: InferenceResultJson): void };
   /** Told every routing decision (for the experts-chosen metrics). */
   onRouted?: (task: Task, expertIds: readonly string[]) => void;
   now?: () => number;
@@ -124,11 +131,19 @@ export class RouterService {
         enqueuedAtUnixMs: enqueuedAt,
       };
     });
+    const { fastPath } = this.deps;
+    const collector = fastPath ? new PartialCollector(parent, fastPath, this.now) : undefined;
+    const onAnyPartial = collector
+      ? (output: ExpertOutputJson) => {
+          onPartial?.(output);
+          collector.offer(output);
+        }
+      : onPartial;
     // Subscribing and dispatching overlap; the listener then reads any result stored before its
     // subscription was active, so a fast result can never be missed.
-    const listening = this.deps.completions.listen(request.requestId, Math.max(1, deadline - this.now()), onPartial);
+    const listening = this.deps.completions.listen(request.requestId, Math.max(1, deadline - this.now()), onAnyPartial);
     const dispatched = this.deps.dispatcher.dispatch(parent, children);
-    const [{ result }] = await Promise.all([
+    const [{ result, cancel }] = await Promise.all([
       listening,
       dispatched.catch(async (error: unknown) => {
         (await listening).cancel();
@@ -137,7 +152,9 @@ export class RouterService {
     ]);
     let outcome: InferenceResultJson;
     try {
-      outcome = await result;
+      const first = await Promise.race([result.then((value) => ({ value, fusedHere: false })), ...(collector ? [collector.fused.then((value) => ({ value, fusedHere: true }))] : [])]);
+      outcome = first.value;
+      if (first.fusedHere) cancel();
     } catch (error) {
       if (error instanceof CompletionTimeoutError) throw new RouterRequestError('deadline_exceeded', error.message);
       throw error;
@@ -156,5 +173,40 @@ export class RouterService {
     if (!requested) return now + defaultMs;
     if (requested <= now) throw new RouterRequestError('deadline_exceeded', `the deadline passed ${now - requested} ms before the router got the request`);
     return Math.min(requested, now + maxMs);
+  }
+}
+
+/**
+ * Collects one request's partials and, once every routed expert has answered ok, builds the result (the
+ * same buildResult as the aggregator) and stores it; `fused` resolves only if this store was the first.
+ */
+class PartialCollector {
+  private readonly outputs = new Map<string, ExpertOutputJson>();
+  private done = false;
+  private resolveFused: (result: InferenceResultJson) => void = () => undefined;
+  readonly fused = new Promise<InferenceResultJson>((resolve) => (this.resolveFused = resolve));
+
+  constructor(
+    private readonly parent: AggregateJobData,
+    private readonly fastPath: NonNullable<RouterServiceDeps['fastPath']>,
+    private readonly now: () => number,
+  ) {}
+
+  offer(output: ExpertOutputJson): void {
+    if (this.done || output.status !== 'ok' || !this.parent.routed.some((routed) => routed.expertId === output.expertId)) return;
+    this.outputs.set(output.expertId, output);
+    if (this.outputs.size < this.parent.routed.length) return;
+    this.done = true;
+    const result = buildResult(this.parent, { outputs: this.outputs, failures: new Map() }, this.now());
+    // A failed or lost store race leaves the answer to the aggregator's path, which is still running. A
+    // won one is counted here: our own subscription may deliver the published result before this resolves.
+    this.fastPath.store(result).then(
+      (stored) => {
+        if (!stored) return;
+        this.fastPath.onFused?.(result);
+        this.resolveFused(result);
+      },
+      () => undefined,
+    );
   }
 }

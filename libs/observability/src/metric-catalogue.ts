@@ -114,6 +114,14 @@ export const METRICS = Object.freeze({
     service: 'router',
   },
 
+  routerFusedResults: {
+    name: 'rsmoe_router_fused_results_total',
+    type: 'counter',
+    help: 'Results the router fused and stored itself because every routed expert answered (fast path); the aggregator stores all others.',
+    labelNames: ['task'],
+    service: 'router',
+  },
+
   // Aggregator
   aggregatorFusionDuration: {
     name: 'rsmoe_aggregator_fusion_duration_seconds',
@@ -125,7 +133,7 @@ export const METRICS = Object.freeze({
   aggregatorResults: {
     name: 'rsmoe_aggregator_results_total',
     type: 'counter',
-    help: 'Results stored, by task and outcome (complete, degraded, failed).',
+    help: 'Results the aggregator stored, by task and outcome (complete, degraded, failed); every degraded result is stored here.',
     labelNames: ['task', 'outcome'],
     service: 'aggregator',
   },
