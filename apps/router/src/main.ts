@@ -19,6 +19,9 @@ async function main(): Promise<void> {
   const manifest = loadPackManifest(config.PACK_DIR);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  for (const [name, client] of [['redis', redis], ['subscriber', subscriber]] as const) {
+    client.on('error', (error: Error) => logger.warn('redis connection error', { connection: name, error: error.message }));
+  }
   const keys = createRedisKeys(config.KEY_PREFIX);
   const dispatcher = new FlowDispatcher(redis, {
     queuePrefix: config.QUEUE_PREFIX,
