@@ -46,7 +46,6 @@ export { readNwpu } from './adapters/nwpu.adapter';
 export { readRsicap } from './adapters/rsicap.adapter';
 export { readRsieval } from './adapters/rsieval.adapter';
 export { readRsvqa, type RsvqaSplitFiles } from './adapters/rsvqa.adapter';
-export { readSynth } from './adapters/synth.adapter';
 export { summarizeLatencies, percentile, type LatencySummary } from './report/latency';
 export {
   buildCaptionReport,

@@ -31,7 +31,7 @@ export function registerEvalCommand(program: Command): void {
   const command = program
     .command('eval')
     .description('run a dataset through the gateway and report caption metrics or VQA accuracy, with latency')
-    .requiredOption('--dataset <format:path>', 'karpathy|nwpu|rsicap|rsieval|rsvqa|synth, then ":" and the file (rsvqa: the split prefix)')
+    .requiredOption('--dataset <format:path>', 'karpathy|nwpu|rsicap|rsieval|rsvqa (rsmoe synth writes karpathy + rsvqa files), then ":" and the file (rsvqa: the split prefix)')
     .requiredOption('--images <dir>', 'directory holding the dataset images')
     .option('--url <gateway>', 'gateway base URL', 'http://127.0.0.1:8080')
     .addOption(new Option('--task <task>', 'caption or vqa (default: what the dataset has, captions first)').choices(['caption', 'vqa']))

@@ -11,7 +11,6 @@ import { readNwpu } from './nwpu.adapter';
 import { readRsicap } from './rsicap.adapter';
 import { readRsieval } from './rsieval.adapter';
 import { readRsvqa } from './rsvqa.adapter';
-import { readSynth } from './synth.adapter';
 
 const readJson = async (file: string) => JSON.parse(await readFile(file, 'utf8')) as unknown;
 
@@ -118,12 +117,6 @@ describe('other adapters (fixtures in the documented formats)', () => {
     expect(() => readRsvqa(files({ questions: [{ id: 5, img_id: 0, type: 'count', question: 'q', active: 'yes' }] }))).toThrow('q.json: questions[0].active: expected true or false');
   });
 
-  it('reads the synthetic manifest', () => {
-    const r = readSynth({ samples: [{ id: 's1', image: 's1.png', theme: 'harbor', captions: ['a harbor'], vqa: [{ question: 'Any ships?', answer: 'yes', type: 'presence' }] }] }, 's.json');
-    expect(r.captions).toEqual([{ id: 's1', image: 's1.png', references: ['a harbor'], category: 'harbor' }]);
-    expect(r.vqa).toHaveLength(1);
-    expect(() => readSynth({ samples: [{ id: 's1', image: 's1.png', captions: [] }] }, 's.json')).toThrow('s.json: samples[0].captions: expected at least one caption');
-  });
 
   it('parses dataset specs and rejects unknown formats', () => {
     expect(parseDatasetSpec('karpathy:/a/b:c.json')).toEqual({ format: 'karpathy', path: '/a/b:c.json' });

@@ -7,7 +7,6 @@ import { readNwpu } from './nwpu.adapter';
 import { readRsicap } from './rsicap.adapter';
 import { readRsieval } from './rsieval.adapter';
 import { readRsvqa } from './rsvqa.adapter';
-import { readSynth } from './synth.adapter';
 
 /** Parses `<format>:<path>`; the path may itself contain colons. */
 export function parseDatasetSpec(spec: string): { format: DatasetFormat; path: string } {
@@ -44,8 +43,6 @@ export async function loadDataset(format: DatasetFormat, path: string): Promise<
       return { format, captions: readRsicap(await readJson(path), path), vqa: [] };
     case 'rsieval':
       return { format, ...readRsieval(await readJson(path), path) };
-    case 'synth':
-      return { format, ...readSynth(await readJson(path), path) };
     case 'rsvqa': {
       const prefix = path.replace(/_(questions|answers|images)\.json$/, '');
       const file = (kind: string) => `${prefix}_${kind}.json`;

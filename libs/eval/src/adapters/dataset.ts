@@ -30,5 +30,5 @@ export interface Dataset {
 }
 
 /** Supported `--dataset <format>:<path>` formats. */
-export type DatasetFormat = 'karpathy' | 'nwpu' | 'rsicap' | 'rsieval' | 'rsvqa' | 'synth';
-export const DATASET_FORMATS: readonly DatasetFormat[] = ['karpathy', 'nwpu', 'rsicap', 'rsieval', 'rsvqa', 'synth'];
+export type DatasetFormat = 'karpathy' | 'nwpu' | 'rsicap' | 'rsieval' | 'rsvqa';
+export const DATASET_FORMATS: readonly DatasetFormat[] = ['karpathy', 'nwpu', 'rsicap', 'rsieval', 'rsvqa'];
