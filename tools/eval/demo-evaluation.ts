@@ -55,7 +55,7 @@ function variants(variantsDir: string): Variant[] {
     { name: 'two-stage', label: '(a) MoE, two stages (models/demo)', pack: join(ROOT, 'models/demo'), ucm: true },
     { name: 'one-stage', label: '(b) MoE, one stage (experts from scratch)', pack: join(variantsDir, 'one-stage'), ucm: false },
     { name: 'dense', label: '(c) dense, same parameters, one generic instruction', pack: join(variantsDir, 'dense'), ucm: false },
-    { name: 'generic-prompts', label: "(d) MoE, one generic prompt for every expert", pack: join(variantsDir, 'generic-prompts'), ucm: false },
+    { name: 'generic-prompts', label: '(d) MoE (a) with one generic prompt for every expert', pack: join(ROOT, 'models/demo/pack.generic.json'), ucm: false },
   ];
 }
 
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   ensureHeldOut(options['heldout-dir']!);
   const only = options.only?.split(',');
   const chosen = variants(options['variants-dir']!).filter((v) => !only || only.includes(v.name));
-  const missing = chosen.filter((v) => !existsSync(join(v.pack, 'pack.json')));
+  const missing = chosen.filter((v) => !existsSync(v.pack.endsWith('.json') ? v.pack : join(v.pack, 'pack.json')));
   if (missing.length > 0) throw new Error(`no pack.json in ${missing.map((v) => v.pack).join(', ')}: train the variants first (tools/train/README.md)`);
   const summaryFile = join(ROOT, 'docs/evaluation-results.json');
   const previous: VariantResult[] = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, 'utf8')) as { results: VariantResult[] }).results : [];
