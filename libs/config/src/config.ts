@@ -16,7 +16,7 @@ export class ConfigError extends Error {
 export const REPO_ROOT = resolve(__dirname, '../../..');
 
 /** The default model pack until the trained demo pack exists: three experts around the tiny fixture. */
-export const DEFAULT_PACK_DIR = resolve(REPO_ROOT, 'models/fixtures/tiny-pack');
+export const DEFAULT_PACK_DIR = resolve(REPO_ROOT, 'models/demo');
 
 export type Env = Record<string, string | undefined>;
 

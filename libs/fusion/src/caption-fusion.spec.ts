@@ -48,6 +48,15 @@ describe('ordered-dedup caption fusion', () => {
     ]);
   });
 
+  it('keeps clauses repeated within one partial: they describe different subjects', () => {
+    const fused = fuseCaptions(
+      [ok('theme', 'an airport .'), ok('object', 'one building , white , is at the bottom . one airplane , white , is at the bottom .')],
+      { order: ORDER },
+    );
+    expect(fused.caption).toBe('An airport. One building, white, is at the bottom. One airplane, white, is at the bottom.');
+    expect(fused.droppedClauses).toEqual([]);
+  });
+
   it('keeps a clause that differs in more than articles', () => {
     const fused = fuseCaptions([ok('theme', 'some trees.'), ok('object', 'the trees; a river.')], { order: ORDER });
     expect(fused.caption).toBe('Some trees. The trees; a river.');

@@ -6,7 +6,7 @@ import { formatSentence, fragmentKey, joinClauses, splitClauses, splitSentences 
  * `ordered-dedup` (default): partials in fusion order (theme → objects → relations); each split into
  * sentences, each sentence into clauses (at `,` `;` `and`). A sentence whose key (lower case, no
  * punctuation, no articles) was already said — by an earlier expert or earlier in the same partial —
- * is dropped; so is a clause already said as a clause or a whole sentence. Kept sentences are
+ * is dropped; so is a clause another expert already said as a clause or a whole sentence. Kept sentences are
  * capitalised and terminated. Failed and empty partials are skipped.
  */
 export const orderedDedupCaptions: CaptionFusionStrategy = (partials, { order }) => {
@@ -33,11 +33,13 @@ export const orderedDedupCaptions: CaptionFusionStrategy = (partials, { order })
         const key = fragmentKey(clause.text);
         if (key === '') continue;
         const owner = said.get(key);
-        if (owner !== undefined) {
+        // Clauses repeat only across experts: within one partial, short clauses such as "white" or "is at
+        // the bottom" describe different subjects ("one building , white , is at the bottom .").
+        if (owner !== undefined && owner !== expertId) {
           droppedHere.push({ expertId, text: clause.text, duplicateOf: owner });
           continue;
         }
-        said.set(key, expertId);
+        if (owner === undefined) said.set(key, expertId);
         keptClauses.push(clause);
       }
       said.set(sentenceKey, expertId);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
 import { ModelFileError } from './errors';
+import { MODEL_FILES } from './model-files';
 import { decodeImage, DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image/image-decoder';
 import { ImagePreprocessor, parsePreprocessorConfig } from './image/image-preprocessor';
 import { OnnxSession } from './onnx-session.adapter';
@@ -34,8 +35,9 @@ interface RouterModelDescription {
 
 /**
  * The learned part of the Instruction Router (a pack's `router.model`): a scene classifier over the image
- * (pixel_values -> scene_logits) and a question-type classifier over the question's tokens
- * (input_ids, attention_mask -> question_type_logits), as described by the directory's router.json.
+ * (pixel_values -> scene_logits, images prepared by the directory's preprocessor_config.json) and a
+ * question-type classifier over the question's tokens (input_ids, attention_mask -> question_type_logits),
+ * as described by the directory's router.json.
  */
 export class RouterClassifier {
   private constructor(
@@ -154,7 +156,8 @@ async function readDescription(dir: string): Promise<RouterModelDescription> {
   const labels = strings(scene.labels, 'scene_classifier.labels');
   const hints = scene.scene_hints === undefined ? labels.map((label) => label.replaceAll('_', ' ')) : strings(scene.scene_hints, 'scene_classifier.scene_hints');
   if (hints.length !== labels.length) fail(`scene_classifier.scene_hints: ${hints.length} hints for ${labels.length} labels`);
-  const preprocessor = new ImagePreprocessor(parsePreprocessorConfig(object(scene.preprocessor, 'scene_classifier.preprocessor'), `${file} scene_classifier.preprocessor`));
+  const preprocessorFile = join(dir, MODEL_FILES.preprocessorConfig);
+  const preprocessor = new ImagePreprocessor(parsePreprocessorConfig(await readJson(preprocessorFile), preprocessorFile));
   return {
     scene: { file: string(scene.file, 'scene_classifier.file'), labels, hints, preprocessor },
     question: {

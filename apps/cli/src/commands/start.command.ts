@@ -62,17 +62,15 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
         redis.started?.kill();
         throw error;
       }
-      const sample = relative(process.cwd(), `${REPO_ROOT}/models/fixtures/tiny-llava/golden-0.png`);
+      const sample = relative(process.cwd(), `${REPO_ROOT}/docs/images/demo-scene.png`);
       process.stdout.write(
         [
           `RS-MoE Mesh is up: ${mesh.gatewayUrl} (pack ${relative(process.cwd(), flags.pack) || '.'}; services: ${mesh.serviceNames.join(', ')})`,
           `API docs: ${mesh.gatewayUrl}/docs`,
-          `Metrics: ${Object.entries(mesh.metricsUrls)
-            .map(([service, url]) => `${service} ${url}/metrics`)
-            .join(', ')}`,
+          `Metrics: ${mesh.serviceNames.map((service) => `${service} ${mesh.metricsUrls[service]}/metrics`).join(', ')}`,
           'Try:',
           `  curl -s -F image=@${sample} ${mesh.gatewayUrl}/v1/captions`,
-          `  curl -s -F image=@${sample} -F "question=how many buildings are there ?" ${mesh.gatewayUrl}/v1/vqa`,
+          `  curl -s -F image=@${sample} -F "question=how many airplanes are there ?" ${mesh.gatewayUrl}/v1/vqa`,
           `  npx rsmoe caption ${sample} --url ${mesh.gatewayUrl}`,
           'Ctrl-C stops everything.',
           '',
