@@ -200,7 +200,7 @@ def write_pack(p: PackInputs) -> None:
         raise RuntimeError("the experts' vision_encoder.onnx files differ")
     export_router(p, os.path.join(p.out, "router"))
     # The scene classifier preprocesses images exactly as the experts' shared encoder does.
-    tl.write_json(os.path.join(p.out, "router", "preprocessor_config.json"), tl.preprocessor_config_dict(models[p.experts[0]].cfg))
+    tl.write_json(os.path.join(p.out, "router", "preprocessor_config.json"), tl.preprocessor_config_dict(next(iter(models.values())).cfg))
     tl.write_json(os.path.join(p.out, "pack.json"), manifest(p))
     if p.variant == "two-stage":
         tl.write_json(os.path.join(p.out, "pack.generic.json"), manifest(p, generic=True))
