@@ -1,7 +1,7 @@
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AGGREGATE_QUEUE, JOB_NAMES, TASKS, aggregateJobId, createRedisKeys } from '@rsmoe/contracts';
-import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer } from '@rsmoe/observability';
+import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer, redisReadiness } from '@rsmoe/observability';
 import { AggregateProcessor, PermanentAggregateError } from './aggregate.processor';
 import { loadAggregatorConfig } from './aggregator.config';
 import { RedisResultStore } from '@rsmoe/results';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     port: config.METRICS_PORT,
     host: config.METRICS_HOST,
     metrics,
-    readiness: [{ name: 'redis', check: async () => void (await redis.ping()) }],
+    readiness: [redisReadiness(redis)],
     logger,
   });
   logger.info('aggregator ready', { queue: AGGREGATE_QUEUE, metricsPort: ops.port });

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
 import { createRedisKeys, loadPackManifest } from '@rsmoe/contracts';
-import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer } from '@rsmoe/observability';
+import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer, redisReadiness } from '@rsmoe/observability';
 import { VlmRuntime } from '@rsmoe/runtime';
 import { loadExpertConfig } from './expert.config';
 import { ExpertJobProcessor } from './expert-job.processor';
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     metrics: serviceMetrics,
     readiness: [
       { name: 'model', check: async () => void (loading.runtime ?? fail(`model ${expert.modelName} is still loading`)) },
-      { name: 'redis', check: async () => void (await redis.ping()) },
+      redisReadiness(redis),
     ],
     logger,
   });

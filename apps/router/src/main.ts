@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
 import { AGGREGATE_QUEUE, TASKS, createRedisKeys, expertQueueName, loadHealthPackage, loadPackManifest, loadRouterPackage, parseInferenceResult } from '@rsmoe/contracts';
-import { ServiceMetrics, createLogger, runService, startOpsServer } from '@rsmoe/observability';
+import { ServiceMetrics, createLogger, runService, startOpsServer, redisReadiness } from '@rsmoe/observability';
 import { RedisResultStore } from '@rsmoe/results';
 import { InstructionRouter } from '@rsmoe/routing';
 import { CompletionListener } from './completion-listener.adapter';
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     port: config.METRICS_PORT,
     host: config.METRICS_HOST,
     metrics,
-    readiness: [{ name: 'redis', check: async () => void (await redis.ping()) }],
+    readiness: [redisReadiness(redis)],
     logger,
   });
   logger.info('router ready', {

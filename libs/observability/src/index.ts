@@ -3,5 +3,5 @@ export type { LogLevel, Logger } from './logger';
 export { drainOnSignals, runService } from './service-process';
 export * from './metric-catalogue';
 export { ServiceMetrics, msToSeconds } from './metrics';
-export { startOpsServer } from './ops-server';
+export { redisReadiness, startOpsServer } from './ops-server';
 export type { OpsServer, OpsServerOptions, ReadinessCheck } from './ops-server';

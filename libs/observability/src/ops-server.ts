@@ -9,6 +9,11 @@ export interface ReadinessCheck {
   check: () => Promise<void>;
 }
 
+/** The readiness check every Redis-backed service has: the server answers PING. */
+export function redisReadiness(redis: { ping(): Promise<unknown> }): ReadinessCheck {
+  return { name: 'redis', check: async () => void (await redis.ping()) };
+}
+
 export interface OpsServerOptions {
   /** 0 picks a free port (reported back). */
   port: number;
