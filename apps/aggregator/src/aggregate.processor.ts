@@ -18,7 +18,8 @@ export class PermanentAggregateError extends Error {
 
 export interface ResultSink {
   exists(requestId: string): Promise<boolean>;
-  storeAndPublish(result: InferenceResultJson): Promise<boolean>;
+  /** True when this call stored the result (and published it on `notify`). */
+  store(result: InferenceResultJson, notify: string): Promise<boolean>;
 }
 
 /** How a stored result turned out: every expert answered, some are missing, or none answered. */
@@ -72,9 +73,14 @@ export class AggregateProcessor {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The flow parent: every child finished or failed. The store is write-once, so no existence check first. */
+  /**
+   * The flow parent: every child finished or failed. When all of them answered ok, the router has usually
+   * fused and stored already (its fast path): one EXISTS then spares reading the children, at no cost to
+   * the request, which has its answer.
+   */
   async fuse(job: Job): Promise<InferenceResultJson | undefined> {
     const data = this.parse(job.data);
+    if (await this.results.exists(data.requestId)) return undefined;
     return this.finish(data, await readChildOutcomes(job as unknown as ParentJob));
   }
 
@@ -90,7 +96,7 @@ export class AggregateProcessor {
     this.logger.debug('fusing', { requestId: data.requestId, outputs: outcomes.outputs.size, failures: outcomes.failures.size });
     const started = performance.now();
     const result = buildResult(data, outcomes, this.now());
-    const stored = await this.results.storeAndPublish(result);
+    const stored = await this.results.store(result, data.replyTo);
     this.logger.debug('published', { requestId: data.requestId, stored });
     if (!stored) return undefined;
     this.observer.resultStored(result.task, outcomeOf(result), (performance.now() - started) / 1000);

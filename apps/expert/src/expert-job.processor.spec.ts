@@ -43,6 +43,7 @@ function job(overrides: Partial<ExpertJobData> = {}): ExpertJobData {
     generation: { maxNewTokens: 4 },
     deadlineUnixMs: 10_000,
     enqueuedAtUnixMs: 900,
+    replyTo: 'rsmoe:inbox:router-1',
     ...overrides,
   };
 }
@@ -67,7 +68,7 @@ function processor(now = 1_000, imageBytes = Uint8Array.of(1, 2, 3)) {
       },
     },
     batching: { maxBatchSize: 8, maxWaitMs: 5 },
-    publishPartial: async (requestId, output) => void published.push(`${requestId}:${output.text}`),
+    publishPartial: async (replyTo, requestId, output) => void published.push(`${replyTo}>${requestId}:${output.text}`),
     now: () => now,
   });
   return { instance, calls, published };
@@ -79,7 +80,7 @@ describe('ExpertJobProcessor', () => {
     const output = await instance.process(job());
     expect(output).toMatchObject({ expertId: 'theme', status: 'ok', text: 'said: describe the scene .', generatedTokens: 2, model: 'tiny', featuresCached: false });
     expect(output.timings.queueMs).toBe(100);
-    expect(published).toEqual(['r1:said: describe the scene .']);
+    expect(published).toEqual(['rsmoe:inbox:router-1>r1:said: describe the scene .']);
   });
 
   it('batches jobs that arrive together into one generation call', async () => {

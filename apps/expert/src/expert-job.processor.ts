@@ -51,8 +51,8 @@ export interface ExpertJobProcessorDeps {
   images: ImageSource;
   features: FeatureSource;
   batching: MicroBatcherOptions;
-  /** Streams an expert's output as soon as it is ready (the router's CaptionStream listens). */
-  publishPartial: (requestId: string, output: ExpertOutputJson) => Promise<void>;
+  /** Sends an expert's output to the dispatching router's inbox (`replyTo`) as soon as it is ready. */
+  publishPartial: (replyTo: string, requestId: string, output: ExpertOutputJson) => Promise<void>;
   now?: () => number;
 }
 
@@ -116,7 +116,7 @@ export class ExpertJobProcessor {
       },
       featuresCached: features.cached,
     };
-    await this.deps.publishPartial(job.requestId, output);
+    await this.deps.publishPartial(job.replyTo, job.requestId, output);
     return output;
   }
 

@@ -23,6 +23,8 @@ export function loadExpertConfig(source: Env) {
       MAX_BATCH_WAIT_MS: env.integer(0, 0, 1000),
       /** Lifetime of shared image features, in seconds. */
       FEATURE_CACHE_TTL_S: env.integer(600, 1),
+      /** MiB of image features this process also keeps in memory, least recently used out first; 0: Redis only. */
+      FEATURE_MEMORY_CACHE_MB: env.integer(64, 0, 65_536),
       /** Lifetime of image bytes in the blob store (refreshed on reads only by the gateway), in seconds. */
       BLOB_TTL_S: env.integer(900, 1),
       BLOB_MAX_BYTES: env.integer(32 * 1024 * 1024, 1),

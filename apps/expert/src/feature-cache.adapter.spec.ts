@@ -79,4 +79,26 @@ describe('RedisFeatureCache (real Redis)', () => {
     }));
     expect(result.cached).toBe(false);
   });
+
+  it('keeps recent features in memory within its byte budget, and reads Redis for the rest', async () => {
+    const [first, second] = ['1'.repeat(64), '2'.repeat(64)];
+    // 24 bytes per entry, 30 bytes of memory: one entry fits.
+    const cache = new RedisFeatureCache(redis, keys, { ttlSeconds: 60, lockTimeoutMs: 500, pollIntervalMs: 2, memoryBytes: 30 });
+    let encodings = 0;
+    const compute = (value: number) => async () => {
+      encodings++;
+      return { features: { encoderId: 'enc', ...shape, data: new Float32Array(6).fill(value) }, preprocessMs: 0, visionEncodeMs: 0 };
+    };
+    expect((await cache.getOrCompute(first, 'enc', shape, compute(1))).cached).toBe(false);
+    // Gone from Redis, still in memory: served without encoding and without Redis.
+    await redis.del(keys.featureCacheKey(first, 'enc'));
+    const remembered = await cache.getOrCompute(first, 'enc', shape, compute(9));
+    expect(remembered.cached).toBe(true);
+    expect(Array.from(remembered.features.data)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(encodings).toBe(1);
+    // A second image pushes the first out of memory: the first is encoded again (Redis no longer has it).
+    await cache.getOrCompute(second, 'enc', shape, compute(2));
+    expect((await cache.getOrCompute(first, 'enc', shape, compute(3))).cached).toBe(false);
+    expect(encodings).toBe(3);
+  });
 });

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { RedisKeys } from '@rsmoe/contracts';
 import type { ImageFeatures } from '@rsmoe/runtime';
 
@@ -9,6 +10,8 @@ export interface FeatureCacheOptions {
   lockTimeoutMs: number;
   /** Poll interval while another process encodes the same image, in ms. */
   pollIntervalMs: number;
+  /** Bytes of features this process also keeps in memory (least recently used first out); 0: none. */
+  memoryBytes?: number;
 }
 
 export interface CachedFeatures {
@@ -22,16 +25,26 @@ export interface CachedFeatures {
 /**
  * Image features in Redis, keyed by image hash and encoder id, so every expert sharing an encoder reuses
  * one encoding. A short lock (SET NX) makes concurrent experts wait for the first one instead of all
- * encoding the same image; in-process requests for the same key share one promise.
+ * encoding the same image; in-process requests for the same key share one promise. A bounded in-memory
+ * LRU in front spares the Redis read and the copy for images asked about again (several questions on
+ * one image are the usual RSVQA case). Features depend only on the image and the encoder, so a copy
+ * can never be stale.
  */
 export class RedisFeatureCache {
   private readonly inFlight = new Map<string, Promise<CachedFeatures>>();
+  private readonly memory: LRUCache<string, ImageFeatures> | undefined;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly options: FeatureCacheOptions,
-  ) {}
+  ) {
+    const memoryBytes = options.memoryBytes ?? 0;
+    this.memory =
+      memoryBytes > 0
+        ? new LRUCache({ maxSize: memoryBytes, sizeCalculation: (features) => Math.max(1, features.data.byteLength), ttl: options.ttlSeconds * 1000 })
+        : undefined;
+  }
 
   getOrCompute(
     imageSha256: string,
@@ -40,9 +53,16 @@ export class RedisFeatureCache {
     compute: () => Promise<{ features: ImageFeatures; preprocessMs: number; visionEncodeMs: number }>,
   ): Promise<CachedFeatures> {
     const key = this.keys.featureCacheKey(imageSha256, encoderId);
+    const remembered = this.memory?.get(key);
+    if (remembered) return Promise.resolve({ features: remembered, cached: true, preprocessMs: 0, visionEncodeMs: 0 });
     const existing = this.inFlight.get(key);
     if (existing) return existing.then((found) => ({ ...found, cached: true, preprocessMs: 0, visionEncodeMs: 0 }));
-    const pending = this.lookupOrCompute(key, encoderId, shape, compute).finally(() => this.inFlight.delete(key));
+    const pending = this.lookupOrCompute(key, encoderId, shape, compute)
+      .then((found) => {
+        this.memory?.set(key, found.features);
+        return found;
+      })
+      .finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, pending);
     return pending;
   }

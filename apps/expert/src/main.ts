@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
-import { createRedisKeys, loadPackManifest } from '@rsmoe/contracts';
+import { createRedisKeys, loadPackManifest, type RouterInboxMessage } from '@rsmoe/contracts';
 import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer, redisReadiness } from '@rsmoe/observability';
 import { VlmRuntime } from '@rsmoe/runtime';
 import { loadExpertConfig } from './expert.config';
@@ -44,10 +44,16 @@ async function main(): Promise<void> {
     modelName: expert.modelName,
     model: runtime,
     images: new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: config.BLOB_TTL_S, maxBytes: config.BLOB_MAX_BYTES }),
-    features: new RedisFeatureCache(redis, keys, { ttlSeconds: config.FEATURE_CACHE_TTL_S, lockTimeoutMs: 5_000, pollIntervalMs: 1 }),
+    features: new RedisFeatureCache(redis, keys, {
+      ttlSeconds: config.FEATURE_CACHE_TTL_S,
+      lockTimeoutMs: 5_000,
+      pollIntervalMs: 1,
+      memoryBytes: config.FEATURE_MEMORY_CACHE_MB * 1024 * 1024,
+    }),
     batching: { maxBatchSize: config.MAX_BATCH_SIZE, maxWaitMs: config.MAX_BATCH_WAIT_MS, onBatch: (size) => metrics.batch(size) },
-    publishPartial: async (requestId, output) => {
-      await redis.publish(keys.partialChannel(requestId), JSON.stringify(output));
+    publishPartial: async (replyTo, requestId, output) => {
+      const message: RouterInboxMessage = { kind: 'partial', requestId, output };
+      await redis.publish(replyTo, JSON.stringify(message));
     },
   });
   const worker = startExpertWorker({

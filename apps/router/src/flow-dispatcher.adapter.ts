@@ -22,7 +22,8 @@ export interface DispatchOptions {
 /**
  * The queue edge of the router. One request becomes a BullMQ flow: the parent on `aggregate`, one child per
  * routed expert on `expert.<id>` (deterministic ids, so a re-dispatch is a no-op; a failed child never
- * blocks the parent), plus a delayed job on `aggregate` due when the experts stop being waited for.
+ * blocks the parent). `armDeadline` adds a delayed job on `aggregate`, due when the experts stop being
+ * waited for.
  */
 export class FlowDispatcher {
   private readonly flows: FlowProducer;
@@ -38,8 +39,7 @@ export class FlowDispatcher {
 
   async dispatch(parent: AggregateJobData, children: ExpertJobData[]): Promise<void> {
     const retention = { removeOnComplete: { age: this.options.retentionSeconds }, removeOnFail: { age: this.options.retentionSeconds } };
-    // The flow and the deadline job are independent writes: send both at once.
-    const flow = this.flows.add({
+    await this.flows.add({
       name: JOB_NAMES.aggregate,
       queueName: AGGREGATE_QUEUE,
       data: parent,
@@ -57,12 +57,16 @@ export class FlowDispatcher {
         },
       })),
     });
-    const deadlineJob = this.aggregate.add(JOB_NAMES.finalizeAtDeadline, parent, {
+  }
+
+  /** The aggregator finalizes the request at its fuse deadline with whatever experts answered by then. */
+  async armDeadline(parent: AggregateJobData): Promise<void> {
+    await this.aggregate.add(JOB_NAMES.finalizeAtDeadline, parent, {
       jobId: deadlineJobId(parent.requestId),
       delay: Math.max(0, parent.deadlineUnixMs - Date.now()),
-      ...retention,
+      removeOnComplete: { age: this.options.retentionSeconds },
+      removeOnFail: { age: this.options.retentionSeconds },
     });
-    await Promise.all([flow, deadlineJob]);
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -6,9 +8,9 @@ import { AGGREGATE_QUEUE, TASKS, createRedisKeys, expertQueueName, loadHealthPac
 import { ServiceMetrics, createLogger, runService, startOpsServer, redisReadiness } from '@rsmoe/observability';
 import { RedisResultStore } from '@rsmoe/results';
 import { InstructionRouter } from '@rsmoe/routing';
-import { CompletionListener } from './completion-listener.adapter';
 import { ClassifierRouterModel } from './router-model.adapter';
 import { FlowDispatcher } from './flow-dispatcher.adapter';
+import { RouterInbox } from './router-inbox.adapter';
 import { loadRouterConfig } from './router.config';
 import { createHealthHandlers, createRouterHandlers } from './router.grpc';
 import { RouterService } from './router.service';
@@ -34,6 +36,10 @@ async function main(): Promise<void> {
     const stored = await redis.get(keys.resultKey(requestId));
     return stored ? parseInferenceResult(JSON.parse(stored)) : undefined;
   };
+  // One inbox per process: replies to this process's jobs come back here, whatever the replica count.
+  const instanceId = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const inbox = new RouterInbox(subscriber, keys.routerInbox(instanceId), readStored);
+  await inbox.start();
   // The pack's learned router, unless switched off (ROUTER_MODEL=off: rules only, no image decode here).
   const routerModel = manifest.router.modelDir && config.ROUTER_MODEL === 'on' ? await ClassifierRouterModel.load(manifest.router.modelDir) : undefined;
   const metrics = new ServiceMetrics();
@@ -59,7 +65,7 @@ async function main(): Promise<void> {
     manifest,
     router: new InstructionRouter(manifest, { model: routerModel }),
     dispatcher,
-    completions: new CompletionListener(subscriber, keys, readStored),
+    completions: inbox,
     images: blobs,
     results: { get: readStored },
     deadlines: {
@@ -68,11 +74,14 @@ async function main(): Promise<void> {
       reserveFraction: config.FUSE_RESERVE_FRACTION,
       reserveMinMs: config.FUSE_RESERVE_MIN_MS,
       reserveMaxMs: config.FUSE_RESERVE_MAX_MS,
+      deadlineJobGraceMs: config.DEADLINE_JOB_GRACE_MS,
     },
+    onArmFailed: (requestId, error) => logger.warn('arming the deadline job failed', { requestId, error: (error as Error).message }),
     fastPath:
       config.FUSE_IN_ROUTER === 'on'
         ? {
-            store: (result) => resultStore.storeAndPublish(result),
+            // Nobody else waits for this result: stored, not published.
+            store: (result) => resultStore.store(result),
             onFused: (result) => fusedResults.inc({ task: result.task }),
           }
         : undefined,
@@ -102,6 +111,7 @@ async function main(): Promise<void> {
     pack: manifest.name,
     experts: manifest.experts.map((e) => e.id),
     routerModel: routerModel ? manifest.router.modelDir : null,
+    inbox: inbox.channel,
     metricsPort: ops.port,
   });
 

@@ -26,6 +26,11 @@ export function loadRouterConfig(source: Env) {
       FUSE_RESERVE_MIN_MS: env.integer(50, 0),
       FUSE_RESERVE_MAX_MS: env.integer(1_000, 0),
       /**
+       * A request still open after this many ms gets the aggregator's deadline job (finalize with whoever
+       * answered at its deadline). Requests answered sooner, most of them, never create one.
+       */
+      DEADLINE_JOB_GRACE_MS: env.integer(250, 0, 60_000),
+      /**
        * `on`: when every routed expert answers, fuse and store the result here and answer at once (the
        * aggregator handles failures and deadlines). `off`: always wait for the aggregator.
        */

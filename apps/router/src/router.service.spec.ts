@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadPackManifest, type AggregateJobData, type ExpertJobData, type InferenceResultJson } from '@rsmoe/contracts';
 import { InstructionRouter } from '@rsmoe/routing';
-import { CompletionTimeoutError } from './completion-listener.adapter';
+import { CompletionTimeoutError } from './router-inbox.adapter';
 import { RouterRequestError, RouterService, type RouterServiceDeps } from './router.service';
 
 const manifest = loadPackManifest(`${__dirname}/../../../models/fixtures/tiny-pack`);
@@ -9,21 +9,26 @@ const image = { sha256: 'a'.repeat(64), byteLength: 10, mediaType: 'image/png' }
 
 function harness(overrides: Partial<RouterServiceDeps> = {}) {
   const dispatched: { parent: AggregateJobData; children: ExpertJobData[] }[] = [];
+  const armed: string[] = [];
   let resolveResult: (result: InferenceResultJson) => void = () => undefined;
   const deps: RouterServiceDeps = {
     manifest,
     router: new InstructionRouter(manifest),
-    dispatcher: { dispatch: async (parent, children) => void dispatched.push({ parent, children }) },
+    dispatcher: {
+      dispatch: async (parent, children) => void dispatched.push({ parent, children }),
+      armDeadline: async (parent) => void armed.push(parent.requestId),
+    },
     completions: {
-      listen: async () => ({ result: new Promise<InferenceResultJson>((resolve) => (resolveResult = resolve)), cancel: () => undefined }),
+      channel: 'rsmoe:inbox:router-1',
+      listen: () => ({ result: new Promise<InferenceResultJson>((resolve) => (resolveResult = resolve)), cancel: () => undefined }),
     },
     images: { has: async () => true, get: async () => ({ bytes: new Uint8Array([1, 2, 3]) }) },
     results: { get: async () => undefined },
-    deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000 },
+    deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 250 },
     now: () => 1_000_000,
     ...overrides,
   };
-  return { service: new RouterService(deps), dispatched, complete: (result: InferenceResultJson) => resolveResult(result) };
+  return { service: new RouterService(deps), dispatched, armed, complete: (result: InferenceResultJson) => resolveResult(result) };
 }
 
 describe('RouterService', () => {
@@ -40,8 +45,39 @@ describe('RouterService', () => {
     // 4 s budget, 10 % reserved for fusing: experts are waited for until 3.6 s
     expect(children[0].deadlineUnixMs).toBe(1_003_600);
     expect(parent).toMatchObject({ requestId: 'r1', questionType: 'count', deadlineUnixMs: 1_003_600, fusionStrategy: 'priority' });
+    // replies come back to this router's inbox
+    expect(parent.replyTo).toBe('rsmoe:inbox:router-1');
+    expect(children[0].replyTo).toBe('rsmoe:inbox:router-1');
     complete({ requestId: 'r1', experts: [] } as unknown as InferenceResultJson);
     expect((await pending).requestId).toBe('r1');
+  });
+
+  it('arms the deadline job only for a request still open after the grace period', async () => {
+    const grace = { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 20 };
+    const quick = harness({ deadlines: grace });
+    const answered = quick.service.infer({ requestId: 'q1', task: 'caption', image, params: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    quick.complete({ requestId: 'q1', experts: [] } as unknown as InferenceResultJson);
+    await answered;
+    const slow = harness({ deadlines: grace });
+    const open = slow.service.infer({ requestId: 's1', task: 'caption', image, params: {} });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(quick.armed).toEqual([]);
+    expect(slow.armed).toEqual(['s1']);
+    slow.complete({ requestId: 's1', experts: [] } as unknown as InferenceResultJson);
+    await open;
+  });
+
+  it('arms the deadline job at dispatch when the experts must finish within the grace period', async () => {
+    const { service, armed, complete } = harness({
+      deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 5_000 },
+    });
+    // 4 s budget: experts are waited for until 3.6 s, within the 5 s grace.
+    const pending = service.infer({ requestId: 'b1', task: 'caption', image, params: {}, deadlineUnixMs: 1_004_000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(armed).toEqual(['b1']);
+    complete({ requestId: 'b1', experts: [] } as unknown as InferenceResultJson);
+    await pending;
   });
 
   it('rejects bad requests before dispatching anything', async () => {
@@ -108,7 +144,8 @@ describe('RouterService', () => {
       let resolveListener: (result: InferenceResultJson) => void = () => undefined;
       const { service } = harness({
         completions: {
-          listen: async (_id, _timeout, onPartial) => {
+          channel: 'rsmoe:inbox:router-1',
+          listen: (_id, _timeout, onPartial) => {
             partial = onPartial as typeof partial;
             return { result: new Promise<InferenceResultJson>((resolve) => (resolveListener = resolve)), cancel: () => void (cancelled += 1) };
           },
@@ -165,7 +202,7 @@ describe('RouterService', () => {
 
   it('turns a missing completion into deadline_exceeded', async () => {
     const { service } = harness({
-      completions: { listen: async () => ({ result: Promise.reject(new CompletionTimeoutError('late')), cancel: () => undefined }) },
+      completions: { channel: 'rsmoe:inbox:router-1', listen: () => ({ result: Promise.reject(new CompletionTimeoutError('late')), cancel: () => undefined }) },
     });
     await expect(service.infer({ requestId: 'r7', task: 'caption', image, params: {} })).rejects.toMatchObject({ kind: 'deadline_exceeded' });
   });

@@ -12,7 +12,7 @@ import {
 } from '@rsmoe/contracts';
 import { buildResult } from '@rsmoe/results';
 import { InstructionRouter, InvalidRoutingRequestError, NoExpertForTaskError } from '@rsmoe/routing';
-import { CompletionTimeoutError } from './completion-listener.adapter';
+import { CompletionTimeoutError } from './router-inbox.adapter';
 
 /** Why a request cannot be served; the gRPC edge maps each kind to one status code. */
 export class RouterRequestError extends Error {
@@ -38,17 +38,37 @@ export interface InferenceRequest {
 export interface RouterServiceDeps {
   manifest: PackManifest;
   router: InstructionRouter;
-  dispatcher: { dispatch(parent: AggregateJobData, children: ExpertJobData[]): Promise<void> };
+  dispatcher: {
+    dispatch(parent: AggregateJobData, children: ExpertJobData[]): Promise<void>;
+    /** Has the aggregator finalize the request at `parent.deadlineUnixMs`, whoever is still missing. */
+    armDeadline(parent: AggregateJobData): Promise<void>;
+  };
+  /** This router's inbox (RouterInbox in production): where its jobs' partials and results arrive. */
   completions: {
+    /** The inbox channel, sent in every job as `replyTo`. */
+    readonly channel: string;
     listen(
       requestId: string,
       timeoutMs: number,
       onPartial?: (output: ExpertOutputJson) => void,
-    ): Promise<{ result: Promise<InferenceResultJson>; cancel: () => void }>;
+    ): { result: Promise<InferenceResultJson>; cancel: () => void };
   };
   images: { has(sha256: string): Promise<boolean>; get(sha256: string): Promise<{ bytes: Uint8Array } | undefined> };
   results: { get(requestId: string): Promise<InferenceResultJson | undefined> };
-  deadlines: { defaultMs: number; maxMs: number; reserveFraction: number; reserveMinMs: number; reserveMaxMs: number };
+  deadlines: {
+    defaultMs: number;
+    maxMs: number;
+    reserveFraction: number;
+    reserveMinMs: number;
+    reserveMaxMs: number;
+    /**
+     * How long a request may stay open before the aggregator's deadline job is armed, in ms. Most requests
+     * are answered sooner and never need one. Budgets shorter than this get theirs at dispatch.
+     */
+    deadlineJobGraceMs: number;
+  };
+  /** Told when arming a deadline job failed (the request then relies on the flow parent alone). */
+  onArmFailed?: (requestId: string, error: unknown) => void;
   /**
    * The fast path: when every routed expert's partial arrives ok, the router fuses and stores the result
    * itself (write-once, like the aggregator) and answers without waiting for the aggregator's pickup. The
@@ -116,6 +136,7 @@ export class RouterService {
       receivedAtUnixMs: receivedAt,
       pack: { name: manifest.name, version: manifest.version },
       fusionStrategy: request.task === 'caption' ? manifest.fusion.caption : manifest.fusion.vqa,
+      replyTo: this.deps.completions.channel,
     };
     const enqueuedAt = this.now();
     const children: ExpertJobData[] = decision.experts.map((assignment) => {
@@ -129,6 +150,7 @@ export class RouterService {
         generation: { ...expert?.generation, ...request.params },
         deadlineUnixMs: fuseAt,
         enqueuedAtUnixMs: enqueuedAt,
+        replyTo: this.deps.completions.channel,
       };
     });
     const { fastPath } = this.deps;
@@ -139,17 +161,15 @@ export class RouterService {
           collector.offer(output);
         }
       : onPartial;
-    // Subscribing and dispatching overlap; the listener then reads any result stored before its
-    // subscription was active, so a fast result can never be missed.
-    const listening = this.deps.completions.listen(request.requestId, Math.max(1, deadline - this.now()), onAnyPartial);
-    const dispatched = this.deps.dispatcher.dispatch(parent, children);
-    const [{ result, cancel }] = await Promise.all([
-      listening,
-      dispatched.catch(async (error: unknown) => {
-        (await listening).cancel();
-        throw error;
-      }),
-    ]);
+    // Waiting starts before dispatching: a partial may arrive before the dispatch call returns.
+    const { result, cancel } = this.deps.completions.listen(request.requestId, Math.max(1, deadline - this.now()), onAnyPartial);
+    try {
+      await this.deps.dispatcher.dispatch(parent, children);
+    } catch (error) {
+      cancel();
+      throw error;
+    }
+    const disarm = this.armDeadlineLater(parent);
     let outcome: InferenceResultJson;
     try {
       const first = await Promise.race([result.then((value) => ({ value, fusedHere: false })), ...(collector ? [collector.fused.then((value) => ({ value, fusedHere: true }))] : [])]);
@@ -158,6 +178,8 @@ export class RouterService {
     } catch (error) {
       if (error instanceof CompletionTimeoutError) throw new RouterRequestError('deadline_exceeded', error.message);
       throw error;
+    } finally {
+      disarm();
     }
     // When every expert refused the image itself (experts report runtime codes such as image_undecodable),
     // the request is bad input, not a degraded answer.
@@ -166,6 +188,25 @@ export class RouterService {
       throw new RouterRequestError('invalid_argument', `the image cannot be used: ${imageErrors[0].error}`);
     }
     return outcome;
+  }
+
+  /**
+   * Arms the aggregator's deadline job once the request has been open for the grace period (at once when
+   * its experts' deadline comes sooner). Returns the cancel for a request answered before that. A router
+   * that dies within the grace period leaves a request with a missing expert unstored; its caller already
+   * got an error from the dead router.
+   */
+  private armDeadlineLater(parent: AggregateJobData): () => void {
+    const arm = (): void => {
+      this.deps.dispatcher.armDeadline(parent).catch((error: unknown) => this.deps.onArmFailed?.(parent.requestId, error));
+    };
+    const grace = this.deps.deadlines.deadlineJobGraceMs;
+    if (parent.deadlineUnixMs - this.now() <= grace) {
+      arm();
+      return () => undefined;
+    }
+    const timer = setTimeout(arm, grace);
+    return () => clearTimeout(timer);
   }
 
   private deadline(requested: number | undefined, now: number): number {

@@ -54,11 +54,13 @@ export interface InferenceResultJson {
   fusionStrategy: string;
 }
 
-/** Published on RedisKeys.completionChannel(requestId) once the result is stored: the result itself, so no extra read is needed. */
-export interface CompletionMessage {
-  requestId: string;
-  result: InferenceResultJson;
-}
+/**
+ * A message on a router's inbox (RedisKeys.routerInbox): an expert's output as soon as it is ready, or the
+ * result once the aggregator stored it (the result itself, so no extra read is needed).
+ */
+export type RouterInboxMessage =
+  | { kind: 'partial'; requestId: string; output: ExpertOutputJson }
+  | { kind: 'result'; requestId: string; result: InferenceResultJson };
 
 const ms = z.number().finite().min(0);
 
@@ -79,24 +81,30 @@ export const inferenceResultSchema: z.ZodType<InferenceResultJson, z.ZodTypeDef,
   fusionStrategy: z.string(),
 });
 
-export const completionMessageSchema: z.ZodType<CompletionMessage, z.ZodTypeDef, unknown> = z
-  .object({ requestId: z.string().min(1), result: inferenceResultSchema })
-  .refine((m) => m.requestId === m.result.requestId, { message: 'result.requestId differs from requestId', path: ['result', 'requestId'] });
+export const routerInboxMessageSchema: z.ZodType<RouterInboxMessage, z.ZodTypeDef, unknown> = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('partial'), requestId: z.string().min(1), output: expertOutputSchema }),
+    z.object({ kind: z.literal('result'), requestId: z.string().min(1), result: inferenceResultSchema }),
+  ])
+  .refine((m) => m.kind !== 'result' || m.requestId === m.result.requestId, {
+    message: 'result.requestId differs from requestId',
+    path: ['result', 'requestId'],
+  });
 
 /** Validates a stored or received result; throws ContractValidationError naming every bad field. */
 export function parseInferenceResult(value: unknown): InferenceResultJson {
   return parseWith(inferenceResultSchema, 'InferenceResultJson', value);
 }
 
-/** Parses and validates a completion channel message (a JSON string or an already parsed value). */
-export function parseCompletionMessage(message: unknown): CompletionMessage {
+/** Parses and validates a router inbox message (a JSON string or an already parsed value). */
+export function parseRouterInboxMessage(message: unknown): RouterInboxMessage {
   let value = message;
   if (typeof message === 'string') {
     try {
       value = JSON.parse(message);
     } catch (error) {
-      throw new ContractValidationError('CompletionMessage', [`(root): not JSON (${(error as Error).message})`]);
+      throw new ContractValidationError('RouterInboxMessage', [`(root): not JSON (${(error as Error).message})`]);
     }
   }
-  return parseWith(completionMessageSchema, 'CompletionMessage', value);
+  return parseWith(routerInboxMessageSchema, 'RouterInboxMessage', value);
 }

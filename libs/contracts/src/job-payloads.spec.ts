@@ -3,7 +3,7 @@ import { aggregateJobData, captionResult, expertJobData, expertOutput } from '..
 import {
   ContractValidationError,
   parseAggregateJobData,
-  parseCompletionMessage,
+  parseRouterInboxMessage,
   parseExpertJobData,
   parseExpertJobResult,
   parseInferenceResult,
@@ -80,16 +80,19 @@ describe('AggregateJobData', () => {
   });
 });
 
-describe('InferenceResultJson and completion messages', () => {
-  it('accepts a result and a completion message carrying it', () => {
+describe('InferenceResultJson and router inbox messages', () => {
+  it('accepts a result, an inbox message carrying it and one carrying a partial', () => {
     expect(parseInferenceResult(captionResult())).toEqual(captionResult());
-    const message = JSON.stringify({ requestId: 'req-1', result: captionResult() });
-    expect(parseCompletionMessage(message).result).toEqual(captionResult());
+    const message = JSON.stringify({ kind: 'result', requestId: 'req-1', result: captionResult() });
+    expect(parseRouterInboxMessage(message)).toEqual({ kind: 'result', requestId: 'req-1', result: captionResult() });
+    const output = captionResult().experts[0];
+    expect(parseRouterInboxMessage({ kind: 'partial', requestId: 'req-1', output })).toEqual({ kind: 'partial', requestId: 'req-1', output });
   });
 
-  it('rejects a message whose result belongs to another request, and one that is not JSON', () => {
-    expect(() => parseCompletionMessage({ requestId: 'other', result: captionResult() })).toThrow(/result\.requestId/);
-    expect(() => parseCompletionMessage('{oops')).toThrow(/not JSON/);
+  it('rejects a message whose result belongs to another request, an unknown kind, and one that is not JSON', () => {
+    expect(() => parseRouterInboxMessage({ kind: 'result', requestId: 'other', result: captionResult() })).toThrow(/result\.requestId/);
+    expect(() => parseRouterInboxMessage({ kind: 'progress', requestId: 'req-1' })).toThrow(/kind/);
+    expect(() => parseRouterInboxMessage('{oops')).toThrow(/not JSON/);
   });
 
   it('names the bad entry of the experts list', () => {

@@ -37,6 +37,8 @@ export interface ExpertJobData {
   deadlineUnixMs: number;
   /** When the router enqueued the job (Unix ms); queue time is measured from here. */
   enqueuedAtUnixMs: number;
+  /** The dispatching router's inbox channel (RedisKeys.routerInbox): the partial is published there. */
+  replyTo: string;
 }
 
 /** Timings of one expert, in milliseconds; 0 for a stage that did not run. */
@@ -100,6 +102,8 @@ export interface AggregateJobData {
   pack: { name: string; version: string };
   /** Fusion strategy name (caption or answer strategy, per task). */
   fusionStrategy: string;
+  /** The dispatching router's inbox channel (RedisKeys.routerInbox): the stored result is published there. */
+  replyTo: string;
 }
 
 const nonNegativeMs = z.number().finite().min(0);
@@ -110,6 +114,9 @@ export const imageRefSchema: z.ZodType<ImageRefJson, z.ZodTypeDef, unknown> = z.
   byteLength: z.number().int().positive(),
   mediaType: z.string().regex(/^[a-z]+\/[a-z0-9.+-]+$/i, 'must be a media type such as image/png'),
 });
+
+/** A pub/sub channel name: printable, no whitespace. */
+export const channelSchema = z.string().regex(/^[!-~]{1,256}$/, 'must be 1-256 printable characters without spaces');
 
 const requestIdSchema = z.string().regex(REQUEST_ID_PATTERN, 'must be 1-128 characters of [A-Za-z0-9_-]');
 const expertIdSchema = z.string().regex(EXPERT_ID_PATTERN, 'must match /^[a-z][a-z0-9_-]{0,31}$/');
@@ -129,6 +136,7 @@ export const expertJobDataSchema: z.ZodType<ExpertJobData, z.ZodTypeDef, unknown
   generation: generationParamsSchema,
   deadlineUnixMs: unixMs,
   enqueuedAtUnixMs: unixMs,
+  replyTo: channelSchema,
 });
 
 export const expertTimingsSchema: z.ZodType<ExpertTimingsJson, z.ZodTypeDef, unknown> = z.object({
@@ -166,6 +174,7 @@ export const aggregateJobDataSchema: z.ZodType<AggregateJobData, z.ZodTypeDef, u
     receivedAtUnixMs: unixMs,
     pack: z.object({ name: z.string().min(1), version: z.string().min(1) }),
     fusionStrategy: z.string().min(1),
+    replyTo: channelSchema,
   })
   .superRefine((data, ctx) => {
     if (data.task === 'vqa' && data.question === undefined) {

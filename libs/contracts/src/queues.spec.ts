@@ -67,8 +67,7 @@ describe('Redis keys', () => {
   it('puts every key and channel under the prefix', () => {
     const keys = createRedisKeys('t1');
     expect(keys.resultKey('r')).toBe('t1:result:r');
-    expect(keys.completionChannel('r')).toBe('t1:done:r');
-    expect(keys.partialChannel('r')).toBe('t1:partial:r');
+    expect(keys.routerInbox('r')).toBe('t1:inbox:r');
     expect(keys.featureCacheKey('abc', 'pack@1/model')).toBe('t1:features:pack@1/model:abc');
     expect(keys.blobKey('abc')).toBe('t1:blob:abc');
     expect(createRedisKeys().resultKey('r')).toBe('rsmoe:result:r');
@@ -76,7 +75,7 @@ describe('Redis keys', () => {
 
   it('keeps the kinds apart for the same id', () => {
     const keys = createRedisKeys('p');
-    const all = [keys.resultKey('x'), keys.completionChannel('x'), keys.partialChannel('x'), keys.featureCacheKey('x', 'e'), keys.blobKey('x')];
+    const all = [keys.resultKey('x'), keys.routerInbox('x'), keys.featureCacheKey('x', 'e'), keys.blobKey('x')];
     expect(new Set(all).size).toBe(all.length);
   });
 

@@ -8,10 +8,11 @@ export interface RedisKeys {
   readonly prefix: string;
   /** String key holding a request's InferenceResultJson (set with the result TTL). */
   resultKey(requestId: string): string;
-  /** Channel on which the aggregator publishes a CompletionMessage (the result itself) once it is stored. */
-  completionChannel(requestId: string): string;
-  /** Channel on which each expert's ExpertOutputJson is published as soon as it finishes (streaming). */
-  partialChannel(requestId: string): string;
+  /**
+   * A router instance's inbox: the channel it subscribes to once, at start. Its jobs carry it as `replyTo`;
+   * experts publish their partials there and the aggregator the stored result (RouterInboxMessage).
+   */
+  routerInbox(routerInstanceId: string): string;
   /** Key of cached image features for one image and one vision encoder. */
   featureCacheKey(imageSha256: string, encoderId: string): string;
   /** Hash holding an image's bytes and media type (libs/blobstore). */
@@ -29,8 +30,7 @@ export function createRedisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys 
   return Object.freeze({
     prefix,
     resultKey: (requestId: string) => `${prefix}:result:${requestId}`,
-    completionChannel: (requestId: string) => `${prefix}:done:${requestId}`,
-    partialChannel: (requestId: string) => `${prefix}:partial:${requestId}`,
+    routerInbox: (routerInstanceId: string) => `${prefix}:inbox:${routerInstanceId}`,
     featureCacheKey: (imageSha256: string, encoderId: string) => `${prefix}:features:${encoderId}:${imageSha256}`,
     blobKey: (sha256: string) => `${prefix}:blob:${sha256}`,
   });

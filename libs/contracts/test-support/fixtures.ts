@@ -16,6 +16,7 @@ export function expertJobData(overrides: Partial<ExpertJobData> = {}): ExpertJob
     generation: { maxNewTokens: 12 },
     deadlineUnixMs: 1_700_000_030_000,
     enqueuedAtUnixMs: 1_700_000_000_000,
+    replyTo: 'rsmoe:inbox:router-1',
     ...overrides,
   };
 }
@@ -47,6 +48,7 @@ export function aggregateJobData(overrides: Partial<AggregateJobData> = {}): Agg
     receivedAtUnixMs: 1_700_000_000_000,
     pack: { name: 'tiny-pack', version: '0.1.0' },
     fusionStrategy: 'priority',
+    replyTo: 'rsmoe:inbox:router-1',
     ...overrides,
   };
 }

@@ -1,16 +1,16 @@
 import type { Redis } from 'ioredis';
-import type { CompletionMessage, InferenceResultJson, RedisKeys } from '@rsmoe/contracts';
+import type { InferenceResultJson, RedisKeys, RouterInboxMessage } from '@rsmoe/contracts';
 
-const STORE_AND_PUBLISH = `
+const STORE_THEN_NOTIFY = `
 if redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]), 'NX') then
-  redis.call('PUBLISH', KEYS[2], ARGV[3])
+  if #KEYS > 1 then redis.call('PUBLISH', KEYS[2], ARGV[3]) end
   return 1
 end
 return 0`;
 
 /**
- * Stores a request's result once (SET NX with TTL) and publishes it on the request's completion channel.
- * The first writer wins: the deadline job and a late parent job can both try, only one result exists.
+ * Stores a request's result once (SET NX with TTL). The first writer wins: the router's fast path, the
+ * flow parent and the deadline job may all try, only one result exists.
  */
 export class RedisResultStore {
   constructor(
@@ -23,19 +23,16 @@ export class RedisResultStore {
     return (await this.redis.exists(this.keys.resultKey(requestId))) === 1;
   }
 
-  /** True when this call stored (and published) the result; false when one was already there. */
-  async storeAndPublish(result: InferenceResultJson): Promise<boolean> {
-    const message: CompletionMessage = { requestId: result.requestId, result };
-    // One round trip, and atomic: only the writer that stored the result publishes it.
-    const stored = await this.redis.eval(
-      STORE_AND_PUBLISH,
-      2,
-      this.keys.resultKey(result.requestId),
-      this.keys.completionChannel(result.requestId),
-      JSON.stringify(result),
-      String(this.ttlSeconds),
-      JSON.stringify(message),
-    );
-    return stored === 1;
+  /**
+   * True when this call stored the result. Only then, and only when `notify` names a channel (the
+   * dispatching router's inbox), the result is published there, atomically with the store.
+   */
+  async store(result: InferenceResultJson, notify?: string): Promise<boolean> {
+    const key = this.keys.resultKey(result.requestId);
+    const value = JSON.stringify(result);
+    const ttl = String(this.ttlSeconds);
+    if (notify === undefined) return (await this.redis.set(key, value, 'EX', this.ttlSeconds, 'NX')) === 'OK';
+    const message: RouterInboxMessage = { kind: 'result', requestId: result.requestId, result };
+    return (await this.redis.eval(STORE_THEN_NOTIFY, 2, key, notify, value, ttl, JSON.stringify(message))) === 1;
   }
 }

@@ -16,6 +16,7 @@ const job: AggregateJobData = {
   receivedAtUnixMs: 1_000,
   pack: { name: 'pack', version: '1.0.0' },
   fusionStrategy: 'ordered-dedup',
+  replyTo: 'rsmoe:inbox:router-1',
 };
 
 describe('buildResult', () => {

@@ -53,13 +53,15 @@ export function registerBenchCommand(program: Command): void {
     .option('--redis <url>', 'Redis URL', 'redis://127.0.0.1:6379')
     .option('--concurrency <list>', 'comma-separated concurrency levels', '1,8,32')
     .option('--requests <n>', 'requests per level', '200')
-    .action(async (flags: { pack: string; redis: string; concurrency: string; requests: string }) => {
+    .option('--warmup <n>', 'requests per path before measuring (steady state: V8 has optimised the hot code)', '500')
+    .action(async (flags: { pack: string; redis: string; concurrency: string; requests: string; warmup: string }) => {
       const rows = await runMeshBenchmark({
         packDir: flags.pack,
         redisUrl: flags.redis,
         imagePaths: [0, 1, 2].map((index) => resolve(REPO_ROOT, `models/fixtures/tiny-llava/golden-${index}.png`)),
         concurrency: flags.concurrency.split(',').map(Number),
         requests: Number(flags.requests),
+        warmup: Number(flags.warmup),
         log: (line) => process.stdout.write(`${line}\n`),
       });
       process.stdout.write(`${JSON.stringify({ benchmark: 'mesh', rows })}\n`);

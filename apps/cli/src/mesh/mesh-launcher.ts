@@ -78,6 +78,11 @@ export class MeshLauncher {
     return Object.fromEntries([...this.metricsPorts].map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
   }
 
+  /** Process ids of the running services, by service name. */
+  get pids(): Record<string, number> {
+    return Object.fromEntries([...this.running].flatMap(([name, child]) => (child.pid === undefined ? [] : [[name, child.pid]])));
+  }
+
   get serviceNames(): string[] {
     return [...this.services.keys()];
   }
