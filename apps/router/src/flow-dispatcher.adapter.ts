@@ -28,6 +28,8 @@ export interface DispatchOptions {
 export class FlowDispatcher {
   private readonly flows: FlowProducer;
   private readonly aggregate: Queue;
+  /** How long every job of ours stays inspectable once finished or failed. */
+  private readonly retention: { removeOnComplete: { age: number }; removeOnFail: { age: number } };
 
   constructor(
     connection: Redis,
@@ -35,10 +37,11 @@ export class FlowDispatcher {
   ) {
     this.flows = new FlowProducer({ connection, prefix: options.queuePrefix });
     this.aggregate = new Queue(AGGREGATE_QUEUE, { connection, prefix: options.queuePrefix });
+    this.retention = { removeOnComplete: { age: options.retentionSeconds }, removeOnFail: { age: options.retentionSeconds } };
   }
 
   async dispatch(parent: AggregateJobData, children: ExpertJobData[]): Promise<void> {
-    const retention = { removeOnComplete: { age: this.options.retentionSeconds }, removeOnFail: { age: this.options.retentionSeconds } };
+    const { retention } = this;
     await this.flows.add({
       name: JOB_NAMES.aggregate,
       queueName: AGGREGATE_QUEUE,
@@ -64,8 +67,7 @@ export class FlowDispatcher {
     await this.aggregate.add(JOB_NAMES.finalizeAtDeadline, parent, {
       jobId: deadlineJobId(parent.requestId),
       delay: Math.max(0, parent.deadlineUnixMs - Date.now()),
-      removeOnComplete: { age: this.options.retentionSeconds },
-      removeOnFail: { age: this.options.retentionSeconds },
+      ...this.retention,
     });
   }
 
