@@ -1,20 +1,23 @@
 export * from './errors';
-export { VlmRuntime } from './vlm-runtime';
+export { VlmRuntime, readEncoderId } from './vlm-runtime';
 export type {
+  FeaturePacking,
   FinishReason,
   GenerationRequest,
   GenerationResult,
   GenerationTimings,
   ImageFeatures,
   ImageInput,
+  RuntimeFiles,
   RuntimeLogger,
   VlmRuntimeOptions,
 } from './vlm-runtime';
 export { DEFAULT_GENERATION_LIMITS, GENERATION_DEFAULTS } from './generation-options';
 export type { GenerationLimits, GenerationOptions } from './generation-options';
 export type { ExecutionProviderChoice, ResolvedExecutionProvider } from './onnx-session.adapter';
-export type { ModelConfig, GenerationConfig } from './model-files';
-export { MODEL_FILES } from './model-files';
+export type { DtypeChoice, GenerationConfig, GraphName, ModelConfig, ModelDtype, ModelFamily } from './model-files';
+export { GRAPH_NAMES, MODEL_DTYPES, MODEL_FILES, graphFile, isModelDtype } from './model-files';
+export { hashGraphFiles } from './onnx-session.adapter';
 export { DEFAULT_IMAGE_LIMITS, decodeImage, sniffImageFormat } from './image';
 export type { DecodeOptions, DecodedImage, ImageLimits } from './image';
 export { runRuntimeBenchmark } from './runtime-benchmark';

@@ -9,9 +9,13 @@ export function presentNames(layer: number): { key: string; value: string } {
   return { key: `present.${layer}.key`, value: `present.${layer}.value` };
 }
 
+/** Element type of the cache tensors: what the decoder declares for `past_key_values.*`. */
+export type KvCacheType = 'float32' | 'float16';
+
 /**
  * The decoder's key/value cache: one [batch, kvHeads, length, headDim] tensor per layer for keys and values.
- * Each step's `present.*` outputs become the next step's `past_key_values.*` inputs without copying.
+ * Each step's `present.*` outputs become the next step's `past_key_values.*` inputs without copying or
+ * converting, whatever their element type.
  */
 export class KvCache {
   private constructor(
@@ -19,12 +23,16 @@ export class KvCache {
     readonly numLayers: number,
   ) {}
 
-  static empty(numLayers: number, batch: number, kvHeads: number, headDim: number): KvCache {
+  static empty(numLayers: number, batch: number, kvHeads: number, headDim: number, type: KvCacheType = 'float32'): KvCache {
     const tensors: Record<string, ort.Tensor> = {};
+    const empty = () =>
+      type === 'float16'
+        ? new ort.Tensor('float16', new Uint16Array(0), [batch, kvHeads, 0, headDim])
+        : new ort.Tensor('float32', new Float32Array(0), [batch, kvHeads, 0, headDim]);
     for (let layer = 0; layer < numLayers; layer++) {
       const names = pastNames(layer);
-      tensors[names.key] = new ort.Tensor('float32', new Float32Array(0), [batch, kvHeads, 0, headDim]);
-      tensors[names.value] = new ort.Tensor('float32', new Float32Array(0), [batch, kvHeads, 0, headDim]);
+      tensors[names.key] = empty();
+      tensors[names.value] = empty();
     }
     return new KvCache(tensors, numLayers);
   }
@@ -57,10 +65,10 @@ export class KvCache {
     for (const [name, tensor] of Object.entries(this.tensors)) {
       const [, heads, length, headDim] = tensor.dims;
       const rowSize = heads * length * headDim;
-      const source = tensor.data as Float32Array;
-      const data = new Float32Array(rows.length * rowSize);
+      const source = tensor.data as Float32Array | Uint16Array;
+      const data = tensor.type === 'float16' ? new Uint16Array(rows.length * rowSize) : new Float32Array(rows.length * rowSize);
       rows.forEach((row, target) => data.set(source.subarray(row * rowSize, (row + 1) * rowSize), target * rowSize));
-      next[name] = new ort.Tensor('float32', data, [rows.length, heads, length, headDim]);
+      next[name] = new ort.Tensor(tensor.type as KvCacheType, data, [rows.length, heads, length, headDim]);
     }
     this.tensors = next;
   }

@@ -1,6 +1,10 @@
-import { access } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, readdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ExecutionProviderError, InvalidGenerationRequestError, ModelFileError, ModelSignatureError } from './errors';
+import { toHalf } from './tensor-dtype';
 
 /** Where sessions run. `auto` tries CUDA and falls back to CPU with a warning. */
 export type ExecutionProviderChoice = 'cpu' | 'cuda' | 'auto';
@@ -18,8 +22,9 @@ export interface SessionOptions {
 /** What a layout requires of one tensor: its name, element type and rank. */
 export interface TensorSpec {
   name: string;
+  /** Accepted element types; float32 also accepts float16 (fed and read through tensor-dtype). */
   types: readonly ort.Tensor.Type[];
-  rank: number;
+  rank: number | readonly number[];
 }
 
 export interface SessionSignature {
@@ -118,10 +123,14 @@ export class OnnxSession {
           const found = metadata.map(describeMetadata).join('; ');
           throw new ModelSignatureError(this.file, `missing ${kind} "${spec.name}" (the model has ${kind}s: ${found})`);
         }
-        if (!meta.isTensor || !spec.types.includes(meta.type) || meta.shape.length !== spec.rank) {
+        const fits =
+          meta.isTensor &&
+          (spec.types.includes(meta.type) || (meta.type === 'float16' && spec.types.includes('float32'))) &&
+          [spec.rank].flat().includes(meta.shape.length);
+        if (!fits) {
           throw new ModelSignatureError(
             this.file,
-            `${kind} ${describeMetadata(meta)} does not match the layout: expected ${spec.types.join('|')} of rank ${spec.rank}`,
+            `${kind} ${describeMetadata(meta)} does not match the layout: expected ${spec.types.join('|')} of rank ${[spec.rank].flat().join(' or ')}`,
           );
         }
       }
@@ -136,14 +145,37 @@ export class OnnxSession {
     }
   }
 
-  /** Runs the session after checking that the feeds match its inputs (names, types, ranks, fixed dims). */
+  /** The declared shape of the output at `index` (numbers for fixed dims, strings for symbolic ones). */
+  outputShape(index: number): ReadonlyArray<number | string> | undefined {
+    const meta = this.session.outputMetadata[index];
+    return meta?.isTensor ? meta.shape : undefined;
+  }
+
+  /** The element type the graph declares for an input or output. */
+  elementType(name: string): ort.Tensor.Type | undefined {
+    const meta = [...this.session.inputMetadata, ...this.session.outputMetadata].find((m) => m.name === name);
+    return meta?.isTensor ? meta.type : undefined;
+  }
+
+  /**
+   * Runs the session after checking that the feeds match its inputs (names, types, ranks, fixed dims).
+   * float32 feeds of float16 inputs are converted, so callers can stay in float32.
+   */
   run(feeds: Feeds): Promise<ort.InferenceSession.ReturnType> {
+    const ready: Feeds = {};
     try {
-      this.checkFeeds(feeds);
+      for (const name in feeds) {
+        const tensor = feeds[name];
+        ready[name] =
+          tensor.type === 'float32' && this.inputsByName.get(name)?.type === 'float16'
+            ? new ort.Tensor('float16', toHalf(tensor.data as Float32Array), tensor.dims)
+            : tensor;
+      }
+      this.checkFeeds(ready);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.session.run(feeds);
+    return this.session.run(ready);
   }
 
   private checkFeeds(feeds: Feeds): void {
@@ -174,6 +206,30 @@ export class OnnxSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * sha256 over a graph file and its external data (the files beside it whose names start with the graph's
+ * file name, e.g. `vision_encoder.onnx_data`, `vision_encoder.onnx.data`, `vision_encoder.onnx_data_1`), in
+ * name order, plus `extra` (settings that change the graph's output, e.g. the image preprocessing).
+ */
+export async function hashGraphFiles(file: string, extra = ''): Promise<string> {
+  const name = basename(file);
+  const dir = dirname(file);
+  const siblings = (await readdir(dir).catch(() => [] as string[]))
+    .filter((entry) => entry !== name && entry.startsWith(name))
+    .sort();
+  const hash = createHash('sha256');
+  for (const part of [name, ...siblings]) {
+    hash.update(`${part}\0`);
+    try {
+      for await (const chunk of createReadStream(join(dir, part))) hash.update(chunk as Buffer);
+    } catch (error) {
+      throw new ModelFileError(join(dir, part), 'cannot be read (missing file?)', { cause: error });
+    }
+  }
+  hash.update(extra);
+  return hash.digest('hex');
 }
 
 /**

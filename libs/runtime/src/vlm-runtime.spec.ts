@@ -25,7 +25,7 @@ function goldenRequest(index: number, options: GenerationRequest['options'] = {}
   const goldenCase = golden.cases[index];
   return {
     prompt: goldenCase.prompt,
-    image: readGoldenImage(goldenCase),
+    images: [readGoldenImage(goldenCase)],
     options: { maxNewTokens: golden.max_new_tokens, ...options },
   };
 }
@@ -40,15 +40,16 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
     await runtime?.release();
   });
 
-  it('renders the chat template and tokenises exactly as the exporter did', () => {
+  it('renders the chat template and tokenises exactly as the exporter did', async () => {
     for (const goldenCase of golden.cases) {
-      expect(runtime.encodePrompt(goldenCase.prompt, true)).toEqual(goldenCase.input_ids);
+      const [features] = await runtime.encodeImages([readGoldenImage(goldenCase)]);
+      expect(runtime.encodePrompt(goldenCase.prompt, [features])).toEqual(goldenCase.input_ids);
     }
   });
 
   it('preprocesses the golden images into the same pixel values as torch', async () => {
     for (const goldenCase of golden.cases) {
-      const pixels = await runtime.preprocessImages([readGoldenImage(goldenCase)]);
+      const [pixels] = await runtime.preprocessImages([readGoldenImage(goldenCase)]);
       expect(maxAbsDifference(pixels, goldenCase.pixel_values)).toBeLessThan(1e-6);
     }
   });
@@ -103,7 +104,7 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
     expect(features.encoderId).toBe(runtime.encoderId);
     expect(features.data.length).toBe(features.tokens * features.hiddenSize);
     const [result] = await runtime.generate([
-      { prompt: golden.cases[1].prompt, imageFeatures: features, options: { maxNewTokens: golden.max_new_tokens } },
+      { prompt: golden.cases[1].prompt, imageFeatures: [features], options: { maxNewTokens: golden.max_new_tokens } },
     ]);
     expect(result.tokenIds).toEqual(golden.cases[1].greedy_tokens);
     expect(result.timings.visionEncodeMs).toBe(0);
@@ -112,7 +113,7 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
   it('rejects features from another encoder', async () => {
     const [features] = await runtime.encodeImages([readGoldenImage(golden.cases[0])]);
     await expect(
-      runtime.generate([{ prompt: 'describe the image .', imageFeatures: { ...features, encoderId: 'f'.repeat(64) } }]),
+      runtime.generate([{ prompt: 'describe the image .', imageFeatures: [{ ...features, encoderId: 'f'.repeat(64) }] }]),
     ).rejects.toBeInstanceOf(InvalidGenerationRequestError);
   });
 
@@ -132,7 +133,7 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
       let total = 0;
       for (let i = 0; i < tokens.length; i++) {
         const prompt = `${golden.cases[1].rendered_prompt} ${runtime.decodeTokens(tokens.slice(0, i))}`;
-        const [logits] = await runtime.nextTokenLogits([{ prompt, image: request.image, rawPrompt: true }]);
+        const [logits] = await runtime.nextTokenLogits([{ prompt, images: request.images, rawPrompt: true }]);
         const max = Math.max(...logits);
         const logSum = max + Math.log(logits.reduce((sum, value) => sum + Math.exp(value - max), 0));
         total += logits[tokens[i]] - logSum;
@@ -190,7 +191,7 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
 
   it('decodes a real UCM TIFF and captions it', async () => {
     const tiff = new Uint8Array(await readFile(join(SHARED_DATASETS_DIR, 'ucm-captions-sample/images/1092.tif')));
-    const [result] = await runtime.generate([{ prompt: 'describe the image .', image: tiff, options: { maxNewTokens: 4 } }]);
+    const [result] = await runtime.generate([{ prompt: 'describe the image .', images: [tiff], options: { maxNewTokens: 4 } }]);
     expect(result.generatedTokens).toBe(4);
     expect(result.text.split(' ')).toHaveLength(4);
   });
@@ -200,7 +201,7 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
     await expect(runtime.generate([goldenRequest(0, { temperature: -1, doSample: true })])).rejects.toThrow(/temperature/);
     await expect(runtime.generate([goldenRequest(0, { numBeams: 99 })])).rejects.toThrow(/numBeams/);
     await expect(runtime.generate([{ prompt: 'what is <image> here ?' }])).rejects.toThrow(/placeholder/);
-    await expect(runtime.generate([{ ...goldenRequest(0), prompt: 'a <image> b' }])).rejects.toThrow(/exactly one image placeholder/);
+    await expect(runtime.generate([{ ...goldenRequest(0), prompt: 'a <image> b' }])).rejects.toThrow(/2 image placeholders but 1 image/);
     await expect(runtime.generate([{ prompt: 'near '.repeat(300) }])).rejects.toThrow(/context/);
   });
 });
@@ -234,12 +235,26 @@ describe('VlmRuntime loading checks', () => {
     await expect(VlmRuntime.load(missing, { executionProvider: 'cpu', logger: quiet })).rejects.toThrow(/generation_config\.json/);
     const malformed = await brokenCopy('bad-json', (d) => writeFile(join(d, 'config.json'), '{"model_type": '));
     await expect(VlmRuntime.load(malformed, { executionProvider: 'cpu', logger: quiet })).rejects.toBeInstanceOf(ModelFileError);
+    const wrongCount = await brokenCopy('wrong-count', async (d) => {
+      const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'));
+      config.image_seq_length = 5;
+      await writeFile(join(d, 'config.json'), JSON.stringify(config));
+    });
+    await expect(VlmRuntime.load(wrongCount, { executionProvider: 'cpu', logger: quiet })).rejects.toThrow(
+      /vision_encoder\.onnx: image features have shape \[1,16,64\]; expected \[1,5,64\].*image_seq_length/,
+    );
+  });
+
+  it('needs no hand-added image_seq_length: the count follows from the vision tower', async () => {
     const noField = await brokenCopy('no-field', async (d) => {
       const config = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'));
       delete config.image_seq_length;
       await writeFile(join(d, 'config.json'), JSON.stringify(config));
     });
-    await expect(VlmRuntime.load(noField, { executionProvider: 'cpu', logger: quiet })).rejects.toThrow(/config\.json: field "image_seq_length"/);
+    const derived = await VlmRuntime.load(noField, { executionProvider: 'cpu', logger: quiet });
+    const [result] = await derived.generate([goldenRequest(0)]);
+    expect(result.tokenIds).toEqual(golden.cases[0].greedy_tokens);
+    await derived.release();
   });
 
   it('names a tensor whose name does not match the layout', async () => {

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as ort from 'onnxruntime-node';
 import { InvalidGenerationRequestError, ModelFileError, ModelSignatureError } from './errors';
+import { beamSearch } from './generation/beam-search';
+import { greedyOrSampleSearch, type SearchRow } from './generation/greedy-search';
+import { StoppingCriteria, type FinishReason } from './generation/stopping-criteria';
 import {
   DEFAULT_GENERATION_LIMITS,
   resolveGenerationOptions,
@@ -16,30 +16,41 @@ import {
   ImagePreprocessor,
   decodeImage,
   parsePreprocessorConfig,
-  stackPixelValues,
   type DecodeOptions,
   type DecodedImage,
   type ImageLimits,
 } from './image';
-import { KvCache, pastNames, presentNames } from './kv-cache';
+import { EMBED_SIGNATURE, LanguageModel, decoderSignature } from './language-model';
 import {
   MODEL_FILES,
+  graphFile,
   parseGenerationConfig,
   parseModelConfig,
+  parseProcessorConfig,
+  readChatTemplate,
   readJsonFile,
+  readOptionalJsonFile,
+  type DtypeChoice,
   type GenerationConfig,
+  type GraphName,
   type ModelConfig,
+  type ProcessorConfig,
 } from './model-files';
 import {
   OnnxSession,
+  hashGraphFiles,
   resolveExecutionProvider,
   type ExecutionProviderChoice,
   type ResolvedExecutionProvider,
   type SessionSignature,
 } from './onnx-session.adapter';
-import { PromptEncoder } from './prompt-encoder';
-import { TokenEmbeddingCache } from './token-embedding-cache';
-import { applyRepetitionPenalty, argmax, createRng, logSoftmax, sampleToken, topKIndices } from './sampling';
+import { PromptEncoder, buildTokenizer } from './prompt-encoder';
+import { InstructBlipVision } from './vision/instructblip-vision';
+import { LlavaVision } from './vision/llava-vision';
+import type { FeaturePacking, ImageFeatures, VisionPipeline } from './vision/vision-pipeline';
+
+export type { FinishReason } from './generation/stopping-criteria';
+export type { FeaturePacking, ImageFeatures } from './vision/vision-pipeline';
 
 /** Structured log sink; the default writes JSON lines to stderr. */
 export interface RuntimeLogger {
@@ -59,6 +70,11 @@ export interface VlmRuntimeOptions {
   intraOpThreads?: number;
   /** CUDA device ordinal (default 0). */
   deviceId?: number;
+  /**
+   * Precision variant of the graphs, as transformers.js names them (`fp32`, `fp16`, `q4`, `q4f16`,
+   * `quantized`/`q8`, `int8`, `uint8`, `bnb4`), for all graphs or per graph. Default `fp32`.
+   */
+  dtype?: DtypeChoice;
   /** Byte and pixel limits for encoded images (defaults: 32 MiB, 64 megapixels). */
   imageLimits?: Partial<ImageLimits>;
   /** Upper bounds on per-request generation options (defaults: 512 new tokens, 8 beams). */
@@ -73,28 +89,16 @@ export interface VlmRuntimeOptions {
   logger?: RuntimeLogger;
 }
 
-/** Vision-encoder output for one image, reusable by every model that shares the encoder. */
-export interface ImageFeatures {
-  /** sha256 of the vision encoder file: features only fit models with the same encoder. */
-  encoderId: string;
-  /** Positions the image occupies in the prompt (N). */
-  tokens: number;
-  /** Width of each feature vector (D). */
-  hiddenSize: number;
-  /** N × D values, row-major. */
-  data: Float32Array;
-}
-
 export type ImageInput = Uint8Array | DecodedImage;
 
 export interface GenerationRequest {
   /** The user's instruction or question; the model's chat template is applied unless `rawPrompt`. */
   prompt: string;
-  /** The image as encoded bytes (PNG, JPEG, WebP, TIFF/GeoTIFF) or already decoded. */
-  image?: ImageInput;
-  /** Precomputed features (see `encodeImages`), used instead of `image`. */
-  imageFeatures?: ImageFeatures;
-  /** The prompt is already templated and holds the image placeholder token where the image goes. */
+  /** The images, in prompt order, as encoded bytes (PNG, JPEG, WebP, TIFF/GeoTIFF) or already decoded. */
+  images?: readonly ImageInput[];
+  /** Precomputed features, one per image (see `encodeImages`), used instead of `images`. */
+  imageFeatures?: readonly ImageFeatures[];
+  /** The prompt is already templated and holds one image placeholder per image. */
   rawPrompt?: boolean;
   /** How to read the image bytes (GeoTIFF band selection, stretch percentiles). */
   decodeOptions?: Omit<DecodeOptions, 'limits'>;
@@ -111,8 +115,6 @@ export interface GenerationTimings {
   totalMs: number;
 }
 
-export type FinishReason = 'eos' | 'stop_string' | 'length';
-
 export interface GenerationResult {
   text: string;
   /** Generated ids, including the end-of-sequence token when the model emitted one. */
@@ -123,56 +125,30 @@ export interface GenerationResult {
   timings: GenerationTimings;
 }
 
-/** A request after prompt encoding and option checks: what the decoding loops work on. */
-interface PreparedRequest {
-  inputIds: number[];
-  options: ResolvedGenerationOptions;
-  maxNewTokens: number;
-  features: ImageFeatures | undefined;
+/** A request after prompt encoding, image encoding and option checks: what the searches work on. */
+type PreparedRequest = SearchRow;
+
+/** The graph files a runtime loaded (dtype suffix applied), absolute. */
+export interface RuntimeFiles {
+  visionEncoder: string;
+  qformer?: string;
+  embedTokens: string;
+  decoder: string;
 }
 
-interface BatchOutcome {
-  tokens: number[][];
-  finishReasons: FinishReason[];
-  prefillMs: number;
-  decodeMs: number[];
-  firstTokenAt: number;
+const VISION_OUTPUT = { llava: 'image_features', instructblip: 'image_embeds' } as const;
+
+function visionSignature(output: string): SessionSignature {
+  return { inputs: [{ name: 'pixel_values', types: ['float32'], rank: 4 }], outputs: [{ name: output, types: ['float32'], rank: 3 }] };
 }
 
-const FLOAT = ['float32'] as const;
-const INT64 = ['int64'] as const;
-
-function decoderSignature(numLayers: number): SessionSignature {
-  const inputs = [
-    { name: 'inputs_embeds', types: FLOAT, rank: 3 },
-    { name: 'attention_mask', types: INT64, rank: 2 },
-  ];
-  const outputs = [{ name: 'logits', types: FLOAT, rank: 3 }];
-  for (let layer = 0; layer < numLayers; layer++) {
-    const past = pastNames(layer);
-    const present = presentNames(layer);
-    inputs.push({ name: past.key, types: FLOAT, rank: 4 }, { name: past.value, types: FLOAT, rank: 4 });
-    outputs.push({ name: present.key, types: FLOAT, rank: 4 }, { name: present.value, types: FLOAT, rank: 4 });
-  }
-  return {
-    inputs,
-    outputs,
-    optionalInputs: [
-      { name: 'position_ids', types: INT64, rank: 2 },
-      // Optimum's merged decoders switch between the no-cache and the cache subgraph with this flag.
-      { name: 'use_cache_branch', types: ['bool'], rank: 1 },
-    ],
-  };
-}
-
-const VISION_SIGNATURE: SessionSignature = {
-  inputs: [{ name: 'pixel_values', types: FLOAT, rank: 4 }],
-  outputs: [{ name: 'image_features', types: FLOAT, rank: 3 }],
-};
-
-const EMBED_SIGNATURE: SessionSignature = {
-  inputs: [{ name: 'input_ids', types: INT64, rank: 2 }],
-  outputs: [{ name: 'inputs_embeds', types: FLOAT, rank: 3 }],
+const QFORMER_SIGNATURE: SessionSignature = {
+  inputs: [
+    { name: 'image_embeds', types: ['float32'], rank: 3 },
+    { name: 'qformer_input_ids', types: ['int64'], rank: 2 },
+    { name: 'qformer_attention_mask', types: ['int64'], rank: 2 },
+  ],
+  outputs: [{ name: 'image_features', types: ['float32'], rank: 3 }],
 };
 
 function elapsed(since: number): number {
@@ -180,158 +156,191 @@ function elapsed(since: number): number {
 }
 
 /**
- * A LLaVA-family vision-language model on onnxruntime-node: the one owner of its ONNX sessions.
- * Turns (image, prompt) into text with greedy, sampled or beam-search decoding, batched across requests.
+ * A vision-language model on onnxruntime-node, the one owner of its ONNX sessions: LLaVA (fixed image
+ * tokens), LLaVA-OneVision (anyres and multi-image packing as transformers computes them) and InstructBLIP
+ * (shared vision encoder, per-model Q-Former). Turns (images, prompt) into text with greedy, sampled or
+ * beam-search decoding, batched across requests.
  */
 export class VlmRuntime {
   private readonly imageLimits: ImageLimits;
   private readonly generationLimits: GenerationLimits;
-  private readonly usesPositionIds: boolean;
-  private readonly usesCacheBranchFlag: boolean;
-  private readonly embeddingCache: TokenEmbeddingCache;
 
   private constructor(
     readonly modelDir: string,
     readonly config: ModelConfig,
     readonly generationConfig: GenerationConfig,
     readonly executionProvider: ResolvedExecutionProvider,
-    /** sha256 of the vision encoder file; features with this id can be shared between models. */
-    readonly encoderId: string,
     private readonly promptEncoder: PromptEncoder,
-    private readonly preprocessor: ImagePreprocessor,
-    private readonly vision: OnnxSession,
-    private readonly embed: OnnxSession,
-    private readonly decoder: OnnxSession,
+    private readonly vision: VisionPipeline,
+    private readonly language: LanguageModel,
     options: VlmRuntimeOptions,
   ) {
     this.imageLimits = { ...DEFAULT_IMAGE_LIMITS, ...options.imageLimits };
     this.generationLimits = { ...DEFAULT_GENERATION_LIMITS, ...options.generationLimits };
-    this.usesPositionIds = decoder.inputNames.includes('position_ids');
-    this.usesCacheBranchFlag = decoder.inputNames.includes('use_cache_branch');
-    this.embeddingCache = new TokenEmbeddingCache(options.embeddingCacheTokens ?? 8192, config.hiddenSize);
   }
 
-  /** Loads one expert directory in the LLaVA ONNX layout, checks it, and warms it up. */
+  /**
+   * Identity of the vision encoder (sha256 over its graph, external data and preprocessing settings):
+   * features with this id can be shared between models.
+   */
+  get encoderId(): string {
+    return this.vision.encoderId;
+  }
+
+  get files(): RuntimeFiles {
+    const vision = this.vision.files;
+    return {
+      visionEncoder: vision.visionEncoder,
+      ...(vision.qformer ? { qformer: vision.qformer } : {}),
+      embedTokens: this.language.embed.file,
+      decoder: this.language.decoder.file,
+    };
+  }
+
+  /** Loads one model directory in the ONNX layout, checks it, and warms it up. */
   static async load(modelDir: string, options: VlmRuntimeOptions = {}): Promise<VlmRuntime> {
     const logger = options.logger ?? stderrLogger;
     const file = (name: string): string => join(modelDir, name);
-    const [configJson, generationJson, preprocessorJson, tokenizerJson, tokenizerConfigJson] = await Promise.all([
+    const [configJson, generationJson, preprocessorJson, processorJson, tokenizerJson, tokenizerConfigJson] = await Promise.all([
       readJsonFile(modelDir, MODEL_FILES.config),
       readJsonFile(modelDir, MODEL_FILES.generationConfig),
-      readJsonFile(modelDir, MODEL_FILES.preprocessorConfig),
+      readOptionalJsonFile(modelDir, MODEL_FILES.preprocessorConfig),
+      readOptionalJsonFile(modelDir, MODEL_FILES.processorConfig),
       readJsonFile(modelDir, MODEL_FILES.tokenizer),
       readJsonFile(modelDir, MODEL_FILES.tokenizerConfig),
     ]);
     const config = parseModelConfig(configJson, file(MODEL_FILES.config));
+    const processor = parseProcessorConfig(processorJson, file(MODEL_FILES.processorConfig));
     const fallbackPad = typeof configJson.pad_token_id === 'number' ? configJson.pad_token_id : 0;
     const generationConfig = parseGenerationConfig(generationJson, file(MODEL_FILES.generationConfig), fallbackPad);
-    const preprocessor = new ImagePreprocessor(
-      parsePreprocessorConfig(preprocessorJson, file(MODEL_FILES.preprocessorConfig)),
-    );
+    const imageProcessorJson = preprocessorJson ?? processor.imageProcessor;
+    if (!imageProcessorJson) {
+      throw new ModelFileError(
+        file(MODEL_FILES.preprocessorConfig),
+        `missing: the image settings must be in ${MODEL_FILES.preprocessorConfig} or in ${MODEL_FILES.processorConfig} "image_processor"`,
+      );
+    }
+    const imageSettingsFile = file(preprocessorJson ? MODEL_FILES.preprocessorConfig : MODEL_FILES.processorConfig);
+    const preprocessor = new ImagePreprocessor(parsePreprocessorConfig(imageProcessorJson, imageSettingsFile));
+    const chatTemplate = await readChatTemplate(modelDir, tokenizerConfigJson);
+    const layout = config.family === 'instructblip' ? 'query-prefix' : 'chat';
+    if (layout === 'chat' && !chatTemplate) {
+      throw new ModelFileError(
+        modelDir,
+        `no chat template: looked in ${MODEL_FILES.chatTemplateJinja}, ${MODEL_FILES.chatTemplateJson} and ${MODEL_FILES.tokenizerConfig} "chat_template"`,
+      );
+    }
     const promptEncoder = new PromptEncoder({
       tokenizerJson,
       tokenizerConfig: tokenizerConfigJson,
-      tokenizerConfigFile: file(MODEL_FILES.tokenizerConfig),
+      tokenizerFile: file(MODEL_FILES.tokenizer),
+      chatTemplate,
       imageTokenIndex: config.imageTokenIndex,
-      imageSeqLength: config.imageSeqLength,
+      layout,
     });
 
+    const dtype = options.dtype ?? 'fp32';
+    const graphPath = (graph: GraphName): string => file(graphFile(graph, dtype));
     const sessionBase = { intraOpThreads: options.intraOpThreads ?? 0, deviceId: options.deviceId };
-    const visionFile = file(MODEL_FILES.visionEncoder);
-    const visionBytes = await readFile(visionFile).catch((error: unknown) => {
-      throw new ModelFileError(visionFile, 'cannot be read (missing file?)', { cause: error });
-    });
-    const encoderId = createHash('sha256').update(visionBytes).digest('hex');
-    const { provider, fallbackReason } = await resolveExecutionProvider(
-      options.executionProvider ?? 'auto',
-      visionFile,
-      sessionBase,
-    );
+    const visionFile = graphPath('vision_encoder');
+    const { provider, fallbackReason } = await resolveExecutionProvider(options.executionProvider ?? 'auto', visionFile, sessionBase);
     if (fallbackReason) logger.warn('execution provider fallback to cpu', { modelDir, reason: fallbackReason });
     const sessionOptions = { ...sessionBase, executionProvider: provider };
-    const [vision, embed, decoder] = await Promise.all([
-      OnnxSession.open(visionFile, VISION_SIGNATURE, sessionOptions),
-      OnnxSession.open(file(MODEL_FILES.embedTokens), EMBED_SIGNATURE, sessionOptions),
-      OnnxSession.open(file(MODEL_FILES.decoder), decoderSignature(config.numLayers), sessionOptions),
+    const open = (graph: GraphName, signature: SessionSignature) => OnnxSession.open(graphPath(graph), signature, sessionOptions);
+    const visionOutput = config.family === 'instructblip' ? VISION_OUTPUT.instructblip : VISION_OUTPUT.llava;
+    const [visionSession, embed, decoder, qformer, encoderId] = await Promise.all([
+      open('vision_encoder', visionSignature(visionOutput)),
+      open('embed_tokens', EMBED_SIGNATURE),
+      open('decoder_model_merged', decoderSignature(config.numLayers)),
+      config.family === 'instructblip' ? open('qformer', QFORMER_SIGNATURE) : undefined,
+      encoderIdentity(visionFile, config, imageProcessorJson),
     ]);
-    const runtime = new VlmRuntime(
-      modelDir,
-      config,
-      generationConfig,
-      provider,
-      encoderId,
-      promptEncoder,
-      preprocessor,
-      vision,
-      embed,
-      decoder,
-      options,
-    );
+
+    let vision: VisionPipeline;
+    if (config.family === 'instructblip') {
+      const queryTokens = config.imageSeqLength ?? processor.numQueryTokens ?? staticDim(qformer as OnnxSession, 1);
+      if (queryTokens === undefined) {
+        throw new ModelFileError(file(MODEL_FILES.config), 'field "num_query_tokens" is missing and qformer.onnx does not fix it');
+      }
+      const [qformerTokenizerJson, qformerTokenizerConfig] = await Promise.all([
+        readJsonFile(modelDir, MODEL_FILES.qformerTokenizer),
+        readJsonFile(modelDir, MODEL_FILES.qformerTokenizerConfig),
+      ]);
+      vision = new InstructBlipVision({
+        encoderId,
+        vision: visionSession,
+        qformer: qformer as OnnxSession,
+        qformerTokenizer: buildTokenizer(qformerTokenizerJson, qformerTokenizerConfig, file(MODEL_FILES.qformerTokenizer)),
+        qformerPadId: padTokenId(qformerTokenizerJson, qformerTokenizerConfig, file(MODEL_FILES.qformerTokenizerConfig)),
+        preprocessor,
+        queryTokens,
+        hiddenSize: config.hiddenSize,
+      });
+    } else {
+      vision = new LlavaVision({
+        encoderId,
+        session: visionSession,
+        preprocessor,
+        hiddenSize: config.hiddenSize,
+        tokensPerCrop: tokensPerCrop(config, processor, visionSession, modelDir),
+        anyres: config.onevision ? { pinpoints: config.onevision.gridPinpoints, maxCrops: config.onevision.maxCrops } : null,
+      });
+    }
+    const language = new LanguageModel(embed, decoder, config, generationConfig, options.embeddingCacheTokens ?? 8192);
+    const runtime = new VlmRuntime(modelDir, config, generationConfig, provider, promptEncoder, vision, language, options);
     if (options.warmUp ?? true) await runtime.warmUp();
     logger.info('model loaded', {
       modelDir,
+      family: config.family,
+      dtype,
       executionProvider: provider,
       intraOpThreads: sessionBase.intraOpThreads,
       layers: config.numLayers,
       vocabSize: config.vocabSize,
-      imageTokens: config.imageSeqLength,
+      lastLogitsOnly: language.keepsLastLogitsOnly,
     });
     return runtime;
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.vision.release(), this.embed.release(), this.decoder.release()]);
+    await Promise.all([this.vision.release(), this.language.embed.release(), this.language.decoder.release()]);
   }
 
-  /** Renders and tokenises a prompt exactly as `generate` would (image placeholders expanded). */
-  encodePrompt(prompt: string, withImage: boolean, rawPrompt = false): number[] {
-    return this.promptEncoder.encode(prompt, withImage, rawPrompt).inputIds;
+  /** Renders and tokenises a prompt exactly as `generate` would, each image placeholder expanded to its features' positions. */
+  encodePrompt(prompt: string, images: readonly ImageFeatures[] = [], rawPrompt = false): number[] {
+    return this.promptEncoder.encode(prompt, images.map((features) => this.vision.promptTokens(features)), rawPrompt).inputIds;
   }
 
   decodeTokens(ids: readonly number[]): string {
     return this.promptEncoder.decode(ids);
   }
 
-  /** Decodes, resizes and normalises images into one NCHW float batch, as the vision encoder expects. */
-  async preprocessImages(images: readonly ImageInput[], decodeOptions?: Omit<DecodeOptions, 'limits'>): Promise<Float32Array> {
-    const pixels = await Promise.all(
-      images.map(async (image) => {
-        const decoded =
-          image instanceof Uint8Array ? await decodeImage(image, { ...decodeOptions, limits: this.imageLimits }) : image;
-        return this.preprocessor.toPixelValues(decoded);
-      }),
-    );
-    return stackPixelValues(pixels, this.preprocessor.outputHeight, this.preprocessor.outputWidth);
+  /** Which packing a prompt with `imageCount` images uses (a feature cache keys on it). */
+  featurePacking(imageCount: number): FeaturePacking {
+    return this.vision.packingFor(imageCount);
   }
 
-  /** Runs the vision encoder on a batch of preprocessed images (NCHW). */
-  async encodePixels(pixelValues: Float32Array, batch: number): Promise<ImageFeatures[]> {
-    const { outputHeight: height, outputWidth: width } = this.preprocessor;
-    const outputs = await this.vision.run({
-      pixel_values: new ort.Tensor('float32', pixelValues, [batch, 3, height, width]),
-    });
-    const features = outputs.image_features;
-    const [, tokens, hiddenSize] = features.dims;
-    if (tokens !== this.config.imageSeqLength || hiddenSize !== this.config.hiddenSize) {
-      throw new ModelSignatureError(
-        this.vision.file,
-        `image_features has shape [${features.dims.join(',')}], config.json expects [${batch},${this.config.imageSeqLength},${this.config.hiddenSize}]`,
-      );
-    }
-    const data = features.data as Float32Array;
-    const size = tokens * hiddenSize;
-    return Array.from({ length: batch }, (_, row) => ({
-      encoderId: this.encoderId,
-      tokens,
-      hiddenSize,
-      data: data.slice(row * size, (row + 1) * size),
-    }));
-  }
-
-  /** Computes image features once, so several experts sharing this encoder can reuse them. */
-  async encodeImages(images: readonly ImageInput[], decodeOptions?: Omit<DecodeOptions, 'limits'>): Promise<ImageFeatures[]> {
+  /**
+   * Computes image features once, so several models sharing this encoder can reuse them. `imagesInPrompt`
+   * is how many images the prompt they are for holds (LLaVA-OneVision packs a lone image differently).
+   */
+  async encodeImages(
+    images: readonly ImageInput[],
+    options: { imagesInPrompt?: number; decodeOptions?: Omit<DecodeOptions, 'limits'> } = {},
+  ): Promise<ImageFeatures[]> {
     if (images.length === 0) return [];
-    return this.encodePixels(await this.preprocessImages(images, decodeOptions), images.length);
+    const decoded = await Promise.all(images.map((image) => this.decode(image, options.decodeOptions)));
+    return this.vision.encode(decoded, this.vision.packingFor(options.imagesInPrompt ?? images.length));
+  }
+
+  /** The pixel values the vision encoder gets for each image (all its crops), for checks against a framework. */
+  async preprocessImages(images: readonly ImageInput[], imagesInPrompt = images.length): Promise<Float32Array[]> {
+    const packing = this.vision.packingFor(imagesInPrompt);
+    return Promise.all(images.map(async (image) => this.vision.pixelValues(await this.decode(image), packing)));
+  }
+
+  private async decode(image: ImageInput, decodeOptions?: Omit<DecodeOptions, 'limits'>): Promise<DecodedImage> {
+    return image instanceof Uint8Array ? decodeImage(image, { ...decodeOptions, limits: this.imageLimits }) : image;
   }
 
   /**
@@ -340,16 +349,15 @@ export class VlmRuntime {
    */
   async generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
     const started = performance.now();
-    const prepared = requests.map((request) => this.prepare(request));
-    const encoded = await this.encodeMissingFeatures(requests, prepared);
+    const { prepared, preprocessMs, visionEncodeMs } = await this.prepareAll(requests);
     const results: GenerationResult[] = new Array(requests.length);
     const batchRows = prepared.flatMap((request, index) => (request.options.numBeams > 1 ? [] : [index]));
     if (batchRows.length > 0) {
-      const outcome = await this.decodeBatch(batchRows.map((index) => prepared[index]));
+      const outcome = await greedyOrSampleSearch(this.language, batchRows.map((index) => prepared[index]), this.generationConfig.padTokenId);
       batchRows.forEach((index, row) => {
         results[index] = this.toResult(prepared[index], outcome.tokens[row], outcome.finishReasons[row], {
-          preprocessMs: encoded.preprocessMs,
-          visionEncodeMs: encoded.visionEncodeMs,
+          preprocessMs,
+          visionEncodeMs,
           prefillMs: outcome.prefillMs,
           decodeMs: outcome.decodeMs[row],
           timeToFirstTokenMs: outcome.firstTokenAt - started,
@@ -359,306 +367,113 @@ export class VlmRuntime {
     }
     for (let index = 0; index < prepared.length; index++) {
       if (prepared[index].options.numBeams <= 1) continue;
-      results[index] = await this.runBeamSearch(prepared[index], started, encoded);
+      const outcome = await beamSearch(this.language, prepared[index]);
+      results[index] = this.toResult(prepared[index], outcome.tokens, outcome.finishReason, {
+        preprocessMs,
+        visionEncodeMs,
+        prefillMs: outcome.prefillMs,
+        decodeMs: outcome.decodeMs,
+        timeToFirstTokenMs: outcome.firstTokenAt - started,
+        totalMs: elapsed(started),
+      });
     }
     return results;
-  }
-
-  /**
-   * Logits of the first generated token for each request, after the prompt (and image) are prefilled:
-   * for scoring fixed answers and for checking an export against its framework.
-   */
-  async nextTokenLogits(requests: readonly GenerationRequest[]): Promise<Float32Array[]> {
-    const prepared = requests.map((request) => this.prepare(request));
-    await this.encodeMissingFeatures(requests, prepared);
-    const cache = KvCache.empty(this.config.numLayers, prepared.length, this.config.numKeyValueHeads, this.config.headDim);
-    return this.prefill(prepared, cache);
   }
 
   /** Beam search for one request, whatever its numBeams (with 1 beam it takes the greedy path's tokens). */
   async beamSearch(request: GenerationRequest): Promise<GenerationResult> {
     const started = performance.now();
-    const prepared = this.prepare(request);
-    const encoded = await this.encodeMissingFeatures([request], [prepared]);
-    return this.runBeamSearch(prepared, started, encoded);
-  }
-
-  private async runBeamSearch(
-    request: PreparedRequest,
-    started: number,
-    encoded: { preprocessMs: number; visionEncodeMs: number },
-  ): Promise<GenerationResult> {
-    const prefillStart = performance.now();
-    const cache = KvCache.empty(this.config.numLayers, 1, this.config.numKeyValueHeads, this.config.headDim);
-    const promptLength = request.inputIds.length;
-    const prefillLogits = await this.prefill([request], cache);
-    const prefillMs = elapsed(prefillStart);
-    const { numBeams, lengthPenalty, repetitionPenalty } = request.options;
-    const eos = new Set(this.generationConfig.eosTokenIds);
-    type Beam = { tokens: number[]; score: number };
-    const finished: { tokens: number[]; score: number; finishedBy: FinishReason }[] = [];
-    const normalise = (score: number, length: number): number => score / Math.max(1, length) ** lengthPenalty;
-    let beams: Beam[] = [{ tokens: [], score: 0 }];
-    let rowLogits = [prefillLogits[0]];
-    let firstTokenAt = 0;
-    const decodeStart = performance.now();
-    for (let step = 0; step < request.maxNewTokens; step++) {
-      const candidates: { beam: number; token: number; score: number }[] = [];
-      beams.forEach((beam, index) => {
-        const logits = rowLogits[index];
-        applyRepetitionPenalty(logits, new Set([...request.inputIds, ...beam.tokens]), repetitionPenalty);
-        const logProbs = logSoftmax(logits);
-        for (const token of topKIndices(logProbs, 2 * numBeams)) {
-          candidates.push({ beam: index, token, score: beam.score + logProbs[token] });
-        }
-      });
-      candidates.sort((a, b) => b.score - a.score || a.beam - b.beam || a.token - b.token);
-      const next: Beam[] = [];
-      const sources: number[] = [];
-      for (const [rank, candidate] of candidates.entries()) {
-        const tokens = [...beams[candidate.beam].tokens, candidate.token];
-        if (eos.has(candidate.token)) {
-          // Like Hugging Face: an end-of-sequence candidate below the top numBeams is not a hypothesis.
-          if (rank < numBeams) {
-            finished.push({ tokens, score: normalise(candidate.score, tokens.length - 1), finishedBy: 'eos' });
-          }
-        } else {
-          next.push({ tokens, score: candidate.score });
-          sources.push(candidate.beam);
-        }
-        if (next.length === numBeams) break;
-      }
-      if (step === 0) firstTokenAt = performance.now();
-      // Early stopping: once numBeams hypotheses are finished, running beams can only get longer and worse.
-      if (finished.length >= numBeams || step === request.maxNewTokens - 1) {
-        if (finished.length < numBeams) {
-          for (const beam of next) finished.push({ ...beam, score: normalise(beam.score, beam.tokens.length), finishedBy: 'length' });
-        }
-        break;
-      }
-      beams = next;
-      cache.selectRows(sources);
-      rowLogits = await this.decodeStep(
-        beams.map((beam) => beam.tokens[beam.tokens.length - 1]),
-        cache,
-        promptLength + step,
-        beams.map(() => promptLength + step),
-      );
-    }
-    finished.sort((a, b) => b.score - a.score);
-    const best = finished[0];
-    return this.toResult(request, best.tokens, best.finishedBy, {
-      ...encoded,
-      prefillMs,
-      decodeMs: elapsed(decodeStart),
-      timeToFirstTokenMs: firstTokenAt - started,
+    const { prepared, preprocessMs, visionEncodeMs } = await this.prepareAll([request]);
+    const outcome = await beamSearch(this.language, prepared[0]);
+    return this.toResult(prepared[0], outcome.tokens, outcome.finishReason, {
+      preprocessMs,
+      visionEncodeMs,
+      prefillMs: outcome.prefillMs,
+      decodeMs: outcome.decodeMs,
+      timeToFirstTokenMs: outcome.firstTokenAt - started,
       totalMs: elapsed(started),
     });
   }
 
-  private prepare(request: GenerationRequest): PreparedRequest {
-    if (typeof request.prompt !== 'string') throw new InvalidGenerationRequestError('prompt must be a string');
-    const options = resolveGenerationOptions(request.options, this.generationConfig, this.generationLimits);
-    const withImage = request.image !== undefined || request.imageFeatures !== undefined;
-    const inputIds = this.promptEncoder.encode(request.prompt, withImage, request.rawPrompt).inputIds;
-    const imagePositions = inputIds.filter((id) => id === this.config.imageTokenIndex).length;
-    const expected = withImage ? this.config.imageSeqLength : 0;
-    if (imagePositions !== expected) {
-      throw new InvalidGenerationRequestError(
-        withImage
-          ? `the prompt must hold exactly one image placeholder (found ${imagePositions / this.config.imageSeqLength})`
-          : 'the prompt holds an image placeholder but no image was given',
-      );
-    }
-    const room = this.config.maxPositionEmbeddings - inputIds.length;
-    if (room < 1) {
-      throw new InvalidGenerationRequestError(
-        `the prompt is ${inputIds.length} tokens; the model's context is ${this.config.maxPositionEmbeddings}`,
-      );
-    }
-    const features = request.imageFeatures;
-    if (features && (features.encoderId !== this.encoderId || features.data.length !== this.config.imageSeqLength * this.config.hiddenSize)) {
-      throw new InvalidGenerationRequestError(
-        `image features come from encoder ${features.encoderId.slice(0, 12)} (${features.tokens}×${features.hiddenSize}); this model needs ${this.encoderId.slice(0, 12)} (${this.config.imageSeqLength}×${this.config.hiddenSize})`,
-      );
-    }
-    return { inputIds, options, maxNewTokens: Math.min(options.maxNewTokens, room), features };
+  /**
+   * Logits of the first generated token for each request, after the prompt (and images) are prefilled:
+   * for scoring fixed answers and for checking an export against its framework.
+   */
+  async nextTokenLogits(requests: readonly GenerationRequest[]): Promise<Float32Array[]> {
+    const { prepared } = await this.prepareAll(requests);
+    return this.language.prefill(prepared, this.language.newCache(prepared.length));
   }
 
-  private async encodeMissingFeatures(
+  private async prepareAll(
     requests: readonly GenerationRequest[],
-    prepared: PreparedRequest[],
-  ): Promise<{ preprocessMs: number; visionEncodeMs: number }> {
-    const missing = requests.flatMap((request, index) =>
-      request.image !== undefined && request.imageFeatures === undefined ? [index] : [],
-    );
-    if (missing.length === 0) return { preprocessMs: 0, visionEncodeMs: 0 };
+  ): Promise<{ prepared: PreparedRequest[]; preprocessMs: number; visionEncodeMs: number }> {
+    const options = requests.map((request) => {
+      if (typeof request.prompt !== 'string') throw new InvalidGenerationRequestError('prompt must be a string');
+      if (request.images?.length && request.imageFeatures?.length) {
+        throw new InvalidGenerationRequestError('give images or imageFeatures, not both');
+      }
+      return resolveGenerationOptions(request.options, this.generationConfig, this.generationLimits);
+    });
     const preprocessStart = performance.now();
-    const pixels = await Promise.all(missing.map((index) => this.preprocessImages([requests[index].image as ImageInput], requests[index].decodeOptions)));
-    const batch = new Float32Array(pixels.reduce((size, p) => size + p.length, 0));
-    let offset = 0;
-    for (const p of pixels) {
-      batch.set(p, offset);
-      offset += p.length;
-    }
+    const decoded = await Promise.all(
+      requests.map((request) => Promise.all((request.imageFeatures?.length ? [] : (request.images ?? [])).map((image) => this.decode(image, request.decodeOptions)))),
+    );
     const preprocessMs = elapsed(preprocessStart);
     const visionStart = performance.now();
-    const features = await this.encodePixels(batch, missing.length);
-    missing.forEach((index, row) => (prepared[index].features = features[row]));
-    return { preprocessMs, visionEncodeMs: elapsed(visionStart) };
-  }
-
-  /**
-   * Prefills the prompts (left-padded to one length) and returns the last position's logits per row.
-   * Image features replace the embeddings at the image-token positions.
-   */
-  private async prefill(rows: readonly PreparedRequest[], cache: KvCache): Promise<Float32Array[]> {
-    const batch = rows.length;
-    const length = Math.max(...rows.map((row) => row.inputIds.length));
-    const { padTokenId } = this.generationConfig;
-    const ids = new BigInt64Array(batch * length).fill(BigInt(padTokenId));
-    const mask = new BigInt64Array(batch * length);
-    const positions = new BigInt64Array(batch * length).fill(1n);
-    rows.forEach((row, b) => {
-      const pad = length - row.inputIds.length;
-      row.inputIds.forEach((id, t) => {
-        ids[b * length + pad + t] = BigInt(id);
-        mask[b * length + pad + t] = 1n;
-        positions[b * length + pad + t] = BigInt(t);
-      });
-    });
-    const embedded = await this.embed.run({ input_ids: new ort.Tensor('int64', ids, [batch, length]) });
-    const embeds = embedded.inputs_embeds.data as Float32Array;
-    const hidden = this.config.hiddenSize;
-    rows.forEach((row, b) => {
-      if (!row.features) return;
-      const pad = length - row.inputIds.length;
-      const first = row.inputIds.indexOf(this.config.imageTokenIndex);
-      embeds.set(row.features.data, (b * length + pad + first) * hidden);
-    });
-    const outputs = await this.runDecoder(embedded.inputs_embeds, mask, positions, [batch, length], cache);
-    return this.lastLogits(outputs.logits, batch);
-  }
-
-  /** One decoding step: embeds the next token of every row and runs the decoder against the cache. */
-  private async decodeStep(
-    tokens: readonly number[],
-    cache: KvCache,
-    pastLength: number,
-    positions: readonly number[],
-    masks?: BigInt64Array,
-  ): Promise<Float32Array[]> {
-    const batch = tokens.length;
-    let embeds: ort.Tensor;
-    const cached = this.embeddingCache.lookup(tokens);
-    if (cached) {
-      embeds = new ort.Tensor('float32', cached, [batch, 1, this.config.hiddenSize]);
-    } else {
-      const ids = BigInt64Array.from(tokens, (token) => BigInt(token));
-      embeds = (await this.embed.run({ input_ids: new ort.Tensor('int64', ids, [batch, 1]) })).inputs_embeds;
-      this.embeddingCache.store(tokens, embeds.data as Float32Array);
-    }
-    const mask = masks ?? new BigInt64Array(batch * (pastLength + 1)).fill(1n);
-    const positionIds = BigInt64Array.from(positions, (position) => BigInt(position));
-    const outputs = await this.runDecoder(embeds, mask, positionIds, [batch, 1], cache);
-    return this.lastLogits(outputs.logits, batch);
-  }
-
-  private async runDecoder(
-    embeds: ort.Tensor,
-    mask: BigInt64Array,
-    positions: BigInt64Array,
-    [batch, length]: [number, number],
-    cache: KvCache,
-  ): Promise<ort.InferenceSession.ReturnType> {
-    const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: embeds,
-      attention_mask: new ort.Tensor('int64', mask, [batch, mask.length / batch]),
-      ...cache.feeds,
-    };
-    if (this.usesPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [batch, length]);
-    if (this.usesCacheBranchFlag) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.of(cache.length > 0 ? 1 : 0), [1]);
-    const outputs = await this.decoder.run(feeds);
-    cache.update(outputs);
-    return outputs;
-  }
-
-  private lastLogits(logits: ort.Tensor, batch: number): Float32Array[] {
-    const [, length, vocab] = logits.dims;
-    const data = logits.data as Float32Array;
-    return Array.from({ length: batch }, (_, b) => data.slice((b * length + length - 1) * vocab, (b * length + length) * vocab));
-  }
-
-  /** Greedy or sampled decoding of a padded batch; finished rows keep being fed padding until all are done. */
-  private async decodeBatch(rows: readonly PreparedRequest[]): Promise<BatchOutcome> {
-    const batch = rows.length;
-    const prefillStart = performance.now();
-    const cache = KvCache.empty(this.config.numLayers, batch, this.config.numKeyValueHeads, this.config.headDim);
-    let logits = await this.prefill(rows, cache);
-    const prefillMs = elapsed(prefillStart);
-    const paddedLength = Math.max(...rows.map((row) => row.inputIds.length));
-    const eos = new Set(this.generationConfig.eosTokenIds);
-    const tokens: number[][] = rows.map(() => []);
-    const finishReasons: (FinishReason | undefined)[] = rows.map(() => undefined);
-    const seen = rows.map((row) => new Set(row.inputIds));
-    const random = rows.map((row) => createRng(row.options.seed));
-    const decodeMs = rows.map(() => 0);
-    // The attention mask grows by one column per step; padding columns stay 0 for their rows.
-    let mask = new BigInt64Array(batch * paddedLength);
-    rows.forEach((row, b) => mask.fill(1n, b * paddedLength + paddedLength - row.inputIds.length, (b + 1) * paddedLength));
-    const decodeStart = performance.now();
-    let firstTokenAt = 0;
-    for (let step = 0; ; step++) {
-      const nextTokens = rows.map((row, b) => {
-        if (finishReasons[b]) return this.generationConfig.padTokenId;
-        const rowLogits = logits[b];
-        const { options } = row;
-        applyRepetitionPenalty(rowLogits, seen[b], options.repetitionPenalty);
-        const token = options.doSample ? sampleToken(rowLogits, options, random[b]) : argmax(rowLogits);
-        tokens[b].push(token);
-        seen[b].add(token);
-        finishReasons[b] = this.finishReason(token, tokens[b], row, eos);
-        if (finishReasons[b]) decodeMs[b] = elapsed(decodeStart);
-        return token;
-      });
-      if (step === 0) firstTokenAt = performance.now();
-      if (finishReasons.every(Boolean)) break;
-      const columns = paddedLength + step + 1;
-      const grown = new BigInt64Array(batch * columns);
-      for (let b = 0; b < batch; b++) {
-        grown.set(mask.subarray(b * (columns - 1), (b + 1) * (columns - 1)), b * columns);
-        grown[b * columns + columns - 1] = 1n;
+    const features = await this.encodeMissing(requests, decoded);
+    const embeddings = await this.vision.promptEmbeddings(requests.map((request, index) => ({ features: features[index], instruction: request.prompt })));
+    // Passing given features through is not vision work; encoding images or running a Q-Former is.
+    const visionWork = decoded.some((images) => images.length > 0) || this.vision.computesPromptEmbeddings;
+    const visionEncodeMs = visionWork ? elapsed(visionStart) : 0;
+    const prepared = requests.map((request, index): PreparedRequest => {
+      const encoded = this.promptEncoder.encode(request.prompt, features[index].map((f) => this.vision.promptTokens(f)), request.rawPrompt);
+      const room = this.config.maxPositionEmbeddings - encoded.inputIds.length;
+      if (room < 1) {
+        throw new InvalidGenerationRequestError(
+          `the prompt is ${encoded.inputIds.length} tokens; the model's context is ${this.config.maxPositionEmbeddings}`,
+        );
       }
-      mask = grown;
-      const positions = rows.map((row) => row.inputIds.length + step);
-      logits = await this.decodeStep(nextTokens, cache, columns - 1, positions, mask);
-    }
-    return { tokens, finishReasons: finishReasons as FinishReason[], prefillMs, decodeMs, firstTokenAt };
+      const maxNewTokens = Math.min(options[index].maxNewTokens, room);
+      return {
+        inputIds: encoded.inputIds,
+        padAt: encoded.padAt,
+        imageEmbeddings: embeddings[index],
+        options: options[index],
+        stopping: new StoppingCriteria(new Set(this.generationConfig.eosTokenIds), options[index].stopStrings, maxNewTokens, (ids) =>
+          this.promptEncoder.decode(ids),
+        ),
+      };
+    });
+    return { prepared, preprocessMs, visionEncodeMs };
   }
 
-  private finishReason(token: number, tokens: number[], row: PreparedRequest, eos: Set<number>): FinishReason | undefined {
-    if (eos.has(token)) return 'eos';
-    if (row.options.stopStrings.length > 0) {
-      const text = this.promptEncoder.decode(tokens);
-      if (row.options.stopStrings.some((stop) => text.includes(stop))) return 'stop_string';
+  /** Each request's features: given ones checked, missing ones encoded in one run per packing. */
+  private async encodeMissing(requests: readonly GenerationRequest[], decoded: DecodedImage[][]): Promise<ImageFeatures[][]> {
+    const result: ImageFeatures[][] = requests.map((request) => [...(request.imageFeatures ?? [])]);
+    const byPacking = new Map<FeaturePacking, { request: number; image: DecodedImage }[]>();
+    requests.forEach((request, index) => {
+      const count = request.imageFeatures?.length || decoded[index].length;
+      const packing = this.vision.packingFor(count);
+      for (const features of result[index]) {
+        const problem = this.vision.mismatch(features, packing);
+        if (problem) throw new InvalidGenerationRequestError(problem);
+      }
+      for (const image of decoded[index]) {
+        const group = byPacking.get(packing) ?? [];
+        group.push({ request: index, image });
+        byPacking.set(packing, group);
+      }
+    });
+    for (const [packing, group] of byPacking) {
+      const encoded = await this.vision.encode(group.map((entry) => entry.image), packing);
+      group.forEach((entry, k) => result[entry.request].push(encoded[k]));
     }
-    if (tokens.length >= row.maxNewTokens) return 'length';
-    return undefined;
+    return result;
   }
 
-  private toResult(
-    request: PreparedRequest,
-    tokens: number[],
-    finishReason: FinishReason,
-    timings: GenerationTimings,
-  ): GenerationResult {
-    let text = this.promptEncoder.decode(tokens);
-    if (finishReason === 'stop_string') {
-      const cut = Math.min(...request.options.stopStrings.map((stop) => text.indexOf(stop)).filter((index) => index >= 0));
-      text = text.slice(0, cut);
-    }
+  private toResult(request: PreparedRequest, tokens: number[], finishReason: FinishReason, timings: GenerationTimings): GenerationResult {
     return {
-      text: text.trim(),
+      text: request.stopping.finalText(tokens, finishReason).trim(),
       tokenIds: tokens,
       promptTokens: request.inputIds.length,
       generatedTokens: tokens.length,
@@ -668,14 +483,73 @@ export class VlmRuntime {
   }
 
   private async warmUp(): Promise<void> {
-    const { outputHeight: height, outputWidth: width } = this.preprocessor;
-    const features = await this.encodePixels(new Float32Array(3 * height * width), 1);
-    const prepared: PreparedRequest = {
-      inputIds: this.promptEncoder.encode('', true).inputIds,
-      options: resolveGenerationOptions({ maxNewTokens: 1 }, this.generationConfig, this.generationLimits),
-      maxNewTokens: 1,
-      features: features[0],
+    const size = 32;
+    const blank: DecodedImage = {
+      width: size,
+      height: size,
+      data: new Uint8Array(size * size * 3),
+      format: 'png',
+      sourceBands: 3,
+      sourceBitsPerSample: 8,
+      sourceSampleFormat: 'uint',
     };
-    await this.decodeBatch([prepared]);
+    const [features] = await this.vision.encode([blank], this.vision.packingFor(1));
+    await this.generate([{ prompt: '', imageFeatures: [features], options: { maxNewTokens: 1 } }]);
   }
+}
+
+/** Two encoders with the same graph but other weights or other preprocessing give other features. */
+function encoderIdentity(visionFile: string, config: ModelConfig, imageSettings: Record<string, unknown>): Promise<string> {
+  return hashGraphFiles(visionFile, JSON.stringify({ family: config.family, image: imageSettings, anyres: config.onevision ?? null }));
+}
+
+/**
+ * The `encoderId` a runtime loading `modelDir` at `dtype` would report, without opening any session
+ * (a pack check: experts that claim to share an encoder must have the same one).
+ */
+export async function readEncoderId(modelDir: string, dtype: DtypeChoice = 'fp32'): Promise<string> {
+  const file = (name: string): string => join(modelDir, name);
+  const [configJson, preprocessorJson, processorJson] = await Promise.all([
+    readJsonFile(modelDir, MODEL_FILES.config),
+    readOptionalJsonFile(modelDir, MODEL_FILES.preprocessorConfig),
+    readOptionalJsonFile(modelDir, MODEL_FILES.processorConfig),
+  ]);
+  const config = parseModelConfig(configJson, file(MODEL_FILES.config));
+  const imageSettings = preprocessorJson ?? parseProcessorConfig(processorJson, file(MODEL_FILES.processorConfig)).imageProcessor ?? {};
+  return encoderIdentity(file(graphFile('vision_encoder', dtype)), config, imageSettings);
+}
+
+function staticDim(session: OnnxSession, axis: number): number | undefined {
+  const dim = session.outputShape(0)?.[axis];
+  return typeof dim === 'number' && dim > 0 ? dim : undefined;
+}
+
+/** Feature vectors per crop: config.json image_seq_length, processor_config.json num_image_tokens, the vision tower's grid, or the graph. */
+function tokensPerCrop(config: ModelConfig, processor: ProcessorConfig, vision: OnnxSession, modelDir: string): number {
+  const fromGraph = staticDim(vision, 1);
+  const fromTower =
+    config.visionImageSize && config.visionPatchSize ? Math.floor(config.visionImageSize / config.visionPatchSize) ** 2 : undefined;
+  const count =
+    config.imageSeqLength ??
+    processor.numImageTokens ??
+    fromTower ??
+    (fromGraph === undefined ? undefined : config.family === 'llava_onevision' ? fromGraph - 1 : fromGraph);
+  if (count === undefined || count < 1) {
+    throw new ModelSignatureError(
+      join(modelDir, MODEL_FILES.visionEncoder),
+      `cannot tell how many features an image gives: set ${MODEL_FILES.processorConfig} "num_image_tokens" (or config.json vision_config image_size and patch_size); the vision graph's output has no fixed size`,
+    );
+  }
+  return count;
+}
+
+/** The id of the tokenizer's pad token (tokenizer_config.json pad_token, looked up in tokenizer.json). */
+function padTokenId(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, file: string): number {
+  const pad = tokenizerConfig.pad_token;
+  const content = typeof pad === 'string' ? pad : (pad as { content?: string } | undefined)?.content;
+  const added = (tokenizerJson.added_tokens as { id: number; content: string }[] | undefined) ?? [];
+  const found = added.find((token) => token.content === content);
+  if (content === undefined) return 0;
+  if (!found) throw new ModelFileError(file, `pad_token ${JSON.stringify(content)} is not an added token of tokenizer.json`);
+  return found.id;
 }

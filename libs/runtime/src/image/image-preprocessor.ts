@@ -1,6 +1,7 @@
 import sharp, { type KernelEnum } from 'sharp';
 import { ModelFileError, TooManyPixelsError } from '../errors';
 import { DEFAULT_IMAGE_LIMITS, type DecodedImage } from './image-decoder';
+import { pilResize, type PilFilter } from './pil-resize';
 
 /** An output size in pixels. */
 export interface ImageSize {
@@ -42,7 +43,7 @@ export interface PreprocessorConfig {
   do_convert_rgb?: boolean;
 }
 
-/** PIL resample codes mapped to the closest sharp kernels. */
+/** PIL resample codes mapped to sharp's kernel names (all but nearest are resized by the Pillow port). */
 const KERNELS: Record<number, keyof KernelEnum> = { 0: 'nearest', 1: 'lanczos3', 2: 'linear', 3: 'cubic' };
 
 const DEFAULT_RESAMPLE = 3;
@@ -261,7 +262,13 @@ export class ImagePreprocessor {
     return this.normalize(rgb);
   }
 
-  private normalize(rgb: RgbImage): Float32Array {
+  /** The resampling kernel of `resample`, for callers that resize themselves (anyres crops). */
+  get kernel(): keyof KernelEnum {
+    return this.resolved.kernel;
+  }
+
+  /** Rescales and normalises an RGB image as is (no resize, no crop): CHW float32. */
+  normalize(rgb: RgbImage): Float32Array {
     const { rescaleFactor, normalize } = this.resolved;
     const plane = rgb.width * rgb.height;
     const out = new Float32Array(3 * plane);
@@ -292,7 +299,8 @@ export function stackPixelValues(items: Float32Array[], height: number, width: n
   return batch;
 }
 
-interface RgbImage {
+/** 8-bit RGB, interleaved, row-major. */
+export interface RgbImage {
   width: number;
   height: number;
   data: Uint8Array;
@@ -305,9 +313,19 @@ function shortestEdgeSize(image: RgbImage, shortestEdge: number): ImageSize {
   return { height: shortestEdge, width: Math.floor((shortestEdge * width) / height) };
 }
 
-async function resizeRgb(image: RgbImage, target: ImageSize, kernel: keyof KernelEnum): Promise<RgbImage> {
+const PIL_FILTERS: Partial<Record<keyof KernelEnum, PilFilter>> = { cubic: 'bicubic', linear: 'bilinear', lanczos3: 'lanczos' };
+
+/**
+ * Resizes as Pillow does (what transformers' PIL image processors use), so pixel values match theirs;
+ * nearest-neighbour goes through sharp.
+ */
+export async function resizeRgb(image: RgbImage, target: ImageSize, kernel: keyof KernelEnum): Promise<RgbImage> {
   // Leaving a same-size image untouched keeps its pixels exact (a resampling pass would not be the identity).
   if (image.width === target.width && image.height === target.height) return image;
+  const filter = PIL_FILTERS[kernel];
+  if (filter) {
+    return { width: target.width, height: target.height, data: pilResize(image.data, image.width, image.height, target.width, target.height, filter) };
+  }
   const { data, info } = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
     .resize(target.width, target.height, { fit: 'fill', kernel })
     .raw()

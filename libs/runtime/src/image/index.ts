@@ -16,6 +16,8 @@ export {
 export {
   ImagePreprocessor,
   parsePreprocessorConfig,
+  resizeRgb,
+  type RgbImage,
   stackPixelValues,
   type ImageSize,
   type PreprocessorConfig,
