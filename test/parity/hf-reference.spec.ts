@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VlmRuntime, type GenerationRequest, type ModelDtype } from '@rsmoe/runtime';
+import { VlmRuntime, type GenerationRequest } from '@rsmoe/runtime';
 
 /**
  * Parity with Hugging Face transformers on the tiny LLaVA-OneVision and InstructBLIP models of
@@ -20,7 +20,7 @@ interface ReferenceCase {
   firstStepLogitsTop20: [number, number][] | [number, number][][];
   maxNewTokens: number;
   exact: boolean;
-  torchvisionBackend?: { sameGreedyTokens?: boolean };
+  pixelValues: { shape: number[]; sum: number; absSum: number; first8: number[] };
 }
 
 interface Reference {
@@ -72,15 +72,31 @@ describe.each(['llava-onevision-tiny', 'instructblip-tiny'])('%s matches Hugging
       }
     });
 
-    it(c.exact ? 'gives HF\'s greedy tokens and first-step logits (exact case)' : 'first-step logits within 0.01 and HF\'s tokens where both image backends agree', async () => {
+    it('preprocesses the images into HF\'s pixel values (crops, Pillow resize, padding)', async () => {
+      const reqs = requests(model, c);
+      const pixels = (await Promise.all(reqs.map((r) => runtime.preprocessImages(r.images ?? [])))).flat();
+      const all = Float32Array.from(pixels.flatMap((p) => [...p]));
+      // HF pads every image to the batch's largest crop count with zeros, which adds nothing to the sums.
+      const elements = c.pixelValues.shape.reduce((a, b) => a * b, 1);
+      expect(all.length).toBeLessThanOrEqual(elements);
+      const sum = all.reduce((a, b) => a + b, 0);
+      const absSum = all.reduce((a, b) => a + Math.abs(b), 0);
+      expect(Math.abs(sum - c.pixelValues.sum)).toBeLessThan(1e-2);
+      expect(Math.abs(absSum - c.pixelValues.absSum)).toBeLessThan(1e-2);
+      [...all.slice(0, 8)].forEach((v, i) => expect(v).toBeCloseTo(c.pixelValues.first8[i], 5));
+    });
+
+    // Resized cases go through the Pillow resize port, so they too match HF's PIL backend: 5e-6 measured,
+    // far inside the 0.01 that HF's own two image backends would need.
+    it(c.exact ? 'gives HF\'s greedy tokens and first-step logits (exact case)' : 'gives HF\'s greedy tokens and first-step logits within 1e-3 (resized case)', async () => {
       const reqs = requests(model, c);
       const results = await runtime.generate(reqs);
       const logits = await runtime.nextTokenLogits(reqs);
       const tokens = rows(c.greedyNewTokenIds, batch);
       const top20 = batch ? (c.firstStepLogitsTop20 as [number, number][][]) : [c.firstStepLogitsTop20 as [number, number][]];
       results.forEach((result, row) => {
-        expect(maxTopDiff(logits[row], top20[row])).toBeLessThan(c.exact ? 1e-4 : 0.01);
-        if (c.exact || c.torchvisionBackend?.sameGreedyTokens) expect(result.tokenIds).toEqual(tokens[row]);
+        expect(maxTopDiff(logits[row], top20[row])).toBeLessThan(c.exact ? 1e-4 : 1e-3);
+        expect(result.tokenIds).toEqual(tokens[row]);
       });
     });
   });
@@ -92,4 +108,3 @@ function isPad(model: string, row: number[], t: number): boolean {
   return row[t] === pad;
 }
 
-void (0 as unknown as ModelDtype);

@@ -9,7 +9,6 @@ import {
   resolveGenerationOptions,
   type GenerationLimits,
   type GenerationOptions,
-  type ResolvedGenerationOptions,
 } from './generation-options';
 import {
   DEFAULT_IMAGE_LIMITS,

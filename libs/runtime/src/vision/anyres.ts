@@ -154,7 +154,7 @@ export function packImageFeatures(
     out.set(newline, perCrop * depth);
     return out;
   }
-  const { gridRows, gridCols, unpadded, top, left, packed } = layout;
+  const { gridCols, unpadded, top, left, packed } = layout;
   // The unpadded part of the grid as one channel-last map: crop (r, c) patch (y, x) -> map row r·side + y.
   let map: Float32Array = new Float32Array(unpadded.height * unpadded.width * depth);
   for (let y = 0; y < unpadded.height; y++) {
