@@ -73,12 +73,12 @@ describe('demo model pack', () => {
       try {
         const requests = cases.map((c) => ({
           prompt: c.prompt,
-          image: new Uint8Array(readFileSync(join(PACK_DIR, c.image))),
+          images: [new Uint8Array(readFileSync(join(PACK_DIR, c.image)))],
           options: { maxNewTokens: golden.max_new_tokens, numBeams: 1, doSample: false },
         }));
         const batched = await runtime.generate(requests);
         for (const [index, c] of cases.entries()) {
-          expect(runtime.encodePrompt(c.prompt, true)).toEqual(c.input_ids);
+          expect(runtime.encodePrompt(c.prompt, await runtime.encodeImages(requests[index].images))).toEqual(c.input_ids);
           expect(batched[index].tokenIds, `${c.task}: ${c.prompt}`).toEqual(c.greedy_tokens);
         }
       } finally {

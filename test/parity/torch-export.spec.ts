@@ -38,13 +38,13 @@ describe.skipIf(!torchAvailable)('torch export parity', () => {
     try {
       const requests = golden.cases.map((goldenCase) => ({
         prompt: goldenCase.prompt,
-        image: readGoldenImage(goldenCase, outDir),
+        images: [readGoldenImage(goldenCase, outDir)],
         options: { maxNewTokens: golden.max_new_tokens },
       }));
       const logits = await runtime.nextTokenLogits(requests);
       const batched = await runtime.generate(requests);
       for (const [index, goldenCase] of golden.cases.entries()) {
-        expect(runtime.encodePrompt(goldenCase.prompt, true)).toEqual(goldenCase.input_ids);
+        expect(runtime.encodePrompt(goldenCase.prompt, await runtime.encodeImages(requests[index].images))).toEqual(goldenCase.input_ids);
         expect(maxAbsDifference(logits[index], goldenCase.first_step_logits)).toBeLessThan(1e-4);
         expect(batched[index].tokenIds).toEqual(goldenCase.greedy_tokens);
         const [alone] = await runtime.generate([requests[index]]);
@@ -81,7 +81,7 @@ describe.skipIf(!torchAvailable)('torch export parity', () => {
     });
     try {
       const [result] = await flaggedRuntime.generate([
-        { prompt: golden.cases[0].prompt, image: readGoldenImage(golden.cases[0], outDir), options: { maxNewTokens: golden.max_new_tokens } },
+        { prompt: golden.cases[0].prompt, images: [readGoldenImage(golden.cases[0], outDir)], options: { maxNewTokens: golden.max_new_tokens } },
       ]);
       expect(result.tokenIds).toEqual(golden.cases[0].greedy_tokens);
     } finally {

@@ -45,10 +45,43 @@ function specialToken(config: Record<string, unknown>, key: string): string | un
 }
 
 export function buildTokenizer(json: Record<string, unknown>, config: Record<string, unknown>, file: string): Tokenizer {
+  let tokenizer: Tokenizer;
   try {
-    return new Tokenizer(json, config);
+    tokenizer = new Tokenizer(json, config);
   } catch (error) {
     throw new ModelFileError(file, `cannot build the tokenizer: ${(error as Error).message}`, { cause: error });
+  }
+  matchByteFallbackToHf(tokenizer.decoder);
+  return tokenizer;
+}
+
+/** A decoder node of @huggingface/tokenizers, as far as the fix below needs it. */
+interface DecoderNode {
+  decoders?: DecoderNode[];
+  text_decoder?: { decode(bytes: Uint8Array): string };
+  config?: { type?: string };
+}
+
+/**
+ * HF tokenizers' ByteFallback turns a run of byte tokens that is not valid UTF-8 into one U+FFFD per byte;
+ * the JS port decodes the run leniently (valid parts kept), so texts with broken byte runs differ. Give its
+ * ByteFallback HF's rule.
+ */
+function matchByteFallbackToHf(decoder: unknown): void {
+  const node = decoder as DecoderNode | null;
+  if (!node) return;
+  node.decoders?.forEach(matchByteFallbackToHf);
+  if (node.config?.type === 'ByteFallback' && node.text_decoder) {
+    const strict = new TextDecoder('utf-8', { fatal: true });
+    node.text_decoder = {
+      decode: (bytes) => {
+        try {
+          return strict.decode(bytes);
+        } catch {
+          return '\uFFFD'.repeat(bytes.length);
+        }
+      },
+    };
   }
 }
 

@@ -408,6 +408,9 @@ export class VlmRuntime {
   ): Promise<{ prepared: PreparedRequest[]; preprocessMs: number; visionEncodeMs: number }> {
     const options = requests.map((request) => {
       if (typeof request.prompt !== 'string') throw new InvalidGenerationRequestError('prompt must be a string');
+      for (const key of ['images', 'imageFeatures'] as const) {
+        if (request[key] !== undefined && !Array.isArray(request[key])) throw new InvalidGenerationRequestError(`${key} must be a list`);
+      }
       if (request.images?.length && request.imageFeatures?.length) {
         throw new InvalidGenerationRequestError('give images or imageFeatures, not both');
       }
