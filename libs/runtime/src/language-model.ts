@@ -156,8 +156,15 @@ export class LanguageModel {
     cache.update(outputs);
     const logits = outputs.logits;
     const [, kept, vocab] = logits.dims;
-    const rows = Array.from({ length: batch }, (_, b) => readFloats(logits, (b * kept + kept - 1) * vocab, (b * kept + kept) * vocab));
-    // Let go of the full logits tensor now: for a long prompt without num_logits_to_keep it is B×T×V floats.
+    const rowAt = (b: number) => [(b * kept + kept - 1) * vocab, (b * kept + kept) * vocab] as const;
+    // One position per row (every decoding step, and prefill with num_logits_to_keep): views into the
+    // output, which this step owns, so no copy per step. Otherwise copy the last rows so the B×T×V tensor
+    // of a long prompt can be let go now.
+    if (kept === 1 && logits.type === 'float32') {
+      const data = logits.data as Float32Array;
+      return Array.from({ length: batch }, (_, b) => data.subarray(...rowAt(b)));
+    }
+    const rows = Array.from({ length: batch }, (_, b) => readFloats(logits, ...rowAt(b)));
     logits.dispose?.();
     return rows;
   }
