@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
@@ -9,6 +11,15 @@ import { freePort } from '../../apps/cli/src/mesh/redis-locator';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const PACK_DIR = resolve(__dirname, '../../models/fixtures/tiny-pack');
+/** transformers' own tiny LLaVA-OneVision (random weights) with its outputs in reference.json. */
+export const ONEVISION_DIR = resolve(__dirname, '../../models/fixtures/hf-reference/llava-onevision-tiny');
+
+/** A pack written to a temporary directory (model paths absolute, or relative to the repository's models). */
+export function writeTempPack(manifest: object): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'rsmoe-e2e-pack-'));
+  writeFileSync(join(dir, 'pack.json'), JSON.stringify(manifest, null, 2));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
 
 /** A mesh of real processes on real Redis, under prefixes no other run shares. */
 export interface RunningMesh {

@@ -29,11 +29,11 @@ describe('the mesh end to end', { timeout: 60_000 }, () => {
   /** What each expert should say for an image: its prompt, greedy, through the runtime called directly. */
   async function expectedCaptionTexts(image: Buffer): Promise<Map<string, string>> {
     const decision = router.route({ task: 'caption' });
-    const [features] = await runtime.encodeImages([image]);
+    const imageFeatures = await runtime.encodeImages([image]);
     const results = await runtime.generate(
       decision.experts.map((assignment) => ({
         prompt: assignment.prompt,
-        imageFeatures: features,
+        imageFeatures,
         options: running.manifest.experts.find((expert) => expert.id === assignment.expertId)?.generation,
       })),
     );
@@ -106,7 +106,7 @@ describe('the mesh end to end', { timeout: 60_000 }, () => {
     const client = new (loadRouterPackage().rsmoe.v1.Router)(`127.0.0.1:${running.routerPort}`, grpc.credentials.createInsecure());
     const events: ProtoInferenceEvent__Output[] = [];
     await new Promise<void>((done, fail) => {
-      const call = client.CaptionStream({ requestId: 'stream-1', image: imageRefToProto(ref), deadlineUnixMs: String(Date.now() + 10_000) });
+      const call = client.CaptionStream({ requestId: 'stream-1', images: [imageRefToProto(ref)], deadlineUnixMs: String(Date.now() + 10_000) });
       call.on('data', (event: ProtoInferenceEvent__Output) => events.push(event));
       call.on('error', fail);
       call.on('end', () => done());

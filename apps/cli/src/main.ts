@@ -5,6 +5,7 @@ import { registerAskCommands } from './commands/ask.command';
 import { registerBenchCommand } from './commands/bench.command';
 import { registerEvalCommand } from './commands/eval.command';
 import { registerGenerateCommand } from './commands/generate.command';
+import { registerPackCommand } from './commands/pack-init.command';
 import { registerScoreCommand } from './commands/score.command';
 import { registerStartCommand } from './commands/start.command';
 import { registerSynthCommand } from './commands/synth.command';
@@ -21,6 +22,7 @@ registerBenchCommand(program);
 registerScoreCommand(program);
 registerEvalCommand(program);
 registerSynthCommand(program);
+registerPackCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // Typed errors carry a code; anything else is reported by message, never as a stack trace.

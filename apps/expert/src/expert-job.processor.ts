@@ -8,12 +8,15 @@ import {
 } from '@rsmoe/contracts';
 import {
   RuntimeInputError,
+  decodeImage,
+  type FeaturePacking,
   type GenerationRequest,
   type GenerationResult,
   type ImageFeatures,
   type ImageInput,
+  type ImageLimits,
 } from '@rsmoe/runtime';
-import type { CachedFeatures } from './feature-cache.adapter';
+import type { CachedFeatures, ComputedFeatures, FeatureKey } from './feature-cache.adapter';
 import { MicroBatcher, type MicroBatcherOptions } from './micro-batcher';
 
 /** A job that can never succeed (bad payload, undecodable image, expired blob): do not retry it. */
@@ -23,10 +26,12 @@ export class PermanentJobError extends Error {
 
 /** The model side of an expert, as the processor uses it (VlmRuntime in production). */
 export interface ExpertModel {
+  /** Identity of the vision encoder (content hash): features are shared between models with the same one. */
   readonly encoderId: string;
-  readonly config: { imageSeqLength: number; hiddenSize: number };
-  preprocessImages(images: readonly ImageInput[]): Promise<Float32Array>;
-  encodePixels(pixelValues: Float32Array, batch: number): Promise<ImageFeatures[]>;
+  /** How a prompt with `imageCount` images packs each image's features (part of the cache key). */
+  featurePacking(imageCount: number): FeaturePacking;
+  /** Features of decoded images, for a prompt holding `imagesInPrompt` images. */
+  encodeImages(images: readonly ImageInput[], options: { imagesInPrompt: number }): Promise<ImageFeatures[]>;
   generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]>;
 }
 
@@ -35,12 +40,7 @@ export interface ImageSource {
 }
 
 export interface FeatureSource {
-  getOrCompute(
-    imageSha256: string,
-    encoderId: string,
-    shape: { tokens: number; hiddenSize: number },
-    compute: () => Promise<{ features: ImageFeatures; preprocessMs: number; visionEncodeMs: number }>,
-  ): Promise<CachedFeatures>;
+  getOrCompute(key: FeatureKey, compute: () => Promise<ComputedFeatures>): Promise<CachedFeatures>;
 }
 
 export interface ExpertJobProcessorDeps {
@@ -51,6 +51,8 @@ export interface ExpertJobProcessorDeps {
   images: ImageSource;
   features: FeatureSource;
   batching: MicroBatcherOptions;
+  /** Byte and pixel limits when decoding an image (default: the runtime's, 32 MiB and 64 megapixels). */
+  imageLimits?: ImageLimits;
   /** Sends an expert's output to the dispatching router's inbox (`replyTo`) as soon as it is ready. */
   publishPartial: (replyTo: string, requestId: string, output: ExpertOutputJson) => Promise<void>;
   now?: () => number;
@@ -60,8 +62,8 @@ const ZERO_TIMINGS = { preprocessMs: 0, visionEncodeMs: 0, prefillMs: 0, decodeM
 
 /**
  * Turns one expert job into one expert output: validates the payload, drops it when past its deadline,
- * gets the image features (shared cache, else blob store + vision encoder), and generates in a micro-batch
- * with the jobs that arrived together.
+ * gets each image's features (shared cache, else blob store + vision encoder), and generates in a
+ * micro-batch with the jobs that arrived together.
  */
 export class ExpertJobProcessor {
   private readonly batcher: MicroBatcher<GenerationRequest, GenerationResult>;
@@ -95,7 +97,7 @@ export class ExpertJobProcessor {
       };
     }
     const features = await this.features(job);
-    const result = await this.generate(job, features.features);
+    const result = await this.generate(job, features.map((entry) => entry.features));
     const finished = performance.now();
     const output: ExpertOutputJson = {
       ...base,
@@ -106,15 +108,16 @@ export class ExpertJobProcessor {
       finishReason: result.finishReason,
       timings: {
         queueMs,
-        preprocessMs: features.preprocessMs,
-        visionEncodeMs: features.visionEncodeMs,
+        // Summed over the job's images; 0 for images whose features came from the cache.
+        preprocessMs: sum(features.map((entry) => entry.preprocessMs)),
+        visionEncodeMs: sum(features.map((entry) => entry.visionEncodeMs)),
         prefillMs: result.timings.prefillMs,
         decodeMs: result.timings.decodeMs,
         // From pick-up: features, batching wait and prefill, i.e. everything before the generation's tail.
         timeToFirstTokenMs: finished - started - (result.timings.totalMs - result.timings.timeToFirstTokenMs),
         computeMs: finished - started,
       },
-      featuresCached: features.cached,
+      featuresCached: features.every((entry) => entry.cached),
     };
     await this.deps.publishPartial(job.replyTo, job.requestId, output);
     return output;
@@ -134,31 +137,33 @@ export class ExpertJobProcessor {
     return job;
   }
 
-  private async features(job: ExpertJobData): Promise<CachedFeatures> {
+  /** Each image's features, in prompt order, packed as a prompt with this many images needs them. */
+  private features(job: ExpertJobData): Promise<CachedFeatures[]> {
     const { model } = this.deps;
-    return this.deps.features.getOrCompute(
-      job.image.sha256,
-      model.encoderId,
-      { tokens: model.config.imageSeqLength, hiddenSize: model.config.hiddenSize },
-      async () => {
-        const preprocessStart = performance.now();
-        const blob = await this.deps.images.get(job.image.sha256);
-        if (!blob) throw new PermanentJobError(`image ${job.image.sha256} is not in the blob store (expired or never stored)`);
-        try {
-          const pixels = await model.preprocessImages([blob.bytes]);
-          const preprocessMs = performance.now() - preprocessStart;
-          const encodeStart = performance.now();
-          const [features] = await model.encodePixels(pixels, 1);
-          return { features, preprocessMs, visionEncodeMs: performance.now() - encodeStart };
-        } catch (error) {
-          if (error instanceof RuntimeInputError) throw new PermanentJobError(`${error.code}: ${error.message}`);
-          throw error;
-        }
-      },
+    const imagesInPrompt = job.images.length;
+    const packing = model.featurePacking(imagesInPrompt);
+    return Promise.all(
+      job.images.map((image) =>
+        this.deps.features.getOrCompute({ imageSha256: image.sha256, encoderId: model.encoderId, packing }, async () => {
+          const preprocessStart = performance.now();
+          const blob = await this.deps.images.get(image.sha256);
+          if (!blob) throw new PermanentJobError(`image ${image.sha256} is not in the blob store (expired or never stored)`);
+          try {
+            const decoded = await decodeImage(blob.bytes, { limits: this.deps.imageLimits });
+            const preprocessMs = performance.now() - preprocessStart;
+            const encodeStart = performance.now();
+            const [features] = await model.encodeImages([decoded], { imagesInPrompt });
+            return { features, preprocessMs, visionEncodeMs: performance.now() - encodeStart };
+          } catch (error) {
+            if (error instanceof RuntimeInputError) throw new PermanentJobError(`${error.code}: ${error.message}`);
+            throw error;
+          }
+        }),
+      ),
     );
   }
 
-  private async generate(job: ExpertJobData, imageFeatures: ImageFeatures): Promise<GenerationResult> {
+  private async generate(job: ExpertJobData, imageFeatures: ImageFeatures[]): Promise<GenerationResult> {
     try {
       return await this.batcher.submit({ prompt: job.prompt, imageFeatures, options: job.generation });
     } catch (error) {
@@ -166,4 +171,8 @@ export class ExpertJobProcessor {
       throw error;
     }
   }
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
 }

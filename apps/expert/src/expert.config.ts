@@ -1,4 +1,21 @@
+import { z } from 'zod';
 import { env, parseEnv, type Env } from '@rsmoe/config';
+import { ContractValidationError, parseDtypeSetting, type DtypeSetting } from '@rsmoe/contracts';
+
+/** A dtype name (`fp16`) or per graph `vision_encoder=fp32,decoder_model_merged=q4f16`; unset: the pack's. */
+const dtypeVariable = () =>
+  z
+    .string()
+    .transform((text, ctx): DtypeSetting => {
+      try {
+        return parseDtypeSetting(text, 'MODEL_DTYPE');
+      } catch (error) {
+        if (!(error instanceof ContractValidationError)) throw error;
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: error.problems.join('; ') });
+        return z.NEVER;
+      }
+    })
+    .optional();
 
 /** Every setting of an expert process, from its environment; defaults live here and only here. */
 export function loadExpertConfig(source: Env) {
@@ -29,6 +46,11 @@ export function loadExpertConfig(source: Env) {
       BLOB_TTL_S: env.integer(900, 1),
       BLOB_MAX_BYTES: env.integer(32 * 1024 * 1024, 1),
       EXECUTION_PROVIDER: env.oneOf(['cpu', 'cuda', 'auto'] as const, 'auto'),
+      /**
+       * Precision variant of the model's graphs, overriding the pack's `dtype` of this expert (`rsmoe start
+       * --dtype`). Unset: the pack's, else fp32.
+       */
+      MODEL_DTYPE: dtypeVariable(),
       /** onnxruntime intra-op threads; 0 = all cores. */
       INTRA_OP_THREADS: env.integer(0, 0, 1024),
       /** How long a SIGTERM waits for in-flight jobs before exiting, in ms. */

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
-import { createRedisKeys, loadPackManifest, type RouterInboxMessage } from '@rsmoe/contracts';
+import { checkSharedEncoders, createRedisKeys, expertDtype, formatDtypeSetting, loadPackManifest, type RouterInboxMessage } from '@rsmoe/contracts';
 import { ServiceMetrics, createLogger, drainOnSignals, runService, startOpsServer, redisReadiness } from '@rsmoe/observability';
-import { VlmRuntime } from '@rsmoe/runtime';
+import { VlmRuntime, readEncoderId } from '@rsmoe/runtime';
 import { loadExpertConfig } from './expert.config';
 import { ExpertJobProcessor } from './expert-job.processor';
 import { ExpertMetrics } from './expert-metrics';
@@ -31,11 +31,16 @@ async function main(): Promise<void> {
     ],
     logger,
   });
+  const dtype = expertDtype(expert, config.MODEL_DTYPE);
   const runtime = await VlmRuntime.load(expert.modelDir, {
     executionProvider: config.EXECUTION_PROVIDER,
     intraOpThreads: config.INTRA_OP_THREADS,
+    dtype,
     logger,
   });
+  // The pack says which experts share image features (same encoderId): refuse to serve when a peer's
+  // encoder, at its dtype, is not this one (the cache would silently hold one entry per encoder).
+  await checkSharedEncoders(manifest, readEncoderId, { dtypeOverride: config.MODEL_DTYPE, expertId: expert.id, known: { [expert.id]: runtime.encoderId } });
   loading.runtime = runtime;
   const metrics = new ExpertMetrics(serviceMetrics, { expert: expert.id, model: expert.modelName, version: manifest.version });
   const keys = createRedisKeys(config.KEY_PREFIX);
@@ -70,6 +75,8 @@ async function main(): Promise<void> {
     expertId: expert.id,
     pack: manifest.name,
     model: expert.modelDir,
+    dtype: formatDtypeSetting(dtype),
+    encoderId: runtime.encoderId,
     provider: runtime.executionProvider,
     metricsPort: ops.port,
   });

@@ -81,11 +81,11 @@ describe('gateway HTTP API', () => {
     const { method, call } = router.calls.at(-1)!;
     expect(method).toBe('caption');
     expect(call.requestId).toBe('client-id_42');
-    expect(call.image).toEqual({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), byteLength: png.byteLength, mediaType: 'image/png' });
+    expect(call.images).toEqual([{ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), byteLength: png.byteLength, mediaType: 'image/png' }]);
     expect(call.deadlineUnixMs).toBeGreaterThanOrEqual(before + config.REQUEST_TIMEOUT_MS);
     expect(call.deadlineUnixMs).toBeLessThanOrEqual(Date.now() + config.REQUEST_TIMEOUT_MS);
     // The bytes are stored once, under their digest, with the blob TTL.
-    const key = createRedisKeys(config.KEY_PREFIX).blobKey(call.image.sha256);
+    const key = createRedisKeys(config.KEY_PREFIX).blobKey(call.images[0].sha256);
     expect((await redis.hgetBuffer(key, 'bytes'))?.equals(png)).toBe(true);
     const ttl = await redis.ttl(key);
     expect(ttl).toBeGreaterThan(0);
@@ -115,7 +115,7 @@ describe('gateway HTTP API', () => {
     expect(await multipart.json()).toMatchObject({ task: 'vqa', answer: 'yes', question: 'Is there a road?' });
     const { method, call } = router.calls.at(-1)!;
     expect(method).toBe('answer');
-    expect(call).toMatchObject({ question: 'Is there a road?', params: { numBeams: 2 }, image: { mediaType: 'image/jpeg' } });
+    expect(call).toMatchObject({ question: 'Is there a road?', params: { numBeams: 2 }, images: [{ mediaType: 'image/jpeg' }] });
     expect(call.deadlineUnixMs - Date.now()).toBeLessThanOrEqual(1500);
 
     const viaJson = await postJson('/v1/vqa', { image: png.toString('base64'), question: 'How many trees?' });

@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     completions: inbox,
     images: blobs,
     results: { get: readStored },
+    maxImages: config.MAX_IMAGES_PER_REQUEST,
     deadlines: {
       defaultMs: config.DEFAULT_DEADLINE_MS,
       maxMs: config.MAX_DEADLINE_MS,

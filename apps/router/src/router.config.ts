@@ -1,4 +1,5 @@
 import { env, parseEnv, type Env } from '@rsmoe/config';
+import { IMAGES_PER_REQUEST_LIMIT } from '@rsmoe/contracts';
 
 /** Every setting of the router, from its environment; defaults live here and only here. */
 export function loadRouterConfig(source: Env) {
@@ -14,6 +15,11 @@ export function loadRouterConfig(source: Env) {
       PACK_DIR: env.packDir(),
       /** Use the pack's learned router model (scene hint, question type) when it has one; `off`: rules only. */
       ROUTER_MODEL: env.oneOf(['on', 'off'] as const, 'on'),
+      /**
+       * Most images one request may carry (each one an encoder run and prompt positions in every routed
+       * expert). At most 16 (IMAGES_PER_REQUEST_LIMIT of libs/contracts).
+       */
+      MAX_IMAGES_PER_REQUEST: env.integer(4, 1, IMAGES_PER_REQUEST_LIMIT),
       /** Deadline of a request that arrives without one, in ms. */
       DEFAULT_DEADLINE_MS: env.integer(30_000, 100),
       /** Most time a request may ask for, in ms. */

@@ -5,7 +5,7 @@ import {
   ContractValidationError,
   ROUTER_SERVICE_NAME,
   generationParamsFromProto,
-  imageRefFromProto,
+  imageRefsFromProto,
   toListExpertsResponse,
   toProtoExpertOutput,
   toProtoResult,
@@ -36,7 +36,7 @@ type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'ge
 
 interface ProtoInferenceCall {
   requestId: string;
-  image: Parameters<typeof imageRefFromProto>[0];
+  images: Parameters<typeof imageRefsFromProto>[0];
   params: Parameters<typeof generationParamsFromProto>[0];
   deadlineUnixMs: string;
   question?: string;
@@ -56,7 +56,8 @@ function toInferenceRequest(task: Task, message: ProtoInferenceCall, call: Surfa
   return {
     requestId: message.requestId || (typeof fromMetadata === 'string' ? fromMetadata : '') || randomUUID().replaceAll('-', ''),
     task,
-    image: imageRefFromProto(message.image),
+    // The count against MAX_IMAGES_PER_REQUEST is the service's check; here only the hard limit and each reference.
+    images: imageRefsFromProto(message.images),
     question: message.question,
     params: generationParamsFromProto(message.params),
     deadlineUnixMs: effectiveDeadline(message.deadlineUnixMs, call),

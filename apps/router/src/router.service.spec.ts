@@ -6,6 +6,8 @@ import { RouterRequestError, RouterService, type RouterServiceDeps } from './rou
 
 const manifest = loadPackManifest(`${__dirname}/../../../models/fixtures/tiny-pack`);
 const image = { sha256: 'a'.repeat(64), byteLength: 10, mediaType: 'image/png' };
+const images = [image];
+const second = { sha256: 'b'.repeat(64), byteLength: 20, mediaType: 'image/jpeg' };
 
 function harness(overrides: Partial<RouterServiceDeps> = {}) {
   const dispatched: { parent: AggregateJobData; children: ExpertJobData[] }[] = [];
@@ -24,6 +26,7 @@ function harness(overrides: Partial<RouterServiceDeps> = {}) {
     },
     images: { has: async () => true, get: async () => ({ bytes: new Uint8Array([1, 2, 3]) }) },
     results: { get: async () => undefined },
+    maxImages: 4,
     deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 250 },
     now: () => 1_000_000,
     ...overrides,
@@ -34,7 +37,7 @@ function harness(overrides: Partial<RouterServiceDeps> = {}) {
 describe('RouterService', () => {
   it('dispatches one child per routed expert with its prompt and a deadline that leaves time to fuse', async () => {
     const { service, dispatched, complete } = harness();
-    const pending = service.infer({ requestId: 'r1', task: 'vqa', image, question: 'how many cars are there ?', params: { maxNewTokens: 5 }, deadlineUnixMs: 1_004_000 });
+    const pending = service.infer({ requestId: 'r1', task: 'vqa', images, question: 'how many cars are there ?', params: { maxNewTokens: 5 }, deadlineUnixMs: 1_004_000 });
     await new Promise((resolve) => setImmediate(resolve));
     expect(dispatched).toHaveLength(1);
     const { parent, children } = dispatched[0];
@@ -55,12 +58,12 @@ describe('RouterService', () => {
   it('arms the deadline job only for a request still open after the grace period', async () => {
     const grace = { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 20 };
     const quick = harness({ deadlines: grace });
-    const answered = quick.service.infer({ requestId: 'q1', task: 'caption', image, params: {} });
+    const answered = quick.service.infer({ requestId: 'q1', task: 'caption', images, params: {} });
     await new Promise((resolve) => setImmediate(resolve));
     quick.complete({ requestId: 'q1', experts: [] } as unknown as InferenceResultJson);
     await answered;
     const slow = harness({ deadlines: grace });
-    const open = slow.service.infer({ requestId: 's1', task: 'caption', image, params: {} });
+    const open = slow.service.infer({ requestId: 's1', task: 'caption', images, params: {} });
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(quick.armed).toEqual([]);
     expect(slow.armed).toEqual(['s1']);
@@ -73,7 +76,7 @@ describe('RouterService', () => {
       deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 5_000 },
     });
     // 4 s budget: experts are waited for until 3.6 s, within the 5 s grace.
-    const pending = service.infer({ requestId: 'b1', task: 'caption', image, params: {}, deadlineUnixMs: 1_004_000 });
+    const pending = service.infer({ requestId: 'b1', task: 'caption', images, params: {}, deadlineUnixMs: 1_004_000 });
     await new Promise((resolve) => setImmediate(resolve));
     expect(armed).toEqual(['b1']);
     complete({ requestId: 'b1', experts: [] } as unknown as InferenceResultJson);
@@ -83,28 +86,61 @@ describe('RouterService', () => {
   it('rejects bad requests before dispatching anything', async () => {
     const { service, dispatched } = harness({ images: { has: async () => false, get: async () => undefined } });
     const kinds = async (request: Parameters<RouterService['infer']>[0]) => service.infer(request).catch((error: RouterRequestError) => error.kind);
-    expect(await kinds({ requestId: 'bad id!', task: 'caption', image, params: {} })).toBe('invalid_argument');
-    expect(await kinds({ requestId: 'r2', task: 'caption', image: { ...image, sha256: 'xyz' }, params: {} })).toBe('invalid_argument');
-    expect(await kinds({ requestId: 'r3', task: 'caption', image, params: {} })).toBe('not_found');
-    expect(await kinds({ requestId: 'r4', task: 'caption', image, params: {}, deadlineUnixMs: 999_000 })).toBe('deadline_exceeded');
+    expect(await kinds({ requestId: 'bad id!', task: 'caption', images, params: {} })).toBe('invalid_argument');
+    expect(await kinds({ requestId: 'r2', task: 'caption', images: [{ ...image, sha256: 'xyz' }], params: {} })).toBe('invalid_argument');
+    expect(await kinds({ requestId: 'r3', task: 'caption', images, params: {} })).toBe('not_found');
+    expect(await kinds({ requestId: 'r4', task: 'caption', images, params: {}, deadlineUnixMs: 999_000 })).toBe('deadline_exceeded');
+    expect(dispatched).toHaveLength(0);
+  });
+
+  it('sends every image reference, in prompt order, to every routed expert', async () => {
+    const { service, dispatched, complete } = harness();
+    const pending = service.infer({ requestId: 'm1', task: 'caption', images: [image, second], params: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched[0].children.map((child) => child.images)).toEqual([
+      [image, second],
+      [image, second],
+      [image, second],
+    ]);
+    complete({ requestId: 'm1', experts: [] } as unknown as InferenceResultJson);
+    await pending;
+  });
+
+  it('refuses no image, more than MAX_IMAGES_PER_REQUEST, a bad reference, and names images missing from the blob store', async () => {
+    const stored = new Set([image.sha256]);
+    const { service, dispatched } = harness({ maxImages: 2, images: { has: async (sha) => stored.has(sha), get: async () => undefined } });
+    const failure = async (request: Parameters<RouterService['infer']>[0]) => service.infer(request).catch((error: RouterRequestError) => error);
+    expect(await failure({ requestId: 'n1', task: 'caption', images: [], params: {} })).toMatchObject({ kind: 'invalid_argument', message: /at least one image/ });
+    expect(await failure({ requestId: 'n2', task: 'caption', images: [image, image, image], params: {} })).toMatchObject({
+      kind: 'invalid_argument',
+      message: 'images: 3 images; at most 2 per request',
+    });
+    expect(await failure({ requestId: 'n3', task: 'caption', images: [image, { ...second, sha256: 'B' }], params: {} })).toMatchObject({
+      kind: 'invalid_argument',
+      message: 'images[1].sha256: must be 64 lower-case hex characters',
+    });
+    expect(await failure({ requestId: 'n4', task: 'caption', images: [image, second], params: {} })).toMatchObject({
+      kind: 'not_found',
+      message: `image ${second.sha256} is not in the blob store (expired or never stored)`,
+    });
     expect(dispatched).toHaveLength(0);
   });
 
   it('rejects an empty question', async () => {
     const { service } = harness();
-    await expect(service.infer({ requestId: 'r5', task: 'vqa', image, question: '  ', params: {} })).rejects.toMatchObject({ kind: 'invalid_argument' });
+    await expect(service.infer({ requestId: 'r5', task: 'vqa', images, question: '  ', params: {} })).rejects.toMatchObject({ kind: 'invalid_argument' });
   });
 
   it('returns a stored result for a repeated request id without dispatching again', async () => {
     const stored = { requestId: 'r6', caption: 'A farmland.' } as InferenceResultJson;
     const { service, dispatched } = harness({ results: { get: async () => stored } });
-    expect(await service.infer({ requestId: 'r6', task: 'caption', image, params: {} })).toBe(stored);
+    expect(await service.infer({ requestId: 'r6', task: 'caption', images, params: {} })).toBe(stored);
     expect(dispatched).toHaveLength(0);
   });
 
   it('turns a result where every expert refused the image into invalid_argument', async () => {
     const { service, complete } = harness();
-    const pending = service.infer({ requestId: 'r8', task: 'caption', image, params: {} });
+    const pending = service.infer({ requestId: 'r8', task: 'caption', images, params: {} });
     await new Promise((resolve) => setImmediate(resolve));
     const failed = { status: 'failed', error: 'image_undecodable: could not decode the PNG image' };
     complete({ requestId: 'r8', experts: [failed, failed] } as unknown as InferenceResultJson);
@@ -122,12 +158,36 @@ describe('RouterService', () => {
       },
     });
     const { service, dispatched, complete } = harness({ router });
-    const pending = service.infer({ requestId: 'r9', task: 'vqa', image, question: 'how many cars are there ?', params: {} });
+    const pending = service.infer({ requestId: 'r9', task: 'vqa', images, question: 'how many cars are there ?', params: {} });
     await new Promise((resolve) => setImmediate(resolve));
     expect(seen).toEqual([{ task: 'vqa', question: 'how many cars are there ?', image: new Uint8Array([1, 2, 3]) }]);
     expect(dispatched[0].children.map((child) => child.expertId)).toEqual(['relation']);
     expect(dispatched[0].parent).toMatchObject({ questionType: 'comparison' });
     complete({ requestId: 'r9', experts: [] } as unknown as InferenceResultJson);
+    await pending;
+  });
+
+  it('with a router model and several images: no scene hint, the question type still from the model', async () => {
+    const seen: unknown[] = [];
+    const router = new InstructionRouter(manifest, {
+      model: {
+        predict: async (input) => {
+          seen.push(input);
+          return { questionType: 'comparison' };
+        },
+      },
+    });
+    const fetched: string[] = [];
+    const { service, dispatched, complete } = harness({
+      router,
+      images: { has: async () => true, get: async (sha) => (fetched.push(sha), { bytes: new Uint8Array([1]) }) },
+    });
+    const pending = service.infer({ requestId: 'r10', task: 'vqa', images: [image, second], question: 'are there more cars than trees ?', params: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual([{ task: 'vqa', question: 'are there more cars than trees ?', image: undefined }]);
+    expect(fetched).toEqual([]);
+    expect(dispatched[0].children.map((child) => [child.expertId, child.images.length])).toEqual([['relation', 2]]);
+    complete({ requestId: 'r10', experts: [] } as unknown as InferenceResultJson);
     await pending;
   });
 
@@ -160,7 +220,7 @@ describe('RouterService', () => {
 
     it('answers with its own fused result once every routed expert sent an ok partial', async () => {
       const h = fastHarness(true);
-      const pending = h.service.infer({ requestId: 'f1', task: 'caption', image, params: {} });
+      const pending = h.service.infer({ requestId: 'f1', task: 'caption', images, params: {} });
       await new Promise((resolve) => setImmediate(resolve));
       h.send(ok('theme', 'a farmland .'));
       h.send(ok('object', 'there are 3 fields .'));
@@ -176,7 +236,7 @@ describe('RouterService', () => {
 
     it('leaves the answer to the aggregator when the aggregator stored first', async () => {
       const h = fastHarness(false);
-      const pending = h.service.infer({ requestId: 'f2', task: 'vqa', image, question: 'how many cars are there ?', params: {} });
+      const pending = h.service.infer({ requestId: 'f2', task: 'vqa', images, question: 'how many cars are there ?', params: {} });
       await new Promise((resolve) => setImmediate(resolve));
       h.send(ok('object', '3'));
       await new Promise((resolve) => setImmediate(resolve));
@@ -189,7 +249,7 @@ describe('RouterService', () => {
 
     it('never fuses a request with a missing or failed expert, nor counts partials of experts it did not route', async () => {
       const h = fastHarness(true);
-      const pending = h.service.infer({ requestId: 'f3', task: 'vqa', image, question: 'how many cars are there ?', params: {} });
+      const pending = h.service.infer({ requestId: 'f3', task: 'vqa', images, question: 'how many cars are there ?', params: {} });
       await new Promise((resolve) => setImmediate(resolve));
       h.send(ok('theme', 'rural'));
       h.send({ ...ok('object', ''), status: 'timed_out' } as unknown as ReturnType<typeof ok>);
@@ -204,6 +264,6 @@ describe('RouterService', () => {
     const { service } = harness({
       completions: { channel: 'rsmoe:inbox:router-1', listen: () => ({ result: Promise.reject(new CompletionTimeoutError('late')), cancel: () => undefined }) },
     });
-    await expect(service.infer({ requestId: 'r7', task: 'caption', image, params: {} })).rejects.toMatchObject({ kind: 'deadline_exceeded' });
+    await expect(service.infer({ requestId: 'r7', task: 'caption', images, params: {} })).rejects.toMatchObject({ kind: 'deadline_exceeded' });
   });
 });

@@ -1,4 +1,5 @@
 import {
+  IMAGES_PER_REQUEST_LIMIT,
   isRequestId,
   isSha256Hex,
   type AggregateJobData,
@@ -28,7 +29,8 @@ export class RouterRequestError extends Error {
 export interface InferenceRequest {
   requestId: string;
   task: Task;
-  image: ImageRefJson;
+  /** The images, in prompt order: at least one, at most `limits.maxImages`. */
+  images: ImageRefJson[];
   question?: string;
   params: GenerationParams;
   /** Absolute deadline (Unix ms); 0 or absent means the default budget. */
@@ -55,6 +57,8 @@ export interface RouterServiceDeps {
   };
   images: { has(sha256: string): Promise<boolean>; get(sha256: string): Promise<{ bytes: Uint8Array } | undefined> };
   results: { get(requestId: string): Promise<InferenceResultJson | undefined> };
+  /** Most images one request may carry (MAX_IMAGES_PER_REQUEST); at most IMAGES_PER_REQUEST_LIMIT. */
+  maxImages: number;
   deadlines: {
     defaultMs: number;
     maxMs: number;
@@ -98,23 +102,35 @@ export class RouterService {
   async infer(request: InferenceRequest, onPartial?: (output: ExpertOutputJson) => void): Promise<InferenceResultJson> {
     const receivedAt = this.now();
     if (!isRequestId(request.requestId)) throw new RouterRequestError('invalid_argument', 'request_id must be 1-128 of [A-Za-z0-9_-]');
-    if (!isSha256Hex(request.image.sha256)) throw new RouterRequestError('invalid_argument', 'image.sha256 must be 64 lower-case hex characters');
+    this.checkImages(request.images);
     const deadline = this.deadline(request.deadlineUnixMs, receivedAt);
     // Idempotent: the same request id answered before gets its stored result.
-    // With a router model the image itself is needed (it classifies the scene); otherwise only its presence.
+    // With a router model the image itself is needed (its scene fills {scene}); otherwise only its presence.
+    // One scene hint cannot describe several images: a several-image prompt gets none (the question type
+    // is still the model's).
     const { router, images } = this.deps;
-    const [previous, image] = await Promise.all([
+    const sceneImage = router.hasModel && request.images.length === 1 ? request.images[0].sha256 : undefined;
+    const [previous, present] = await Promise.all([
       this.deps.results.get(request.requestId),
-      router.hasModel ? images.get(request.image.sha256).then((blob) => blob?.bytes) : images.has(request.image.sha256),
+      Promise.all(
+        request.images.map((ref) =>
+          ref.sha256 === sceneImage ? images.get(ref.sha256).then((blob) => blob?.bytes) : images.has(ref.sha256),
+        ),
+      ),
     ]);
     if (previous) return previous;
-    if (!image) {
-      throw new RouterRequestError('not_found', `image ${request.image.sha256} is not in the blob store (expired or never stored)`);
+    const missing = request.images.filter((_, index) => !present[index]).map((ref) => ref.sha256);
+    if (missing.length > 0) {
+      throw new RouterRequestError(
+        'not_found',
+        `image${missing.length > 1 ? 's' : ''} ${[...new Set(missing)].join(', ')} ${missing.length > 1 ? 'are' : 'is'} not in the blob store (expired or never stored)`,
+      );
     }
+    const sceneBytes = present.find((entry): entry is Uint8Array => entry instanceof Uint8Array);
     let decision;
     try {
       const routing = { task: request.task, question: request.question };
-      decision = image instanceof Uint8Array ? await router.routeWithModel(routing, image) : router.route(routing);
+      decision = router.hasModel ? await router.routeWithModel(routing, sceneBytes) : router.route(routing);
     } catch (error) {
       if (error instanceof InvalidRoutingRequestError) throw new RouterRequestError('invalid_argument', error.message);
       if (error instanceof NoExpertForTaskError) throw new RouterRequestError('failed_precondition', error.message);
@@ -146,7 +162,7 @@ export class RouterService {
         task: request.task,
         expertId: assignment.expertId,
         prompt: assignment.prompt,
-        image: request.image,
+        images: request.images,
         generation: { ...expert?.generation, ...request.params },
         deadlineUnixMs: fuseAt,
         enqueuedAtUnixMs: enqueuedAt,
@@ -207,6 +223,14 @@ export class RouterService {
     }
     const timer = setTimeout(arm, grace);
     return () => clearTimeout(timer);
+  }
+
+  private checkImages(images: readonly ImageRefJson[]): void {
+    const limit = Math.min(this.deps.maxImages, IMAGES_PER_REQUEST_LIMIT);
+    if (images.length === 0) throw new RouterRequestError('invalid_argument', 'images: at least one image is required');
+    if (images.length > limit) throw new RouterRequestError('invalid_argument', `images: ${images.length} images; at most ${limit} per request`);
+    const bad = images.flatMap((ref, index) => (isSha256Hex(ref.sha256) ? [] : [`images[${index}].sha256`]));
+    if (bad.length > 0) throw new RouterRequestError('invalid_argument', `${bad.join(', ')}: must be 64 lower-case hex characters`);
   }
 
   private deadline(requested: number | undefined, now: number): number {

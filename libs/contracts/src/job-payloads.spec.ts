@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { aggregateJobData, captionResult, expertJobData, expertOutput } from '../test-support/fixtures';
 import {
   ContractValidationError,
+  IMAGES_PER_REQUEST_LIMIT,
   parseAggregateJobData,
   parseRouterInboxMessage,
   parseExpertJobData,
@@ -29,13 +30,14 @@ describe('ExpertJobData', () => {
   });
 
   it('names every bad field', () => {
-    const bad = { ...expertJobData(), task: 'segment', image: { sha256: 'nope', byteLength: -1, mediaType: 'image/png' }, deadlineUnixMs: undefined };
+    const good = expertJobData().images[0];
+    const bad = { ...expertJobData(), task: 'segment', images: [good, { sha256: 'nope', byteLength: -1, mediaType: 'image/png' }], deadlineUnixMs: undefined };
     const problems = problemsOf(() => parseExpertJobData(bad));
     expect(problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^task: /),
-        expect.stringMatching(/^image\.sha256: must be 64 lower-case hex/),
-        expect.stringMatching(/^image\.byteLength: /),
+        expect.stringMatching(/^images\[1\]\.sha256: must be 64 lower-case hex/),
+        expect.stringMatching(/^images\[1\]\.byteLength: /),
         expect.stringMatching(/^deadlineUnixMs: Required/),
       ]),
     );
@@ -47,6 +49,18 @@ describe('ExpertJobData', () => {
     expect(problemsOf(() => parseExpertJobData({ ...expertJobData(), generation: { maxNewTokens: 0, beams: 2 } }))).toEqual(
       expect.arrayContaining([expect.stringMatching(/^generation\.maxNewTokens: /), expect.stringMatching(/^generation: Unrecognized key.*beams/)]),
     );
+  });
+
+  it('carries the images in prompt order: at least one, at most IMAGES_PER_REQUEST_LIMIT references', () => {
+    const [first] = expertJobData().images;
+    const second = { sha256: 'b'.repeat(64), byteLength: 99, mediaType: 'image/jpeg' };
+    expect(parseExpertJobData(expertJobData({ images: [first, second] })).images).toEqual([first, second]);
+    expect(problemsOf(() => parseExpertJobData(expertJobData({ images: [] })))).toEqual(['images: needs at least one image']);
+    const tooMany = Array.from({ length: IMAGES_PER_REQUEST_LIMIT + 1 }, () => first);
+    expect(problemsOf(() => parseExpertJobData(expertJobData({ images: tooMany })))).toEqual([`images: at most ${IMAGES_PER_REQUEST_LIMIT} images`]);
+    // The old single-image field is not read: a payload without `images` is refused, not half-parsed.
+    const { images: _images, ...withoutImages } = expertJobData();
+    expect(problemsOf(() => parseExpertJobData({ ...withoutImages, image: first }))).toEqual([expect.stringMatching(/^images: Required/)]);
   });
 
   it('rejects a non-object payload', () => {

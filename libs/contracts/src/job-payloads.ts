@@ -14,6 +14,13 @@ export interface ImageRefJson {
   mediaType: string;
 }
 
+/**
+ * Most image references one request (and so one expert job) may carry, whatever a router is configured
+ * to accept (its MAX_IMAGES_PER_REQUEST, default 4): references are small, but every image costs an
+ * encoder run and prompt positions.
+ */
+export const IMAGES_PER_REQUEST_LIMIT = 16;
+
 /** One routed expert, the prompt the router wrote for it and why it was chosen. */
 export interface ExpertAssignment {
   expertId: ExpertId;
@@ -30,7 +37,11 @@ export interface ExpertJobData {
   expertId: ExpertId;
   /** The prompt to generate for (without chat template: the runtime applies the model's). */
   prompt: string;
-  image: ImageRefJson;
+  /**
+   * The request's images, in prompt order (1 to IMAGES_PER_REQUEST_LIMIT): references only, the bytes
+   * stay in the blob store. A model packs a lone image differently from one of several (LLaVA-OneVision).
+   */
+  images: ImageRefJson[];
   /** Request-level decoding overrides, already merged over the pack's expert settings. */
   generation: GenerationParams;
   /** After this instant (Unix ms) the job is dropped, not computed. */
@@ -41,7 +52,7 @@ export interface ExpertJobData {
   replyTo: string;
 }
 
-/** Timings of one expert, in milliseconds; 0 for a stage that did not run. */
+/** Timings of one expert, in milliseconds; 0 for a stage that did not run. Image stages are summed over the images. */
 export interface ExpertTimingsJson {
   /** From enqueue to a worker picking the job up. */
   queueMs: number;
@@ -78,7 +89,7 @@ export interface ExpertOutputJson {
   timings: ExpertTimingsJson;
   /** The model that produced the text (its directory name in the pack). */
   model: string;
-  /** True when the image features came from the shared feature cache. */
+  /** True when every image's features came from the shared feature cache. */
   featuresCached: boolean;
 }
 
@@ -132,7 +143,10 @@ export const expertJobDataSchema: z.ZodType<ExpertJobData, z.ZodTypeDef, unknown
   task: z.enum(TASKS),
   expertId: expertIdSchema,
   prompt: z.string().min(1),
-  image: imageRefSchema,
+  images: z
+    .array(imageRefSchema)
+    .min(1, 'needs at least one image')
+    .max(IMAGES_PER_REQUEST_LIMIT, `at most ${IMAGES_PER_REQUEST_LIMIT} images`),
   generation: generationParamsSchema,
   deadlineUnixMs: unixMs,
   enqueuedAtUnixMs: unixMs,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL_DIR, TINY_PACK_DIR } from '../test-support/fixtures';
-import { expertsInOrder, loadPackManifest, PackManifestError, parsePackManifest, toListExpertsResponse } from './index';
+import { expertDtype, expertsInOrder, loadPackManifest, PackManifestError, parsePackManifest, toListExpertsResponse } from './index';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rsmoe-pack-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -143,5 +143,42 @@ describe('loadPackManifest', () => {
     expect(problemsOf(() => parsePackManifest(manifest, dir))).toEqual([expect.stringMatching(/share the default encoder id p@1\/model-a/)]);
     const explicit = { ...manifest, experts: [minimalExpert, { ...minimalExpert, id: 'b', model: 'other/model-a', encoderId: 'enc-b' }] };
     expect(parsePackManifest(explicit, dir).experts.map((e) => e.encoderId)).toEqual(['p@1/model-a', 'enc-b']);
+  });
+
+  it('reads an optional dtype per expert: one name for every graph, or one per graph', () => {
+    const dir = writePack('dtype', { name: 'p', version: '1', experts: [minimalExpert] });
+    const manifest = {
+      name: 'p',
+      version: '1',
+      experts: [
+        minimalExpert,
+        { ...minimalExpert, id: 'b', dtype: 'fp16' },
+        { ...minimalExpert, id: 'c', dtype: { vision_encoder: 'fp32', decoder_model_merged: 'q4f16' } },
+      ],
+    };
+    const experts = parsePackManifest(manifest, dir).experts;
+    expect(experts.map((e) => e.dtype)).toEqual([undefined, 'fp16', { vision_encoder: 'fp32', decoder_model_merged: 'q4f16' }]);
+    expect(experts.map((e) => expertDtype(e))).toEqual(['fp32', 'fp16', { vision_encoder: 'fp32', decoder_model_merged: 'q4f16' }]);
+    expect(experts.map((e) => expertDtype(e, 'q8'))).toEqual(['q8', 'q8', 'q8']);
+  });
+
+  it('names a dtype or a graph it does not know', () => {
+    const dir = writePack('bad-dtype', { name: 'p', version: '1', experts: [minimalExpert] });
+    const manifest = {
+      name: 'p',
+      version: '1',
+      experts: [
+        { ...minimalExpert, dtype: 'fp8' },
+        { ...minimalExpert, id: 'b', dtype: { vision_encoder: 'int4' } },
+        { ...minimalExpert, id: 'c', dtype: { lm_head: 'fp16' } },
+        { ...minimalExpert, id: 'd', dtype: {} },
+      ],
+    };
+    expect(problemsOf(() => parsePackManifest(manifest, dir))).toEqual([
+      'experts[0].dtype: must be one of fp32, fp16, q4, q4f16, quantized, q8, int8, uint8, bnb4',
+      'experts[1].dtype.vision_encoder: must be one of fp32, fp16, q4, q4f16, quantized, q8, int8, uint8, bnb4',
+      "experts[2].dtype: Unrecognized key(s) in object: 'lm_head'",
+      'experts[3].dtype: names no graph (graphs: vision_encoder, qformer, embed_tokens, decoder_model_merged)',
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { PackManifestError } from './errors';
 import { generationParamsSchema, type GenerationParams } from './generation-params';
 import { EXPERT_ID_PATTERN, type ExpertId } from './identifiers';
+import { dtypeSettingSchema, type DtypeSetting } from './model-dtype';
 import { QUESTION_TYPES, type QuestionType, type Task } from './tasks';
 import { formatIssues } from './validation';
 
@@ -43,11 +44,20 @@ export interface PackExpert {
   /** Name of the model directory; reported as `model` in results. */
   modelName: string;
   /**
-   * Identity of the expert's vision encoder for the shared feature cache: experts with the same
-   * encoderId share image features. Default `<pack name>@<version>/<model directory name>`, so experts
-   * on the same model share them and a new pack version never reads stale features.
+   * The encoder group the pack declares: experts with the same encoderId claim to have identical vision
+   * encoders (graph, weights, preprocessing, at their dtypes), so that image features are computed once
+   * per image for all of them. The feature cache itself keys on the runtime's content hash of the encoder,
+   * so features are shared exactly when encoders are identical; a pack whose declared group holds
+   * different encoders is refused at start (`checkSharedEncoders`). Default
+   * `<pack name>@<version>/<model directory name>`.
    */
   encoderId: string;
+  /**
+   * Precision variant of the expert's graphs (transformers.js names: `fp32`, `fp16`, `q4f16`, ...), one
+   * for all graphs or one per graph; undefined: the runtime's default, `fp32`. `rsmoe start --dtype`
+   * (MODEL_DTYPE of an expert process) overrides it for every expert.
+   */
+  dtype?: DtypeSetting;
   /** Aspects this expert covers (e.g. theme, object, relation). */
   aspects: string[];
   /** Question types routed to this expert (sparse VQA routing). */
@@ -111,6 +121,7 @@ const expertSchema = z
     description: z.string().default(''),
     model: relativePath,
     encoderId: z.string().regex(/^[A-Za-z0-9_.@/-]{1,128}$/, 'must be 1-128 of [A-Za-z0-9_.@/-]').optional(),
+    dtype: dtypeSettingSchema.optional(),
     aspects: z.array(z.string().min(1)).default([]),
     questionTypes: z.array(z.enum(QUESTION_TYPES)).default([]),
     prompts: z
@@ -224,6 +235,7 @@ function resolveManifest(data: RawManifest, packDir: string, file: string, probl
       modelDir,
       modelName,
       encoderId: e.encoderId ?? `${data.name}@${data.version}/${modelName}`,
+      ...(e.dtype !== undefined ? { dtype: e.dtype } : {}),
       aspects: e.aspects,
       questionTypes: e.questionTypes,
       prompts: e.prompts,
@@ -295,3 +307,8 @@ export function expertsInOrder(manifest: PackManifest): PackExpert[] {
   return manifest.fusion.order.map((id) => byId.get(id)!);
 }
 
+
+/** The dtype an expert runs at: the override (`rsmoe start --dtype`, MODEL_DTYPE), else its own, else `fp32`. */
+export function expertDtype(expert: PackExpert, override?: DtypeSetting): DtypeSetting {
+  return override ?? expert.dtype ?? 'fp32';
+}

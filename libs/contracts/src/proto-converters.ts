@@ -2,7 +2,7 @@ import { ContractValidationError } from './errors';
 import type { GenerationParams } from './generation-params';
 import { isSha256Hex } from './identifiers';
 import { inferenceResultSchema, type InferenceResultJson } from './inference-result';
-import { expertOutputSchema, type ExpertOutputJson, type ImageRefJson } from './job-payloads';
+import { IMAGES_PER_REQUEST_LIMIT, expertOutputSchema, type ExpertOutputJson, type ImageRefJson } from './job-payloads';
 import { expertsInOrder, type PackManifest } from './pack-manifest';
 import type {
   ProtoExpertOutput,
@@ -70,6 +70,33 @@ export function imageRefFromProto(ref: ProtoImageRef__Output | null | undefined,
 
 export function imageRefToProto(ref: ImageRefJson): ProtoImageRef {
   return { sha256: ref.sha256, byteLength: ref.byteLength, mediaType: ref.mediaType };
+}
+
+/**
+ * The image references of a request, in prompt order; throws ContractValidationError naming every bad
+ * reference, or when there is none or more than `maxImages` (at most IMAGES_PER_REQUEST_LIMIT).
+ */
+export function imageRefsFromProto(
+  refs: readonly ProtoImageRef__Output[] | null | undefined,
+  maxImages: number = IMAGES_PER_REQUEST_LIMIT,
+  field = 'images',
+): ImageRefJson[] {
+  const limit = Math.min(maxImages, IMAGES_PER_REQUEST_LIMIT);
+  const list = refs ?? [];
+  if (list.length === 0) throw new ContractValidationError('ImageRef', [`${field}: at least one image is required`]);
+  if (list.length > limit) throw new ContractValidationError('ImageRef', [`${field}: ${list.length} images; at most ${limit} per request`]);
+  const problems: string[] = [];
+  const out = list.flatMap((ref, index) => {
+    try {
+      return [imageRefFromProto(ref, `${field}[${index}]`)];
+    } catch (error) {
+      if (!(error instanceof ContractValidationError)) throw error;
+      problems.push(...error.problems);
+      return [];
+    }
+  });
+  if (problems.length > 0) throw new ContractValidationError('ImageRef', problems);
+  return out;
 }
 
 const GENERATION_KEYS = [

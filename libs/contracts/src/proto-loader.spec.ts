@@ -8,7 +8,9 @@ import {
   fromProtoResult,
   generationParamsFromProto,
   HEALTH_PROTO_PATH,
+  IMAGES_PER_REQUEST_LIMIT,
   imageRefFromProto,
+  imageRefsFromProto,
   loadHealthPackage,
   loadRouterPackage,
   PROTO_LOADER_OPTIONS,
@@ -77,16 +79,39 @@ describe('proto loading', () => {
     const caption = loadRouterPackage().rsmoe.v1.Router.service.Caption;
     const wire = caption.requestSerialize({
       requestId: 'r1',
-      image: { sha256: SHA, byteLength: 5, mediaType: 'image/png' },
+      images: [{ sha256: SHA, byteLength: 5, mediaType: 'image/png' }],
       params: { topK: 0, doSample: false, maxNewTokens: 7 },
       deadlineUnixMs: 1_700_000_000_000,
     });
     const request = caption.requestDeserialize(wire) as ProtoCaptionRequest__Output;
     expect(request.deadlineUnixMs).toBe('1700000000000');
-    expect(request.image?.byteLength).toBe('5');
+    expect(request.images[0]?.byteLength).toBe('5');
     expect(generationParamsFromProto(request.params)).toEqual({ topK: 0, doSample: false, maxNewTokens: 7 });
     expect(generationParamsFromProto(null)).toEqual({});
-    expect(imageRefFromProto(request.image)).toEqual({ sha256: SHA, byteLength: 5, mediaType: 'image/png' });
+    expect(imageRefsFromProto(request.images)).toEqual([{ sha256: SHA, byteLength: 5, mediaType: 'image/png' }]);
+  });
+
+  it('carries the images in prompt order; one image is field 2 once, as the former singular `image` was sent', () => {
+    const caption = loadRouterPackage().rsmoe.v1.Router.service.Caption;
+    const first = { sha256: SHA, byteLength: 5, mediaType: 'image/png' };
+    const second = { sha256: 'b'.repeat(64), byteLength: 6, mediaType: 'image/jpeg' };
+    const two = caption.requestDeserialize(caption.requestSerialize({ requestId: 'r2', images: [first, second] })) as ProtoCaptionRequest__Output;
+    expect(imageRefsFromProto(two.images)).toEqual([first, second]);
+    // A repeated message field with one element and a singular message field encode the same bytes
+    // (tag 0x12 = field 2, length-delimited): an old gateway's `image` reads as a list of one.
+    const one = caption.requestSerialize({ images: [first] });
+    expect([one[0], one[1]]).toEqual([0x12, one.length - 2]);
+  });
+
+  it('refuses no image, too many images, and names each bad reference by position', () => {
+    const ref = { sha256: SHA, byteLength: '5', mediaType: 'image/png' };
+    expect(() => imageRefsFromProto([])).toThrow(/images: at least one image is required/);
+    expect(() => imageRefsFromProto(null)).toThrow(/images: at least one image is required/);
+    expect(() => imageRefsFromProto([ref, ref, ref], 2)).toThrow(/images: 3 images; at most 2 per request/);
+    expect(() => imageRefsFromProto(Array.from({ length: IMAGES_PER_REQUEST_LIMIT + 1 }, () => ref), 1000)).toThrow(
+      new RegExp(`at most ${IMAGES_PER_REQUEST_LIMIT} per request`),
+    );
+    expect(() => imageRefsFromProto([ref, { ...ref, sha256: 'XYZ' }])).toThrow(/images\[1\]\.sha256: must be 64 lower-case hex/);
   });
 
   it('rejects a malformed image reference naming the fields', () => {
@@ -136,7 +161,7 @@ describe('a real gRPC server and client built from loadRouterPackage()', () => {
 
   it('serves a unary Caption whose result converts back to the JSON schema', async () => {
     const result = await new Promise<ProtoInferenceResult__Output>((resolve, reject) =>
-      client.Caption({ requestId: 'abc', image: { sha256: SHA, byteLength: 1, mediaType: 'image/png' } }, (error, value) => (error ? reject(error) : resolve(value!))),
+      client.Caption({ requestId: 'abc', images: [{ sha256: SHA, byteLength: 1, mediaType: 'image/png' }] }, (error, value) => (error ? reject(error) : resolve(value!))),
     );
     expect(fromProtoResult(result)).toEqual(captionResult({ requestId: 'abc' }));
   });

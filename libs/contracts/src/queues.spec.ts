@@ -68,14 +68,15 @@ describe('Redis keys', () => {
     const keys = createRedisKeys('t1');
     expect(keys.resultKey('r')).toBe('t1:result:r');
     expect(keys.routerInbox('r')).toBe('t1:inbox:r');
-    expect(keys.featureCacheKey('abc', 'pack@1/model')).toBe('t1:features:pack@1/model:abc');
+    expect(keys.featureCacheKey('abc', 'e'.repeat(64), 'anyres')).toBe(`t1:features:${'e'.repeat(64)}:anyres:abc`);
+    expect(keys.featureCacheKey('abc', 'enc', 'anyres')).not.toBe(keys.featureCacheKey('abc', 'enc', 'single-crop'));
     expect(keys.blobKey('abc')).toBe('t1:blob:abc');
     expect(createRedisKeys().resultKey('r')).toBe('rsmoe:result:r');
   });
 
   it('keeps the kinds apart for the same id', () => {
     const keys = createRedisKeys('p');
-    const all = [keys.resultKey('x'), keys.routerInbox('x'), keys.featureCacheKey('x', 'e'), keys.blobKey('x')];
+    const all = [keys.resultKey('x'), keys.routerInbox('x'), keys.featureCacheKey('x', 'e', 'single-crop'), keys.blobKey('x')];
     expect(new Set(all).size).toBe(all.length);
   });
 

@@ -13,8 +13,12 @@ export interface RedisKeys {
    * experts publish their partials there and the aggregator the stored result (RouterInboxMessage).
    */
   routerInbox(routerInstanceId: string): string;
-  /** Key of cached image features for one image and one vision encoder. */
-  featureCacheKey(imageSha256: string, encoderId: string): string;
+  /**
+   * Key of cached image features for one image, one vision encoder (the runtime's `encoderId`: sha256 of
+   * the encoder graph, its weights and its preprocessing) and one packing (`anyres` or `single-crop`: a
+   * LLaVA-OneVision prompt's only image and each image of a several-image prompt give other features).
+   */
+  featureCacheKey(imageSha256: string, encoderId: string, packing: string): string;
   /** Hash holding an image's bytes and media type (libs/blobstore). */
   blobKey(sha256: string): string;
 }
@@ -31,7 +35,7 @@ export function createRedisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys 
     prefix,
     resultKey: (requestId: string) => `${prefix}:result:${requestId}`,
     routerInbox: (routerInstanceId: string) => `${prefix}:inbox:${routerInstanceId}`,
-    featureCacheKey: (imageSha256: string, encoderId: string) => `${prefix}:features:${encoderId}:${imageSha256}`,
+    featureCacheKey: (imageSha256: string, encoderId: string, packing: string) => `${prefix}:features:${encoderId}:${packing}:${imageSha256}`,
     blobKey: (sha256: string) => `${prefix}:blob:${sha256}`,
   });
 }

@@ -12,7 +12,7 @@ export function expertJobData(overrides: Partial<ExpertJobData> = {}): ExpertJob
     task: 'caption',
     expertId: 'theme',
     prompt: 'describe the scene theme of the image .',
-    image: { sha256: SHA, byteLength: 1234, mediaType: 'image/png' },
+    images: [{ sha256: SHA, byteLength: 1234, mediaType: 'image/png' }],
     generation: { maxNewTokens: 12 },
     deadlineUnixMs: 1_700_000_030_000,
     enqueuedAtUnixMs: 1_700_000_000_000,

@@ -261,14 +261,14 @@ export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<L
       return { assignment, expert, runtime: await VlmRuntime.load(expert.modelDir, runtimeOptions) };
     }),
   );
-  // Features once per image and encoder, as the mesh's shared cache does.
+  // Features once per image, encoder and packing (one image per prompt here), as the mesh's shared cache does.
   const featureCache = new Map<string, ImageFeatures>();
-  const featuresFor = async (runtime: VlmRuntime, image: Buffer): Promise<ImageFeatures> => {
-    const key = `${runtime.encoderId}:${createHash('sha256').update(image).digest('hex')}`;
+  const featuresFor = async (runtime: VlmRuntime, image: Buffer): Promise<ImageFeatures[]> => {
+    const key = `${runtime.encoderId}:${runtime.featurePacking(1)}:${createHash('sha256').update(image).digest('hex')}`;
     let features = featureCache.get(key);
-    if (!features) [features] = await runtime.encodeImages([image]);
+    if (!features) [features] = await runtime.encodeImages([image], { imagesInPrompt: 1 });
     featureCache.set(key, features);
-    return features;
+    return [features];
   };
   const inProcess = async (index: number): Promise<void> => {
     const image = images[index % images.length];

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { type Command, Option } from 'commander';
-import { runRuntimeBenchmark } from '@rsmoe/runtime';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { MODEL_DTYPES, runRuntimeBenchmark, type ModelDtype } from '@rsmoe/runtime';
 import { runMeshBenchmark } from '../bench/mesh-benchmark';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
@@ -14,6 +14,27 @@ interface RuntimeBenchFlags {
   rounds: string;
   threads: string;
   provider: 'cpu' | 'cuda';
+  dtype: ModelDtype;
+  memory: boolean;
+  memoryModel: string;
+  memoryImage: string;
+  memoryPromptTokens: string;
+  memoryNewTokens: string;
+  meterCheck: boolean;
+}
+
+const HF_LLAVA_ONEVISION = resolve(REPO_ROOT, 'models/fixtures/hf-reference/llava-onevision-tiny');
+
+function integerList(value: string): number[] {
+  const list = value.split(',').map((item) => Number(item.trim()));
+  if (list.some((item) => !Number.isInteger(item) || item < 1)) throw new InvalidArgumentError('expected positive integers, comma-separated');
+  return list;
+}
+
+function count(value: string, least = 0): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < least) throw new InvalidArgumentError(`expected an integer ≥ ${least}`);
+  return parsed;
 }
 
 /** `rsmoe bench <target>`: benchmarks that print each hot path next to its floor, measured in the same run. */
@@ -21,30 +42,50 @@ export function registerBenchCommand(program: Command): void {
   const bench = program.command('bench').description('benchmarks: each hot path next to its floor, in the same run');
   bench
     .command('runtime')
-    .description('generation tokens/s of libs/runtime vs a bare onnxruntime session loop')
-    .option('--model <dir>', 'model directory', resolve(REPO_ROOT, 'models/fixtures/tiny-llava'))
-    .option('--image <file>', 'image file', resolve(REPO_ROOT, 'models/fixtures/tiny-llava/golden-0.png'))
-    .option('--prompt <text>', 'prompt', 'describe the image .')
-    .option('--batches <list>', 'comma-separated batch sizes', '1,4,16')
+    .description(
+      'libs/runtime generation tokens/s ÷ a bare onnxruntime session loop (goal ≥ 0.95), then the peak RSS of an ' +
+        '800-token prompt on a 151,936-token vocabulary in a child process (goal < 50 MB)',
+    )
+    .option('--model <dir>', 'model directory (e.g. models/fixtures/tiny-llava)', HF_LLAVA_ONEVISION)
+    .option('--image <file>', 'image file', resolve(HF_LLAVA_ONEVISION, 'images/airport_32.png'))
+    .option('--prompt <text>', 'prompt', 'Describe this aerial image in one sentence.')
+    .option('--batches <list>', 'comma-separated batch sizes', '1,4')
     .option('--new-tokens <n>', 'tokens generated per request', '32')
-    .option('--rounds <n>', 'timed rounds per batch size (median reported)', '100')
+    .option('--rounds <n>', 'timed rounds per batch size (median reported)', '200')
     .option('--threads <n>', 'intra-op threads (0 = all cores)', '1')
     .addOption(new Option('--provider <name>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--dtype <name>', 'graph precision variant').choices(MODEL_DTYPES).default('fp32'))
+    .option('--no-memory', 'skip the memory measurement')
+    .option('--memory-model <dir>', 'large-vocabulary model for the memory measurement', resolve(REPO_ROOT, 'models/fixtures/big-vocab-llava'))
+    .option('--memory-image <file>', 'image of the memory measurement', resolve(HF_LLAVA_ONEVISION, 'images/airport_32.png'))
+    .option('--memory-prompt-tokens <n>', 'prompt length of the memory measurement', '800')
+    .option('--memory-new-tokens <n>', 'tokens generated in the memory measurement', '32')
+    .option('--no-meter-check', 'skip the bare-loop memory runs (num_logits_to_keep 1: the floor; 0: shows the meter sees B×T×V)')
     .action(async (flags: RuntimeBenchFlags) => {
-      const rows = await runRuntimeBenchmark(
+      const report = await runRuntimeBenchmark(
         {
-          modelDir: flags.model,
-          imagePath: flags.image,
+          modelDir: resolve(flags.model),
+          imagePath: resolve(flags.image),
           prompt: flags.prompt,
-          batchSizes: flags.batches.split(',').map(Number),
-          newTokens: Number(flags.newTokens),
-          rounds: Number(flags.rounds),
-          intraOpThreads: Number(flags.threads),
+          batchSizes: flags.batches === '' ? [] : integerList(flags.batches),
+          newTokens: count(flags.newTokens, 1),
+          rounds: count(flags.rounds, 1),
+          intraOpThreads: count(flags.threads),
           executionProvider: flags.provider,
+          dtype: flags.dtype,
+          memory: flags.memory
+            ? {
+                modelDir: resolve(flags.memoryModel),
+                imagePath: resolve(flags.memoryImage),
+                promptTokens: count(flags.memoryPromptTokens, 1),
+                newTokens: count(flags.memoryNewTokens, 1),
+                checkMeter: flags.meterCheck,
+              }
+            : undefined,
         },
         (line) => process.stdout.write(`${line}\n`),
       );
-      process.stdout.write(`${JSON.stringify({ benchmark: 'runtime', rows })}\n`);
+      process.stdout.write(`${JSON.stringify({ benchmark: 'runtime', ...report })}\n`);
     });
   bench
     .command('mesh')

@@ -32,6 +32,13 @@ export function isInputError(error: unknown): boolean {
     ['scoring_input_invalid', 'dataset_format_invalid'].includes((error as { code: string }).code);
 }
 
+/** A subcommand's name with its parents' (`pack init`), without the program's. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let at: Command | null = command; at?.parent; at = at.parent) names.unshift(at.name());
+  return names.join(' ') || command.name();
+}
+
 /**
  * Wraps a command action: input errors print one line on stderr and set exit code 2; anything else is
  * rethrown to the program's handler. Commander's own usage errors also exit with 2.
@@ -45,7 +52,7 @@ export function withInputErrors<A extends unknown[]>(command: Command, action: (
       await action(...args);
     } catch (error) {
       if (!isInputError(error)) throw error;
-      process.stderr.write(`${command.name()}: ${(error as Error).message}\n`);
+      process.stderr.write(`${commandPath(command)}: ${(error as Error).message}\n`);
       process.exitCode = INPUT_ERROR_EXIT_CODE;
     }
   };

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ContractValidationError, parseDtypeSetting, type DtypeSetting } from '@rsmoe/contracts';
 import { VlmRuntime, type GenerationOptions } from '@rsmoe/runtime';
 
 function positiveInteger(value: string): number {
@@ -20,9 +21,23 @@ function bandList(value: string): [number, number, number] | [number] {
   return bands as [number, number, number] | [number];
 }
 
+/** Each `--image` adds one image, in the order given (the prompt's order). */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function dtype(value: string): DtypeSetting {
+  try {
+    return parseDtypeSetting(value, '--dtype');
+  } catch (error) {
+    if (error instanceof ContractValidationError) throw new InvalidArgumentError(error.problems.join('; '));
+    throw error;
+  }
+}
+
 interface GenerateFlags {
   model: string;
-  image?: string;
+  image: string[];
   prompt: string;
   maxNewTokens?: number;
   beams?: number;
@@ -37,16 +52,17 @@ interface GenerateFlags {
   bands?: [number, number, number] | [number];
   provider: 'cpu' | 'cuda' | 'auto';
   threads: number;
+  dtype?: DtypeSetting;
   json?: boolean;
 }
 
-/** `rsmoe generate`: one (image, prompt) through one expert directory, on this machine (no services). */
+/** `rsmoe generate`: one prompt with its images through one expert directory, on this machine (no services). */
 export function registerGenerateCommand(program: Command): void {
   program
     .command('generate')
-    .description('run one model directory (LLaVA ONNX layout) on an image and a prompt, locally')
+    .description('run one model directory (LLaVA ONNX layout) on a prompt and its images, locally')
     .requiredOption('-m, --model <dir>', 'expert directory in the LLaVA ONNX layout')
-    .option('-i, --image <file>', 'PNG, JPEG, WebP, TIFF or GeoTIFF image')
+    .option('-i, --image <file>', 'PNG, JPEG, WebP, TIFF or GeoTIFF image; repeat for several, in prompt order', collect, [])
     .requiredOption('-p, --prompt <text>', 'instruction or question')
     .option('--max-new-tokens <n>', 'most tokens to generate', positiveInteger)
     .option('--beams <n>', 'beam count (beam search when > 1)', positiveInteger)
@@ -61,9 +77,10 @@ export function registerGenerateCommand(program: Command): void {
     .option('--bands <list>', 'GeoTIFF bands to read as RGB, 0-based (e.g. 3,2,1)', bandList)
     .addOption(new Option('--provider <name>', 'execution provider').choices(['cpu', 'cuda', 'auto']).default('auto'))
     .option('--threads <n>', 'intra-op threads (0 = all cores)', positiveInteger, 0)
+    .option('--dtype <d>', 'graph precision: fp32 (default), fp16, q4f16, quantized, ..., or graph=dtype,... (e.g. vision_encoder=fp32,decoder_model_merged=q4f16)', dtype)
     .option('--json', 'print the whole result as JSON')
     .action(async (flags: GenerateFlags) => {
-      const runtime = await VlmRuntime.load(flags.model, { executionProvider: flags.provider, intraOpThreads: flags.threads });
+      const runtime = await VlmRuntime.load(flags.model, { executionProvider: flags.provider, intraOpThreads: flags.threads, dtype: flags.dtype });
       try {
         const options: GenerationOptions = {
           maxNewTokens: flags.maxNewTokens,
@@ -77,9 +94,9 @@ export function registerGenerateCommand(program: Command): void {
           repetitionPenalty: flags.repetitionPenalty,
           stopStrings: flags.stop,
         };
-        const image = flags.image ? new Uint8Array(await readFile(flags.image)) : undefined;
+        const images = await Promise.all(flags.image.map(async (file) => new Uint8Array(await readFile(file))));
         const [result] = await runtime.generate([
-          { prompt: flags.prompt, image, options, decodeOptions: flags.bands ? { bands: flags.bands } : undefined },
+          { prompt: flags.prompt, images, options, decodeOptions: flags.bands ? { bands: flags.bands } : undefined },
         ]);
         process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.text}\n`);
       } finally {

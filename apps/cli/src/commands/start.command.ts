@@ -1,6 +1,8 @@
 import { relative } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_PACK_DIR, REPO_ROOT } from '@rsmoe/config';
+import { checkSharedEncoders, ContractValidationError, formatDtypeSetting, loadPackManifest, parseDtypeSetting, type DtypeSetting } from '@rsmoe/contracts';
+import { readEncoderId } from '@rsmoe/runtime';
 import { MeshLauncher } from '../mesh/mesh-launcher';
 import { locateRedis } from '../mesh/redis-locator';
 
@@ -10,6 +12,15 @@ function port(value: string): number {
   return parsed;
 }
 
+function dtype(value: string): DtypeSetting {
+  try {
+    return parseDtypeSetting(value, '--dtype');
+  } catch (error) {
+    if (error instanceof ContractValidationError) throw new InvalidArgumentError(error.problems.join('; '));
+    throw error;
+  }
+}
+
 interface StartFlags {
   pack: string;
   port: number;
@@ -17,6 +28,7 @@ interface StartFlags {
   metricsPort: number;
   provider: string;
   threads: string;
+  dtype?: DtypeSetting;
   verbose?: boolean;
 }
 
@@ -31,8 +43,11 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
     .option('--metrics-port <n>', 'metrics + health port of the first service; the others follow it', port, 9464)
     .addOption(new Option('--provider <name>', 'execution provider of the experts').choices(['cpu', 'cuda', 'auto']).default('auto'))
     .option('--threads <n>', 'intra-op threads per expert (0 = all cores)', '1')
+    .option('--dtype <d>', "every expert's graph precision, overriding pack.json: fp32, fp16, q4f16, quantized, ..., or graph=dtype,...", dtype)
     .option('--verbose', 'print every service log line')
     .action(async (flags: StartFlags) => {
+      // Before anything starts: experts that declare one encoderId must have the same encoder (at their dtypes).
+      await checkSharedEncoders(loadPackManifest(flags.pack), readEncoderId, { dtypeOverride: flags.dtype });
       const redis = await locateRedis(redisUrlFromEnv);
       process.stderr.write(`rsmoe: Redis: ${redis.how}\n`);
       const mesh = new MeshLauncher({
@@ -43,7 +58,11 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
         gatewayPort: flags.port,
         routerPort: flags.routerPort,
         metricsBasePort: flags.metricsPort,
-        env: { EXECUTION_PROVIDER: flags.provider, INTRA_OP_THREADS: flags.threads },
+        env: {
+          EXECUTION_PROVIDER: flags.provider,
+          INTRA_OP_THREADS: flags.threads,
+          ...(flags.dtype !== undefined ? { MODEL_DTYPE: formatDtypeSetting(flags.dtype) } : {}),
+        },
         onLog: (service, line) => {
           if (flags.verbose || /"level":"(warn|error)"/.test(line) || !line.startsWith('{')) process.stderr.write(`[${service}] ${line}\n`);
         },

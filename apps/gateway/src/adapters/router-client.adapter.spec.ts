@@ -91,13 +91,13 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
 
   it('Caption: sends the request, the deadline (message and gRPC) and x-request-id; converts the result', async () => {
     const deadlineUnixMs = Date.now() + 4000;
-    const result = await adapter.caption({ requestId: 'grpc-req-1', image, params: { maxNewTokens: 7, topK: 0 }, deadlineUnixMs });
+    const result = await adapter.caption({ requestId: 'grpc-req-1', images: [image], params: { maxNewTokens: 7, topK: 0 }, deadlineUnixMs });
     expect(result).toEqual(cannedResult('grpc-req-1'));
     const [{ method, request, requestIdMetadata, deadline }] = received;
     expect(method).toBe('Caption');
     expect(requestIdMetadata).toEqual(['grpc-req-1']);
     expect(request.requestId).toBe('grpc-req-1');
-    expect(request.image).toEqual({ sha256: image.sha256, byteLength: '1234', mediaType: 'image/png' });
+    expect(request.images).toEqual([{ sha256: image.sha256, byteLength: '1234', mediaType: 'image/png' }]);
     expect(request.deadlineUnixMs).toBe(String(deadlineUnixMs));
     expect(request.params).toMatchObject({ maxNewTokens: 7, topK: 0 });
     // grpc-timeout is relative and rounded: the server's deadline lands within a few ms of ours.
@@ -105,7 +105,7 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
   });
 
   it('Answer: carries the question', async () => {
-    const result = await adapter.answer({ requestId: 'grpc-req-2', image, params: {}, deadlineUnixMs: Date.now() + 4000, question: 'Is there water?' });
+    const result = await adapter.answer({ requestId: 'grpc-req-2', images: [image], params: {}, deadlineUnixMs: Date.now() + 4000, question: 'Is there water?' });
     expect(result).toMatchObject({ task: 'vqa', question: 'Is there water?', answer: 'yes' });
     expect(received[0]).toMatchObject({ method: 'Answer', requestIdMetadata: ['grpc-req-2'] });
     expect((received[0].request as ProtoAnswerRequest__Output).question).toBe('Is there water?');
@@ -119,7 +119,7 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
   });
 
   it('turns gRPC failures into RouterCallError: status from the server, DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED', async () => {
-    await expect(adapter.caption({ requestId: 'please-fail', image, params: {}, deadlineUnixMs: Date.now() + 2000 })).rejects.toMatchObject({
+    await expect(adapter.caption({ requestId: 'please-fail', images: [image], params: {}, deadlineUnixMs: Date.now() + 2000 })).rejects.toMatchObject({
       name: 'RouterCallError',
       grpcCode: grpc.status.RESOURCE_EXHAUSTED,
       details: 'queue full',
@@ -127,19 +127,19 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
 
     hang = true;
     const started = Date.now();
-    const late = await adapter.caption({ requestId: 'grpc-late', image, params: {}, deadlineUnixMs: Date.now() + 150 }).catch((e: unknown) => e);
+    const late = await adapter.caption({ requestId: 'grpc-late', images: [image], params: {}, deadlineUnixMs: Date.now() + 150 }).catch((e: unknown) => e);
     expect(late).toBeInstanceOf(RouterCallError);
     expect((late as RouterCallError).grpcCode).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(Date.now() - started).toBeLessThan(2000);
 
     const abort = new AbortController();
-    const pending = adapter.caption({ requestId: 'grpc-gone', image, params: {}, deadlineUnixMs: Date.now() + 5000, signal: abort.signal });
+    const pending = adapter.caption({ requestId: 'grpc-gone', images: [image], params: {}, deadlineUnixMs: Date.now() + 5000, signal: abort.signal });
     setTimeout(() => abort.abort(), 50);
     await expect(pending).rejects.toMatchObject({ grpcCode: grpc.status.CANCELLED });
 
     const nowhere = new RouterClientAdapter('127.0.0.1:1');
     try {
-      await expect(nowhere.caption({ requestId: 'grpc-nowhere', image, params: {}, deadlineUnixMs: Date.now() + 2000 })).rejects.toMatchObject({
+      await expect(nowhere.caption({ requestId: 'grpc-nowhere', images: [image], params: {}, deadlineUnixMs: Date.now() + 2000 })).rejects.toMatchObject({
         grpcCode: grpc.status.UNAVAILABLE,
       });
       expect(await nowhere.checkHealth(Date.now() + 500)).toMatchObject({ serving: false, status: expect.stringMatching(/^UNAVAILABLE/) });

@@ -54,7 +54,7 @@ export class RouterClientAdapter implements RouterPort {
       this.client.Caption.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
       {
         requestId: call.requestId,
-        image: imageRefToProto(call.image),
+        images: call.images.map(imageRefToProto),
         params: generationParamsToProto(call.params),
         deadlineUnixMs: call.deadlineUnixMs,
       },
@@ -68,7 +68,7 @@ export class RouterClientAdapter implements RouterPort {
       this.client.Answer.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
       {
         requestId: call.requestId,
-        image: imageRefToProto(call.image),
+        images: call.images.map(imageRefToProto),
         params: generationParamsToProto(call.params),
         deadlineUnixMs: call.deadlineUnixMs,
         question: call.question,

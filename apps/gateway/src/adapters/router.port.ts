@@ -11,7 +11,8 @@ export interface RouterCallContext {
 }
 
 export interface CaptionCall extends RouterCallContext {
-  image: ImageRefJson;
+  /** The stored images, in prompt order (the HTTP endpoints send one). */
+  images: ImageRefJson[];
   params: GenerationParams;
 }
 

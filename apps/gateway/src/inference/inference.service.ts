@@ -45,7 +45,8 @@ export class InferenceService {
       height: accepted.image.height,
       deadlineUnixMs,
     });
-    const call = { requestId: context.requestId, image, params: accepted.params, deadlineUnixMs, signal: context.signal };
+    // One image per HTTP request for now: the router and the experts take a list (prompt order).
+    const call = { requestId: context.requestId, images: [image], params: accepted.params, deadlineUnixMs, signal: context.signal };
     return task === 'vqa' ? this.router.answer({ ...call, question: accepted.question ?? '' }) : this.router.caption(call);
   }
 

@@ -6,7 +6,7 @@ import type { GenerationParams as _rsmoe_v1_GenerationParams, GenerationParams__
 import type { Long } from '@grpc/proto-loader';
 
 /**
- * Answer a question about an image.
+ * Answer a question about an image, or about several images in one prompt.
  */
 export interface AnswerRequest {
   /**
@@ -14,9 +14,11 @@ export interface AnswerRequest {
    */
   'requestId'?: (string);
   /**
-   * The image, already in the blob store.
+   * The images, already in the blob store, in prompt order: at least one, at most the router's
+   * MAX_IMAGES_PER_REQUEST (default 4). Field 2 was the single `ImageRef image`: a sender of that field is
+   * read as a list of one.
    */
-  'image'?: (_rsmoe_v1_ImageRef | null);
+  'images'?: (_rsmoe_v1_ImageRef)[];
   /**
    * Optional decoding overrides for every routed expert.
    */
@@ -32,7 +34,7 @@ export interface AnswerRequest {
 }
 
 /**
- * Answer a question about an image.
+ * Answer a question about an image, or about several images in one prompt.
  */
 export interface AnswerRequest__Output {
   /**
@@ -40,9 +42,11 @@ export interface AnswerRequest__Output {
    */
   'requestId': (string);
   /**
-   * The image, already in the blob store.
+   * The images, already in the blob store, in prompt order: at least one, at most the router's
+   * MAX_IMAGES_PER_REQUEST (default 4). Field 2 was the single `ImageRef image`: a sender of that field is
+   * read as a list of one.
    */
-  'image': (_rsmoe_v1_ImageRef__Output | null);
+  'images': (_rsmoe_v1_ImageRef__Output)[];
   /**
    * Optional decoding overrides for every routed expert.
    */

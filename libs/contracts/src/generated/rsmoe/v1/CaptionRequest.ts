@@ -6,7 +6,7 @@ import type { GenerationParams as _rsmoe_v1_GenerationParams, GenerationParams__
 import type { Long } from '@grpc/proto-loader';
 
 /**
- * Caption an image.
+ * Caption an image, or several images in one prompt.
  */
 export interface CaptionRequest {
   /**
@@ -14,9 +14,11 @@ export interface CaptionRequest {
    */
   'requestId'?: (string);
   /**
-   * The image, already in the blob store.
+   * The images, already in the blob store, in prompt order: at least one, at most the router's
+   * MAX_IMAGES_PER_REQUEST (default 4). Field 2 was the single `ImageRef image`: a sender of that field is
+   * read as a list of one.
    */
-  'image'?: (_rsmoe_v1_ImageRef | null);
+  'images'?: (_rsmoe_v1_ImageRef)[];
   /**
    * Optional decoding overrides for every expert.
    */
@@ -28,7 +30,7 @@ export interface CaptionRequest {
 }
 
 /**
- * Caption an image.
+ * Caption an image, or several images in one prompt.
  */
 export interface CaptionRequest__Output {
   /**
@@ -36,9 +38,11 @@ export interface CaptionRequest__Output {
    */
   'requestId': (string);
   /**
-   * The image, already in the blob store.
+   * The images, already in the blob store, in prompt order: at least one, at most the router's
+   * MAX_IMAGES_PER_REQUEST (default 4). Field 2 was the single `ImageRef image`: a sender of that field is
+   * read as a list of one.
    */
-  'image': (_rsmoe_v1_ImageRef__Output | null);
+  'images': (_rsmoe_v1_ImageRef__Output)[];
   /**
    * Optional decoding overrides for every expert.
    */

@@ -39,7 +39,7 @@ export interface ExpertOutput {
    */
   'model'?: (string);
   /**
-   * True when the image features came from the shared feature cache instead of the vision encoder.
+   * True when every image's features came from the shared feature cache instead of the vision encoder.
    */
   'featuresCached'?: (boolean);
   /**
@@ -83,7 +83,7 @@ export interface ExpertOutput__Output {
    */
   'model': (string);
   /**
-   * True when the image features came from the shared feature cache instead of the vision encoder.
+   * True when every image's features came from the shared feature cache instead of the vision encoder.
    */
   'featuresCached': (boolean);
   /**

@@ -4,6 +4,7 @@
 
 /**
  * Where one expert's time went, in milliseconds. Zero when the stage did not run (e.g. cached features).
+ * Image stages are summed over the request's images.
  */
 export interface ExpertTimings {
   /**
@@ -38,6 +39,7 @@ export interface ExpertTimings {
 
 /**
  * Where one expert's time went, in milliseconds. Zero when the stage did not run (e.g. cached features).
+ * Image stages are summed over the request's images.
  */
 export interface ExpertTimings__Output {
   /**

@@ -16,14 +16,14 @@ import type { ListExpertsResponse as _rsmoe_v1_ListExpertsResponse, ListExpertsR
  */
 export interface RouterClient extends grpc.Client {
   /**
-   * Answers a question about an image: only the experts whose domain fits the question type run.
+   * Answers a question about an image (or several): only the experts whose domain fits the question type run.
    */
   Answer(argument: _rsmoe_v1_AnswerRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   Answer(argument: _rsmoe_v1_AnswerRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   Answer(argument: _rsmoe_v1_AnswerRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   Answer(argument: _rsmoe_v1_AnswerRequest, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   /**
-   * Answers a question about an image: only the experts whose domain fits the question type run.
+   * Answers a question about an image (or several): only the experts whose domain fits the question type run.
    */
   answer(argument: _rsmoe_v1_AnswerRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   answer(argument: _rsmoe_v1_AnswerRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
@@ -31,14 +31,16 @@ export interface RouterClient extends grpc.Client {
   answer(argument: _rsmoe_v1_AnswerRequest, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Captions an image: every caption expert runs, partial captions are fused into one.
+   * Captions an image (or several, in prompt order): every caption expert runs, partial captions are
+   * fused into one.
    */
   Caption(argument: _rsmoe_v1_CaptionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   Caption(argument: _rsmoe_v1_CaptionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   Caption(argument: _rsmoe_v1_CaptionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   Caption(argument: _rsmoe_v1_CaptionRequest, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   /**
-   * Captions an image: every caption expert runs, partial captions are fused into one.
+   * Captions an image (or several, in prompt order): every caption expert runs, partial captions are
+   * fused into one.
    */
   caption(argument: _rsmoe_v1_CaptionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
   caption(argument: _rsmoe_v1_CaptionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
@@ -79,12 +81,13 @@ export interface RouterClient extends grpc.Client {
  */
 export interface RouterHandlers extends grpc.UntypedServiceImplementation {
   /**
-   * Answers a question about an image: only the experts whose domain fits the question type run.
+   * Answers a question about an image (or several): only the experts whose domain fits the question type run.
    */
   Answer: grpc.handleUnaryCall<_rsmoe_v1_AnswerRequest__Output, _rsmoe_v1_InferenceResult>;
   
   /**
-   * Captions an image: every caption expert runs, partial captions are fused into one.
+   * Captions an image (or several, in prompt order): every caption expert runs, partial captions are
+   * fused into one.
    */
   Caption: grpc.handleUnaryCall<_rsmoe_v1_CaptionRequest__Output, _rsmoe_v1_InferenceResult>;
   
