@@ -124,6 +124,25 @@ describe('precision variants', () => {
   });
 });
 
+describe('num_logits_to_keep (Qwen2 vocabulary of 151,936)', () => {
+  it('is fed to a decoder that has it: one row of logits per request, whatever the prompt length', async () => {
+    const runtime = await load(join(FIXTURES, 'big-vocab-llava'));
+    try {
+      expect(runtime.config.vocabSize).toBe(151_936);
+      const long = { ...request, prompt: `${'field road river '.repeat(60)}${single.prompt}`, options: { maxNewTokens: 4 } };
+      const logits = await runtime.nextTokenLogits([request, long]);
+      expect(logits.map((row) => row.length)).toEqual([151_936, 151_936]);
+      // The same last-position logits as the prompt alone: padding and keeping one position change nothing.
+      const [alone] = await runtime.nextTokenLogits([long]);
+      expect(maxDiff(logits[1], alone)).toBeLessThan(1e-5);
+      const [result] = await runtime.generate([long]);
+      expect(result.tokenIds).toHaveLength(4);
+    } finally {
+      await runtime.release();
+    }
+  });
+});
+
 describe('encoder identity', () => {
   it('covers external data: same graph file, other weights, other id; same files, same id', async () => {
     const withExternal = (name: string, tweak: boolean) =>

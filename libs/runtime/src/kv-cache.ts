@@ -9,6 +9,26 @@ export function presentNames(layer: number): { key: string; value: string } {
   return { key: `present.${layer}.key`, value: `present.${layer}.value` };
 }
 
+/** [present name, past name] of every cache tensor, built once per layer count (read at every step). */
+const layerNamePairs = new Map<number, readonly (readonly [string, string])[]>();
+function cacheNamePairs(numLayers: number): readonly (readonly [string, string])[] {
+  let pairs = layerNamePairs.get(numLayers);
+  if (!pairs) {
+    pairs = Array.from({ length: numLayers }, (_, layer) => {
+      const past = pastNames(layer);
+      const present = presentNames(layer);
+      return [
+        [present.key, past.key],
+        [present.value, past.value],
+      ] as const;
+    }).flat();
+    layerNamePairs.set(numLayers, pairs);
+  }
+  return pairs;
+}
+
+const FIRST_PAST_KEY = pastNames(0).key;
+
 /** Element type of the cache tensors: what the decoder declares for `past_key_values.*`. */
 export type KvCacheType = 'float32' | 'float16';
 
@@ -39,7 +59,7 @@ export class KvCache {
 
   /** Positions already cached (the past sequence length). */
   get length(): number {
-    return this.tensors[pastNames(0).key]?.dims[2] ?? 0;
+    return this.tensors[FIRST_PAST_KEY]?.dims[2] ?? 0;
   }
 
   /** The tensors to feed as `past_key_values.*`. */
@@ -50,12 +70,7 @@ export class KvCache {
   /** Takes the `present.*` outputs of a decoder run as the new cache. */
   update(outputs: ort.InferenceSession.ReturnType): void {
     const next: Record<string, ort.Tensor> = {};
-    for (let layer = 0; layer < this.numLayers; layer++) {
-      const past = pastNames(layer);
-      const present = presentNames(layer);
-      next[past.key] = outputs[present.key];
-      next[past.value] = outputs[present.value];
-    }
+    for (const [present, past] of cacheNamePairs(this.numLayers)) next[past] = outputs[present];
     this.tensors = next;
   }
 

@@ -144,11 +144,10 @@ export class LanguageModel {
     [batch, length]: [number, number],
     cache: KvCache,
   ): Promise<Float32Array[]> {
-    const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: embeds,
-      attention_mask: new ort.Tensor('int64', mask, [batch, mask.length / batch]),
-      ...cache.feeds,
-    };
+    const feeds: Record<string, ort.Tensor> = Object.assign(
+      { inputs_embeds: embeds, attention_mask: new ort.Tensor('int64', mask, [batch, mask.length / batch]) },
+      cache.feeds,
+    );
     if (this.usesPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [batch, length]);
     if (this.usesCacheBranchFlag) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.of(cache.length > 0 ? 1 : 0), [1]);
     if (this.logitsToKeep) feeds.num_logits_to_keep = this.logitsToKeep;

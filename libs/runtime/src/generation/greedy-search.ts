@@ -41,6 +41,9 @@ export async function greedyOrSampleSearch(model: LanguageModel, rows: readonly 
     mask.fill(1n, b * paddedLength, (b + 1) * paddedLength);
     mask.fill(0n, b * paddedLength + row.padAt, b * paddedLength + row.padAt + pad);
   });
+  // A lone row has no padding: its mask is all ones, one buffer seen through a longer view at each step.
+  const singleRowMask =
+    batch === 1 ? new BigInt64Array(paddedLength + Math.max(...rows.map((row) => row.stopping.maxNewTokens))).fill(1n) : undefined;
   const decodeStart = performance.now();
   let firstTokenAt = 0;
   for (let step = 0; ; step++) {
@@ -59,12 +62,16 @@ export async function greedyOrSampleSearch(model: LanguageModel, rows: readonly 
     if (step === 0) firstTokenAt = performance.now();
     if (finishReasons.every(Boolean)) break;
     const columns = paddedLength + step + 1;
-    const grown = new BigInt64Array(batch * columns);
-    for (let b = 0; b < batch; b++) {
-      grown.set(mask.subarray(b * (columns - 1), (b + 1) * (columns - 1)), b * columns);
-      grown[b * columns + columns - 1] = 1n;
+    if (singleRowMask) {
+      mask = singleRowMask.subarray(0, columns);
+    } else {
+      const grown = new BigInt64Array(batch * columns);
+      for (let b = 0; b < batch; b++) {
+        grown.set(mask.subarray(b * (columns - 1), (b + 1) * (columns - 1)), b * columns);
+        grown[b * columns + columns - 1] = 1n;
+      }
+      mask = grown;
     }
-    mask = grown;
     logits = await model.step(nextTokens, cache, rows.map((row) => row.inputIds.length + step), mask);
   }
   return { tokens, finishReasons: finishReasons as FinishReason[], prefillMs, decodeMs, firstTokenAt };
