@@ -3,7 +3,7 @@ import { importX, createNodeResolver } from 'eslint-plugin-import-x';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', '.nx/**', 'models/**', 'coverage/**', '**/*.cjs', '**/*.mjs'],
+    ignores: ['**/node_modules/**', '**/dist/**', '.nx/**', 'models/**', 'coverage/**', '.venv-export/**', '**/*.cjs', '**/*.mjs'],
   },
   ...tseslint.configs.recommended,
   {
