@@ -217,6 +217,39 @@ describe('kustomize renders', { timeout: 60_000 }, () => {
       expect(redis.spec.template.spec.containers[0].command.join(' ')).toContain('/etc/redis/redis.conf');
     });
 
+    it('runs Redis with a password from the Secret and protected mode on; every service gets REDIS_URL from that Secret', () => {
+      const redis = byName(objects(), 'StatefulSet', 'rsmoe-redis');
+      const container = redis.spec.template.spec.containers[0];
+      const volume = (redis.spec.template.spec.volumes as { name: string; configMap?: { name: string } }[]).find((v) => v.configMap);
+      const conf = byName(objects(), 'ConfigMap', volume!.configMap!.name).data!['redis.conf']!;
+      expect(conf).toMatch(/^protected-mode yes$/m);
+      expect(conf).not.toMatch(/requirepass/);
+      expect(container.args).toEqual(['--requirepass', '$(REDIS_PASSWORD)']);
+      type EnvVar = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string } } };
+      const fromSecret = (env: EnvVar[], name: string) => env.find((variable) => variable.name === name)?.valueFrom?.secretKeyRef;
+      for (const name of ['REDIS_PASSWORD', 'REDISCLI_AUTH']) {
+        expect(fromSecret(container.env, name), `redis ${name}`).toEqual({ name: 'rsmoe-redis', key: 'password' });
+      }
+      const secret = byName(objects(), 'Secret', 'rsmoe-redis');
+      const data = ((secret as { stringData?: Record<string, string> }).stringData ?? {}) as Record<string, string>;
+      expect(new URL(data.url!).password, 'the services connect with the password Redis requires').toBe(data.password);
+      expect(new URL(data.url!).hostname).toBe('rsmoe-redis');
+      expect(byName(objects(), 'ConfigMap', 'rsmoe-config').data!.REDIS_URL, 'no password-less REDIS_URL in the ConfigMap').toBeUndefined();
+      const services = ofKind(objects(), 'Deployment');
+      expect(services.length).toBe(3 + EXPERTS.length);
+      for (const deployment of services) {
+        const env = deployment.spec.template.spec.containers[0].env as EnvVar[];
+        expect(fromSecret(env, 'REDIS_URL'), `${deployment.metadata.name} REDIS_URL`).toEqual({ name: 'rsmoe-redis', key: 'url' });
+      }
+    });
+
+    it('binds every service\'s metrics port to its pod IP (downward API), so Prometheus scrapes it and nothing listens on 0.0.0.0', () => {
+      for (const deployment of ofKind(objects(), 'Deployment')) {
+        const env = deployment.spec.template.spec.containers[0].env as { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+        expect(env.find((variable) => variable.name === 'METRICS_HOST')?.valueFrom?.fieldRef?.fieldPath, deployment.metadata.name).toBe('status.podIP');
+      }
+    });
+
     it('runs the router on 0.0.0.0 and points the gateway at the router Service', () => {
       const config = byName(objects(), 'ConfigMap', 'rsmoe-config').data!;
       expect(config.GRPC_HOST).toBe('0.0.0.0');

@@ -1,4 +1,3 @@
-import type { Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import type { InferenceResultJson } from '@rsmoe/contracts';
 import { aggregateJobData, expertOutput } from '../../../libs/contracts/test-support/fixtures';
@@ -6,7 +5,7 @@ import { AggregateProcessor, type ParentJob, type ResultSink } from './aggregate
 
 const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function harness(alreadyStored: boolean) {
+function harness(alreadyStored: boolean, children: Record<string, unknown> = { 'bull:expert.object:req-1:object': expertOutput({ expertId: 'object', text: '3' }) }, parentExists = true) {
   const stored: { result: InferenceResultJson; notify: string }[] = [];
   const outcomes: string[] = [];
   let childReads = 0;
@@ -14,24 +13,23 @@ function harness(alreadyStored: boolean) {
     exists: async () => alreadyStored,
     store: async (result, notify) => (stored.push({ result, notify }), true),
   };
-  const processor = new AggregateProcessor(sink, async () => undefined, silent as never, {
+  const processor = new AggregateProcessor(sink, async () => (parentExists ? parent : undefined), silent as never, {
     resultStored: (_task, outcome) => void outcomes.push(outcome),
   });
   const parent: ParentJob = {
     getChildrenValues: async () => {
       childReads++;
-      return { 'bull:expert.object:req-1:object': expertOutput({ expertId: 'object', text: '3' }) };
+      return children;
     },
     getIgnoredChildrenFailures: async () => ({}),
   };
-  const job = { data: aggregateJobData(), ...parent } as unknown as Job;
-  return { processor, job, stored, outcomes, childReads: () => childReads };
+  return { processor, data: aggregateJobData(), parent, stored, outcomes, childReads: () => childReads };
 }
 
 describe('AggregateProcessor.fuse', () => {
   it('fuses the children, stores the result and publishes it to the dispatching router', async () => {
     const h = harness(false);
-    const result = await h.processor.fuse(h.job);
+    const result = await h.processor.fuse(h.data, h.parent);
     expect(result).toMatchObject({ requestId: 'req-1', answer: '3', degraded: false });
     expect(h.stored).toEqual([{ result, notify: 'rsmoe:inbox:router-1' }]);
     expect(h.outcomes).toEqual(['complete']);
@@ -39,9 +37,37 @@ describe('AggregateProcessor.fuse', () => {
 
   it('does nothing when the router already stored the result (its fast path), not even read the children', async () => {
     const h = harness(true);
-    expect(await h.processor.fuse(h.job)).toBeUndefined();
+    expect(await h.processor.fuse(h.data, h.parent)).toBeUndefined();
     expect(h.childReads()).toBe(0);
     expect(h.stored).toEqual([]);
     expect(h.outcomes).toEqual([]);
+  });
+
+  it('stores nothing when the children left neither value nor failure (Redis lost them): no invented result', async () => {
+    const h = harness(false, {});
+    expect(await h.processor.fuse(h.data, h.parent)).toBeUndefined();
+    expect(h.stored).toEqual([]);
+  });
+
+  it('still stores a result when no expert was dispatched (every routed expert was routed around)', async () => {
+    const h = harness(false, {});
+    const result = await h.processor.fuse(aggregateJobData({ unavailableExperts: ['object'] }), h.parent);
+    expect(result).toMatchObject({ degraded: true, missingExperts: ['object'] });
+    expect(result?.experts[0]).toMatchObject({ status: 'skipped', errorCode: 'expert_unavailable' });
+  });
+});
+
+describe('AggregateProcessor.finalizeAtDeadline', () => {
+  it('fuses what the parent holds at the fuse point, with the missing experts timed out', async () => {
+    const h = harness(false, {});
+    const result = await h.processor.finalizeAtDeadline(h.data);
+    expect(result?.experts[0]).toMatchObject({ expertId: 'object', status: 'timed_out', errorCode: 'deadline_exceeded' });
+    expect(h.stored).toHaveLength(1);
+  });
+
+  it('stores nothing when the flow parent is gone (Redis lost the request)', async () => {
+    const h = harness(false, {}, false);
+    expect(await h.processor.finalizeAtDeadline(h.data)).toBeUndefined();
+    expect(h.stored).toEqual([]);
   });
 });

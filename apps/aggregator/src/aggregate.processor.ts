@@ -1,20 +1,7 @@
-import type { Job } from 'bullmq';
-import {
-  ContractValidationError,
-  expertIdOfQueue,
-  parseAggregateJobData,
-  parseExpertJobResult,
-  type AggregateJobData,
-  type InferenceResultJson,
-} from '@rsmoe/contracts';
+import { expertIdOfQueue, parseExpertJobResult, type AggregateJobData, type InferenceResultJson } from '@rsmoe/contracts';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@rsmoe/observability';
 import { buildResult, type ChildOutcomes } from '@rsmoe/results';
-
-/** A payload that can never be processed: not retried. */
-export class PermanentAggregateError extends Error {
-  override readonly name = 'PermanentAggregateError';
-}
 
 export interface ResultSink {
   exists(requestId: string): Promise<boolean>;
@@ -61,8 +48,9 @@ export async function readChildOutcomes(parent: ParentJob): Promise<ChildOutcome
 }
 
 /**
- * The aggregator's two job handlers: `fuse` (the flow parent, once every child finished or failed) and
- * `finalize-at-deadline` (fuses what exists when children are still missing at the deadline).
+ * The aggregator's two job handlers, on data the job layer already validated: `fuse` (the flow parent,
+ * once every child finished or failed) and `finalize-at-deadline` (fuses what exists when children are
+ * still missing at the fuse point).
  */
 export class AggregateProcessor {
   constructor(
@@ -78,18 +66,29 @@ export class AggregateProcessor {
    * fused and stored already (its fast path): one EXISTS then spares reading the children, at no cost to
    * the request, which has its answer.
    */
-  async fuse(job: Job): Promise<InferenceResultJson | undefined> {
-    const data = this.parse(job.data);
+  async fuse(data: AggregateJobData, parent: ParentJob): Promise<InferenceResultJson | undefined> {
     if (await this.results.exists(data.requestId)) return undefined;
-    return this.finish(data, await readChildOutcomes(job as unknown as ParentJob));
+    const outcomes = await readChildOutcomes(parent);
+    // The parent runs once every dispatched child finished or failed: each left a value or a failure. None
+    // at all means Redis lost them (a restart without persistence) while this job was held in memory; an
+    // all-timed-out result made from nothing could replace one already answered. The router answers 408.
+    const dispatched = data.routed.length - (data.unavailableExperts?.length ?? 0);
+    if (dispatched > 0 && outcomes.outputs.size === 0 && outcomes.failures.size === 0) return this.lost(data, 'its children left no value or failure');
+    return this.finish(data, outcomes);
   }
 
-  async finalizeAtDeadline(job: Job): Promise<InferenceResultJson | undefined> {
-    const data = this.parse(job.data);
+  async finalizeAtDeadline(data: AggregateJobData): Promise<InferenceResultJson | undefined> {
     if (await this.results.exists(data.requestId)) return undefined;
+    // The flow parent is added with its children, atomically, and outlives the result: without it, Redis
+    // lost the request (see fuse).
     const parent = await this.findParent(data.requestId);
-    const outcomes = parent ? await readChildOutcomes(parent) : { outputs: new Map(), failures: new Map() };
-    return this.finish(data, outcomes);
+    if (!parent) return this.lost(data, 'its flow parent is gone');
+    return this.finish(data, await readChildOutcomes(parent));
+  }
+
+  private lost(data: AggregateJobData, why: string): undefined {
+    this.logger.warn('request data lost from Redis: nothing fused', { requestId: data.requestId, why });
+    return undefined;
   }
 
   private async finish(data: AggregateJobData, outcomes: ChildOutcomes): Promise<InferenceResultJson | undefined> {
@@ -104,14 +103,5 @@ export class AggregateProcessor {
       this.logger.warn('degraded result', { requestId: data.requestId, missingExperts: result.missingExperts });
     }
     return result;
-  }
-
-  private parse(payload: unknown): AggregateJobData {
-    try {
-      return parseAggregateJobData(payload);
-    } catch (error) {
-      if (error instanceof ContractValidationError) throw new PermanentAggregateError(error.message);
-      throw error;
-    }
   }
 }

@@ -16,9 +16,11 @@ export function loadAggregatorConfig(source: Env) {
       /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
       METRICS_PORT: env.metricsPort(),
       /** Interface the metrics + health server binds to. Default all interfaces. */
-      METRICS_HOST: env.string('0.0.0.0'),
+      METRICS_HOST: env.metricsHost(),
       LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,
   );
 }
+
+export type AggregatorConfig = ReturnType<typeof loadAggregatorConfig>;

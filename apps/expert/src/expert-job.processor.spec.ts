@@ -10,7 +10,10 @@ const SHA_E = 'e'.repeat(64);
 const ref = (sha256: string) => ({ sha256, byteLength: 3, mediaType: 'image/png' });
 
 /** A LLaVA-OneVision-like model: a lone image is packed anyres (3 features), each of several as one crop (2). */
-function fakeModel(calls: { generate: GenerationRequest[][]; encode: { width: number; imagesInPrompt: number }[] }): ExpertModel {
+function fakeModel(
+  calls: { generate: GenerationRequest[][]; encode: { width: number; imagesInPrompt: number }[] },
+  behaviour: FakeBehaviour = {},
+): ExpertModel {
   return {
     encoderId: 'enc',
     featurePacking: (imageCount) => (imageCount === 1 ? 'anyres' : 'single-crop'),
@@ -24,18 +27,25 @@ function fakeModel(calls: { generate: GenerationRequest[][]; encode: { width: nu
       }),
     generate: async (requests) => {
       calls.generate.push([...requests]);
+      await behaviour.gate;
       return requests.map(
         (request): GenerationResult => ({
           text: `said: ${request.prompt}`,
           tokenIds: [5, 6],
           promptTokens: 7,
           generatedTokens: 2,
-          finishReason: 'length',
+          finishReason: behaviour.finishReason ?? 'length',
           timings: { preprocessMs: 0, visionEncodeMs: 0, prefillMs: 1, decodeMs: 2, timeToFirstTokenMs: 1, totalMs: 3 },
         }),
       );
     },
   };
+}
+
+/** How the fake model behaves: hold every generation until `gate` resolves; report this finish reason. */
+interface FakeBehaviour {
+  gate?: Promise<void>;
+  finishReason?: GenerationResult['finishReason'];
 }
 
 function job(overrides: Partial<ExpertJobData> = {}): ExpertJobData {
@@ -64,7 +74,7 @@ beforeAll(async () => {
   blobs.set('c'.repeat(64), Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4, 5));
 });
 
-function processor(now = 1_000) {
+function processor(now: number | (() => number) = 1_000, behaviour: FakeBehaviour = {}) {
   const calls = { generate: [] as GenerationRequest[][], encode: [] as { width: number; imagesInPrompt: number }[] };
   const published: string[] = [];
   const cacheKeys: string[] = [];
@@ -83,12 +93,13 @@ function processor(now = 1_000) {
   const instance = new ExpertJobProcessor({
     expertId: 'theme',
     modelName: 'tiny',
-    model: fakeModel(calls),
+    model: fakeModel(calls, behaviour),
     images: { get: async (sha) => (blobs.has(sha) ? { bytes: blobs.get(sha)!, mediaType: 'image/png' } : undefined) },
     features,
-    batching: { maxBatchSize: 8, maxWaitMs: 5 },
+    // Long enough for jobs submitted together to meet even on a busy machine (their images decode first).
+    batching: { maxBatchSize: 8, maxWaitMs: 50 },
     publishPartial: async (replyTo, requestId, output) => void published.push(`${replyTo}>${requestId}:${output.text}`),
-    now: () => now,
+    now: typeof now === 'number' ? () => now : now,
   });
   return { instance, calls, published, cacheKeys };
 }
@@ -143,22 +154,93 @@ describe('ExpertJobProcessor', () => {
     expect(outputs.map((output) => output.status)).toEqual(['ok', 'ok', 'ok']);
   });
 
-  it('drops a job picked up after its deadline without computing it', async () => {
-    const { instance, calls } = processor(20_000);
+  it('drops a job picked up after its deadline without computing it, answering deadline_exceeded', async () => {
+    const { instance, calls, published } = processor(20_000);
     const output = await instance.process(job());
-    expect(output.status).toBe('timed_out');
-    expect(output.error).toMatch(/after the request deadline/);
+    expect(output).toMatchObject({ status: 'timed_out', errorCode: 'deadline_exceeded', text: '' });
+    expect(output.error).toMatch(/after the fuse point/);
     expect(calls.generate).toHaveLength(0);
     expect(calls.encode).toHaveLength(0);
+    expect(published).toEqual(['rsmoe:inbox:router-1>r1:']);
   });
 
-  it('fails permanently on a bad payload, a job for another expert, an undecodable or a missing image', async () => {
-    await expect(processor().instance.process({ ...job(), images: [{ sha256: 'nope' }] })).rejects.toBeInstanceOf(PermanentJobError);
-    await expect(processor().instance.process({ ...job(), images: [] })).rejects.toThrow(/needs at least one image/);
-    await expect(processor().instance.process(job({ expertId: 'object' }))).rejects.toThrow(/reached expert "theme"/);
-    await expect(processor().instance.process(job({ images: [ref(SHA_A), ref('c'.repeat(64))] }))).rejects.toThrow(/image_undecodable/);
-    await expect(processor().instance.process(job({ images: [ref(SHA_A), ref('d'.repeat(64))] }))).rejects.toThrow(
-      new RegExp(`image ${'d'.repeat(64)} is not in the blob store`),
+  it("takes the fuse point as the job's limit when the payload has one, else the deadline", async () => {
+    // Picked up at 2 000: before the client's deadline (10 000), after the fuse point (1 500).
+    const { instance, calls } = processor(2_000);
+    expect(await instance.process(job({ fuseAtUnixMs: 1_500 }))).toMatchObject({ status: 'timed_out', errorCode: 'deadline_exceeded' });
+    expect(calls.generate).toHaveLength(0);
+    // Without a fuse point (an older router's payload) the deadline is the limit: computed.
+    expect(await instance.process(job())).toMatchObject({ status: 'ok' });
+  });
+
+  it('hands the runtime a signal and the fuse point, and answers a generation stopped there as deadline_exceeded', async () => {
+    const fuseAt = Date.now() + 60_000;
+    const { instance, calls } = processor(Date.now, { finishReason: 'deadline' });
+    const output = await instance.process(job({ deadlineUnixMs: fuseAt + 1_000, fuseAtUnixMs: fuseAt }));
+    expect(output).toMatchObject({ status: 'timed_out', errorCode: 'deadline_exceeded', text: '', generatedTokens: 2, promptTokens: 7 });
+    expect(output.finishReason).toBeUndefined();
+    expect(output.error).toMatch(/stopped at the fuse point after 2 generated tokens/);
+    const [[request]] = calls.generate;
+    expect(request.deadlineUnixMs).toBe(fuseAt);
+    expect(request.signal).toBeInstanceOf(AbortSignal);
+    expect(request.signal?.aborted).toBe(false);
+  });
+
+  it('drops a job whose fuse point passes while it waits for a batch: answered, never computed', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const { instance, calls } = processor(Date.now, { gate });
+    const first = instance.process(job({ requestId: 'slow', deadlineUnixMs: Date.now() + 60_000 }));
+    while (calls.generate.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Waits behind the running batch (its image's features are cached by now); its fuse point is 200 ms away.
+    const late = instance.process(job({ requestId: 'late', deadlineUnixMs: Date.now() + 200 }));
+    const output = await late;
+    open();
+    expect(output).toMatchObject({ status: 'timed_out', errorCode: 'deadline_exceeded' });
+    expect(output.error).toMatch(/dropped before computing/);
+    expect((await first).status).toBe('ok');
+    expect(calls.generate.map((batch) => batch.map((request) => request.prompt))).toHaveLength(1);
+  });
+
+  it("answers a job cancelled by its caller's signal as cancelled", async () => {
+    const { instance, calls } = processor(Date.now);
+    const cancel = new AbortController();
+    cancel.abort(new Error('worker cancelled the job'));
+    const output = await instance.process(job({ deadlineUnixMs: Date.now() + 60_000 }), cancel.signal);
+    expect(output).toMatchObject({ status: 'skipped', errorCode: 'cancelled' });
+    expect(calls.generate).toHaveLength(0);
+  });
+
+  it('fails permanently on a bad payload, a job for another expert, an undecodable or a missing image, each with its code', async () => {
+    const codeOf = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'resolved',
+        (error: unknown) => (error instanceof PermanentJobError ? `${error.errorCode}: ${error.message}` : String(error)),
+      );
+    expect(await codeOf(processor().instance.process({ ...job(), images: [{ sha256: 'nope' }] }))).toMatch(/^invalid_params: /);
+    expect(await codeOf(processor().instance.process({ ...job(), images: [] }))).toMatch(/^invalid_params: .*needs at least one image/);
+    expect(await codeOf(processor().instance.process(job({ expertId: 'object' })))).toMatch(/^invalid_params: .*reached expert "theme"/);
+    expect(await codeOf(processor().instance.process(job({ images: [ref(SHA_A), ref('c'.repeat(64))] })))).toMatch(/^invalid_image: image_undecodable/);
+    expect(await codeOf(processor().instance.process(job({ images: [ref(SHA_A), ref('d'.repeat(64))] })))).toMatch(
+      new RegExp(`^image_missing: image ${'d'.repeat(64)} is not in the blob store`),
     );
+  });
+
+  it('refuses an image over the configured decode limits as invalid_image', async () => {
+    const calls = { generate: [] as GenerationRequest[][], encode: [] as { width: number; imagesInPrompt: number }[] };
+    const instance = new ExpertJobProcessor({
+      expertId: 'theme',
+      modelName: 'tiny',
+      model: fakeModel(calls),
+      images: { get: async (sha) => ({ bytes: blobs.get(sha)!, mediaType: 'image/png' }) },
+      features: { getOrCompute: async (_key, compute) => ({ ...(await compute()), cached: false }) },
+      batching: { maxBatchSize: 8, maxWaitMs: 0 },
+      imageLimits: { maxSide: 5 },
+      publishPartial: async () => undefined,
+      now: () => 1_000,
+    });
+    // SHA_B is 6 × 4: over a 5-pixel side.
+    await expect(instance.process(job({ images: [ref(SHA_B)] }))).rejects.toMatchObject({ errorCode: 'invalid_image', message: expect.stringMatching(/limit of 5 pixels/) });
+    expect(await instance.process(job({ images: [ref(SHA_A)] }))).toMatchObject({ status: 'ok' });
   });
 });

@@ -1,14 +1,19 @@
 import { performance } from 'node:perf_hooks';
 import {
   ContractValidationError,
+  deadlineOf,
   parseExpertJobData,
+  type ExpertErrorCode,
   type ExpertJobData,
   type ExpertJobResult,
   type ExpertOutputJson,
+  type ExpertTimingsJson,
 } from '@rsmoe/contracts';
 import {
   RuntimeInputError,
   decodeImage,
+  interruptReasonOf,
+  type InterruptReason,
   type FeaturePacking,
   type GenerationRequest,
   type GenerationResult,
@@ -17,11 +22,20 @@ import {
   type ImageLimits,
 } from '@rsmoe/runtime';
 import type { CachedFeatures, ComputedFeatures, FeatureKey } from './feature-cache.adapter';
-import { MicroBatcher, type MicroBatcherOptions } from './micro-batcher';
+import { BatchItemAbortedError, MicroBatcher, type MicroBatcherOptions } from './micro-batcher';
 
-/** A job that can never succeed (bad payload, undecodable image, expired blob): do not retry it. */
+/**
+ * A job that can never succeed (bad payload or params, undecodable image, expired blob): do not retry it.
+ * `errorCode` says which, for the job's failure reason (formatExpertJobFailure).
+ */
 export class PermanentJobError extends Error {
   override readonly name = 'PermanentJobError';
+  constructor(
+    readonly errorCode: Extract<ExpertErrorCode, 'invalid_image' | 'image_missing' | 'invalid_params'>,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** The model side of an expert, as the processor uses it (VlmRuntime in production). */
@@ -51,8 +65,8 @@ export interface ExpertJobProcessorDeps {
   images: ImageSource;
   features: FeatureSource;
   batching: MicroBatcherOptions;
-  /** Byte and pixel limits when decoding an image (default: the runtime's, 32 MiB and 64 megapixels). */
-  imageLimits?: ImageLimits;
+  /** Limits when decoding an image (default: the runtime's DEFAULT_IMAGE_LIMITS). */
+  imageLimits?: Partial<ImageLimits>;
   /** Sends an expert's output to the dispatching router's inbox (`replyTo`) as soon as it is ready. */
   publishPartial: (replyTo: string, requestId: string, output: ExpertOutputJson) => Promise<void>;
   now?: () => number;
@@ -61,9 +75,15 @@ export interface ExpertJobProcessorDeps {
 const ZERO_TIMINGS = { preprocessMs: 0, visionEncodeMs: 0, prefillMs: 0, decodeMs: 0, timeToFirstTokenMs: 0 };
 
 /**
- * Turns one expert job into one expert output: validates the payload, drops it when past its deadline,
+ * Turns one expert job into one expert output: validates the payload, drops it when past its fuse point,
  * gets each image's features (shared cache, else blob store + vision encoder), and generates in a
  * micro-batch with the jobs that arrived together.
+ *
+ * The job's limit is its fuse point (`fuseAtUnixMs`, else `deadlineUnixMs` for payloads of older
+ * routers): bound to an AbortSignal (with the caller's, e.g. BullMQ's cancel signal) that reaches the
+ * micro-batcher (a job still waiting is dropped, never computed) and the runtime (generation stops at the
+ * next step). Such a job is answered, not failed: status `timed_out` with errorCode `deadline_exceeded`, or
+ * `skipped` with `cancelled`.
  */
 export class ExpertJobProcessor {
   private readonly batcher: MicroBatcher<GenerationRequest, GenerationResult>;
@@ -74,7 +94,8 @@ export class ExpertJobProcessor {
     this.now = deps.now ?? Date.now;
   }
 
-  async process(payload: unknown): Promise<ExpertJobResult> {
+  /** `signal`: the caller's cancel (BullMQ's per-job signal); the job's own fuse point is added to it. */
+  async process(payload: unknown, signal?: AbortSignal): Promise<ExpertJobResult> {
     const pickedUpAt = this.now();
     const started = performance.now();
     const job = this.parse(payload);
@@ -86,19 +107,60 @@ export class ExpertJobProcessor {
       generatedTokens: 0,
     };
     const queueMs = Math.max(0, pickedUpAt - job.enqueuedAtUnixMs);
-    if (pickedUpAt >= job.deadlineUnixMs) {
-      return {
+    const { fuseAtUnixMs } = deadlineOf(job);
+    const interrupted = async (reason: InterruptReason, detail: string, timings: Partial<ExpertTimingsJson> = {}, tokens = { promptTokens: 0, generatedTokens: 0 }) => {
+      const output: ExpertOutputJson = {
         ...base,
+        ...tokens,
         text: '',
-        status: 'timed_out',
-        error: `dropped without computing: picked up ${pickedUpAt - job.deadlineUnixMs} ms after the request deadline`,
-        timings: { ...ZERO_TIMINGS, queueMs, computeMs: 0 },
+        status: reason === 'deadline' ? 'timed_out' : 'skipped',
+        errorCode: reason === 'deadline' ? 'deadline_exceeded' : 'cancelled',
+        error: detail,
+        timings: { ...ZERO_TIMINGS, queueMs, computeMs: performance.now() - started, ...timings },
         featuresCached: false,
       };
+      await this.deps.publishPartial(job.replyTo, job.requestId, output);
+      return output;
+    };
+    if (pickedUpAt >= fuseAtUnixMs) {
+      return interrupted('deadline', `dropped without computing: picked up ${pickedUpAt - fuseAtUnixMs} ms after the fuse point`, { computeMs: 0 });
     }
+    const timeout = AbortSignal.timeout(fuseAtUnixMs - pickedUpAt);
+    const limit = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    // The fuse point by the clock as well as by the reason: whoever's timer fired first, past it is a deadline.
+    const reasonOf = (): InterruptReason => (interruptReasonOf(limit) === 'deadline' || this.now() >= fuseAtUnixMs ? 'deadline' : 'cancelled');
+    const whyStopped = (): InterruptReason | undefined => (limit.aborted ? reasonOf() : undefined);
+
     const features = await this.features(job);
-    const result = await this.generate(job, features.map((entry) => entry.features));
+    const early = whyStopped();
+    if (early) return interrupted(early, `${early === 'deadline' ? 'fuse point passed' : 'cancelled'} while its image features were computed`);
+    let result: GenerationResult;
+    try {
+      result = await this.generate(job, features.map((entry) => entry.features), limit, fuseAtUnixMs);
+    } catch (error) {
+      if (!(error instanceof BatchItemAbortedError)) throw error;
+      const reason = limit.aborted ? reasonOf() : 'cancelled';
+      return interrupted(reason, `${error.message} (waited for a batch)`);
+    }
     const finished = performance.now();
+    const timings: ExpertTimingsJson = {
+      queueMs,
+      // Summed over the job's images; 0 for images whose features came from the cache.
+      preprocessMs: sum(features.map((entry) => entry.preprocessMs)),
+      visionEncodeMs: sum(features.map((entry) => entry.visionEncodeMs)),
+      prefillMs: result.timings.prefillMs,
+      decodeMs: result.timings.decodeMs,
+      // From pick-up: features, batching wait and prefill, i.e. everything before the generation's tail.
+      timeToFirstTokenMs: Math.max(0, finished - started - (result.timings.totalMs - result.timings.timeToFirstTokenMs)),
+      computeMs: finished - started,
+    };
+    if (result.finishReason === 'deadline' || result.finishReason === 'cancelled') {
+      const what = result.finishReason === 'deadline' ? 'stopped at the fuse point' : 'cancelled';
+      return interrupted(result.finishReason, `${what} after ${result.generatedTokens} generated tokens`, timings, {
+        promptTokens: result.promptTokens,
+        generatedTokens: result.generatedTokens,
+      });
+    }
     const output: ExpertOutputJson = {
       ...base,
       text: result.text,
@@ -106,17 +168,7 @@ export class ExpertJobProcessor {
       promptTokens: result.promptTokens,
       generatedTokens: result.generatedTokens,
       finishReason: result.finishReason,
-      timings: {
-        queueMs,
-        // Summed over the job's images; 0 for images whose features came from the cache.
-        preprocessMs: sum(features.map((entry) => entry.preprocessMs)),
-        visionEncodeMs: sum(features.map((entry) => entry.visionEncodeMs)),
-        prefillMs: result.timings.prefillMs,
-        decodeMs: result.timings.decodeMs,
-        // From pick-up: features, batching wait and prefill, i.e. everything before the generation's tail.
-        timeToFirstTokenMs: finished - started - (result.timings.totalMs - result.timings.timeToFirstTokenMs),
-        computeMs: finished - started,
-      },
+      timings,
       featuresCached: features.every((entry) => entry.cached),
     };
     await this.deps.publishPartial(job.replyTo, job.requestId, output);
@@ -128,11 +180,11 @@ export class ExpertJobProcessor {
     try {
       job = parseExpertJobData(payload);
     } catch (error) {
-      if (error instanceof ContractValidationError) throw new PermanentJobError(error.message);
+      if (error instanceof ContractValidationError) throw new PermanentJobError('invalid_params', error.message);
       throw error;
     }
     if (job.expertId !== this.deps.expertId) {
-      throw new PermanentJobError(`job for expert "${job.expertId}" reached expert "${this.deps.expertId}"`);
+      throw new PermanentJobError('invalid_params', `job for expert "${job.expertId}" reached expert "${this.deps.expertId}"`);
     }
     return job;
   }
@@ -147,7 +199,7 @@ export class ExpertJobProcessor {
         this.deps.features.getOrCompute({ imageSha256: image.sha256, encoderId: model.encoderId, packing }, async () => {
           const preprocessStart = performance.now();
           const blob = await this.deps.images.get(image.sha256);
-          if (!blob) throw new PermanentJobError(`image ${image.sha256} is not in the blob store (expired or never stored)`);
+          if (!blob) throw new PermanentJobError('image_missing', `image ${image.sha256} is not in the blob store (expired or never stored)`);
           try {
             const decoded = await decodeImage(blob.bytes, { limits: this.deps.imageLimits });
             const preprocessMs = performance.now() - preprocessStart;
@@ -155,7 +207,7 @@ export class ExpertJobProcessor {
             const [features] = await model.encodeImages([decoded], { imagesInPrompt });
             return { features, preprocessMs, visionEncodeMs: performance.now() - encodeStart };
           } catch (error) {
-            if (error instanceof RuntimeInputError) throw new PermanentJobError(`${error.code}: ${error.message}`);
+            if (error instanceof RuntimeInputError) throw new PermanentJobError('invalid_image', `${error.code}: ${error.message}`);
             throw error;
           }
         }),
@@ -163,11 +215,11 @@ export class ExpertJobProcessor {
     );
   }
 
-  private async generate(job: ExpertJobData, imageFeatures: ImageFeatures[]): Promise<GenerationResult> {
+  private async generate(job: ExpertJobData, imageFeatures: ImageFeatures[], signal: AbortSignal, deadlineUnixMs: number): Promise<GenerationResult> {
     try {
-      return await this.batcher.submit({ prompt: job.prompt, imageFeatures, options: job.generation });
+      return await this.batcher.submit({ prompt: job.prompt, imageFeatures, options: job.generation, signal, deadlineUnixMs }, signal);
     } catch (error) {
-      if (error instanceof RuntimeInputError) throw new PermanentJobError(`${error.code}: ${error.message}`);
+      if (error instanceof RuntimeInputError) throw new PermanentJobError('invalid_params', `${error.code}: ${error.message}`);
       throw error;
     }
   }

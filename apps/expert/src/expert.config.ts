@@ -45,6 +45,20 @@ export function loadExpertConfig(source: Env) {
       /** Lifetime of image bytes in the blob store (refreshed on reads only by the gateway), in seconds. */
       BLOB_TTL_S: env.integer(900, 1),
       BLOB_MAX_BYTES: env.integer(32 * 1024 * 1024, 1),
+      /** Most pixels (width × height, from the header) of an image the expert decodes. Default 64 000 000. */
+      IMAGE_MAX_PIXELS: env.integer(64_000_000, 1),
+      /** Longest side of an image the expert decodes, in pixels. Default 32 768. */
+      IMAGE_MAX_SIDE: env.integer(32_768, 1),
+      /**
+       * MiB one image's decoding may allocate (source samples + 8-bit RGB), checked from the header before any
+       * pixel is decoded, so decode time and memory stay bounded. Default 512.
+       */
+      IMAGE_MAX_DECODE_MB: env.integer(512, 1, 65_536),
+      /**
+       * How long a job's BullMQ lock lasts without renewal, in ms (renewed every half of it). A worker that dies
+       * holds its jobs this long before they are redelivered. Default 30 000.
+       */
+      JOB_LOCK_MS: env.integer(30_000, 1_000, 600_000),
       EXECUTION_PROVIDER: env.oneOf(['cpu', 'cuda', 'auto'] as const, 'auto'),
       /**
        * Precision variant of the model's graphs, overriding the pack's `dtype` of this expert (`rsmoe start
@@ -57,8 +71,8 @@ export function loadExpertConfig(source: Env) {
       DRAIN_TIMEOUT_MS: env.integer(30_000, 0),
       /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
       METRICS_PORT: env.metricsPort(),
-      /** Interface the metrics + health server binds to. Default all interfaces. */
-      METRICS_HOST: env.string('0.0.0.0'),
+      /** Interface the metrics + health server binds to. Default 127.0.0.1; the pod IP in Kubernetes. */
+      METRICS_HOST: env.metricsHost(),
       LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,

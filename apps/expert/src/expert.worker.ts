@@ -1,13 +1,22 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { JOB_NAMES, expertQueueName, type ExpertJobResult } from '@rsmoe/contracts';
-import type { Logger } from '@rsmoe/observability';
+import { EXPERT_QUEUE_JOBS, JOB_NAMES, expertQueueName, formatExpertJobFailure } from '@rsmoe/contracts';
+import { PermanentJobFailure, startTypedWorker, type TypedWorker } from '@rsmoe/jobs';
+import type { Logger, RedisOutageLog } from '@rsmoe/observability';
 import type { ExpertMetrics } from './expert-metrics';
 import { PermanentJobError, type ExpertJobProcessor } from './expert-job.processor';
 
 /**
- * The BullMQ edge of an expert: one worker on `expert.<id>`, one handler per job name. Permanent errors
- * become UnrecoverableError (no retry); anything else is retried with the job's backoff.
+ * The BullMQ edge of an expert: one typed worker (libs/jobs) on `expert.<id>` with one handler per job name
+ * of EXPERT_QUEUE_JOBS, checked at start-up. The job's signal (fired at its fuse point, or when the worker
+ * closes without waiting) reaches the processor. Permanent errors become UnrecoverableError (no retry);
+ * anything else is retried with the job's backoff. Either way the failure reason is formatExpertJobFailure's
+ * JSON, so its errorCode travels typed (`invalid_params` for data that does not parse, `internal` for the rest).
+ *
+ * The job lock: BullMQ renews it every lockDuration / 2 from a timer, which runs because every onnxruntime
+ * session run starts from setImmediate and image decoding is bounded by the image limits. A worker that
+ * dies loses its jobs' locks after lockDuration; they are then redelivered once (maxStalledCount) and
+ * dropped at pick-up when past their fuse point.
  */
 export function startExpertWorker(options: {
   expertId: string;
@@ -17,36 +26,47 @@ export function startExpertWorker(options: {
   processor: ExpertJobProcessor;
   metrics: ExpertMetrics;
   logger: Logger;
-}): Worker {
-  const { metrics } = options;
-  const handlers: Record<string, (job: Job) => Promise<ExpertJobResult>> = {
-    [JOB_NAMES.expertGenerate]: (job) => options.processor.process(job.data),
-  };
-  const worker = new Worker(
-    expertQueueName(options.expertId),
-    async (job: Job) => {
-      const handler = handlers[job.name];
-      if (!handler) throw new UnrecoverableError(`no handler for job name "${job.name}" on ${job.queueName}`);
-      metrics.jobStarted();
-      try {
-        options.logger.debug('job picked up', { requestId: job.data?.requestId, jobId: job.id });
-        const output = await handler(job);
-        options.logger.debug('job done', { requestId: job.data?.requestId, status: output.status });
-        metrics.output(output);
-        return output;
-      } catch (error) {
-        metrics.error();
-        if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
-        throw error;
-      } finally {
-        metrics.jobSettled();
-      }
+  /** How long a job's lock lasts without renewal, in ms (BullMQ's lockDuration; default 30 000). */
+  lockDurationMs?: number;
+  /** Where the worker's connection errors go (one log line per outage); default: each one logged. */
+  outages?: RedisOutageLog;
+}): TypedWorker {
+  const { metrics, logger } = options;
+  const typed = startTypedWorker({
+    queueName: expertQueueName(options.expertId),
+    catalogue: EXPERT_QUEUE_JOBS,
+    handlers: {
+      [JOB_NAMES.expertGenerate]: async (data, { job, signal }) => {
+        metrics.jobStarted();
+        try {
+          logger.debug('job picked up', { requestId: data.requestId, jobId: job.id });
+          const output = await options.processor.process(data, signal);
+          logger.debug('job done', { requestId: data.requestId, status: output.status, errorCode: output.errorCode });
+          metrics.output(output);
+          return output;
+        } catch (error) {
+          metrics.error();
+          if (error instanceof PermanentJobError) {
+            throw new PermanentJobFailure(error.message, formatExpertJobFailure({ errorCode: error.errorCode, message: error.message }));
+          }
+          logger.warn('expert job error (retried with backoff)', { jobId: job.id, requestId: data.requestId, error });
+          throw new Error(formatExpertJobFailure({ errorCode: 'internal', message: error instanceof Error ? error.message : String(error) }), { cause: error });
+        } finally {
+          metrics.jobSettled();
+        }
+      },
     },
-    { connection: options.connection, prefix: options.queuePrefix, concurrency: options.concurrency },
-  );
-  worker.on('failed', (job, error) =>
-    options.logger.warn('expert job failed', { jobId: job?.id, requestId: job?.data?.requestId, error: error.message }),
-  );
-  worker.on('error', (error) => options.logger.error('worker error', { error }));
-  return worker;
+    invalidDataReason: (error) => formatExpertJobFailure({ errorCode: 'invalid_params', message: error.message }),
+    connection: options.connection,
+    prefix: options.queuePrefix,
+    concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    maxStalledCount: 1,
+    onFailed: (job: Job | undefined, error: Error) =>
+      logger.warn('expert job failed', { jobId: job?.id, requestId: (job?.data as { requestId?: string } | undefined)?.requestId, error: error.message }),
+    onError: options.outages ? () => undefined : (error) => logger.error('worker error', { error }),
+  });
+  options.outages?.watchEmitter(typed.worker, 'bullmq-worker');
+  return typed;
 }
+

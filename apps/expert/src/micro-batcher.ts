@@ -10,14 +10,26 @@ export interface MicroBatcherOptions {
 
 interface Pending<In, Out> {
   item: In;
+  signal?: AbortSignal;
   resolve: (value: Out) => void;
   reject: (error: unknown) => void;
+}
+
+/** An item whose signal fired before its batch ran: it was dropped, never computed. `reason` is the signal's. */
+export class BatchItemAbortedError extends Error {
+  override readonly name = 'BatchItemAbortedError';
+  constructor(readonly reason: unknown) {
+    super(`dropped before computing: ${reason instanceof Error ? reason.message : String(reason)}`);
+  }
 }
 
 /**
  * Collects items submitted close together and hands them to `runBatch` as one array, up to `maxBatchSize`
  * or after `maxWaitMs`. One run at a time: while a batch computes, new items gather for the next one.
- * If a batch fails as a whole, its items are retried one by one so that one bad item fails alone.
+ * If a batch fails as a whole, its items are retried one by one so that one bad item fails alone. An item
+ * whose signal fires while it waits (its deadline, a cancel) leaves the queue at once and is never part of
+ * a batch: its promise rejects with BatchItemAbortedError. Once in a running batch, the signal is the
+ * runner's to honour (the runtime's stopping criteria).
  */
 export class MicroBatcher<In, Out> {
   private queue: Pending<In, Out>[] = [];
@@ -29,9 +41,26 @@ export class MicroBatcher<In, Out> {
     private readonly options: MicroBatcherOptions,
   ) {}
 
-  submit(item: In): Promise<Out> {
+  submit(item: In, signal?: AbortSignal): Promise<Out> {
+    if (signal?.aborted) return Promise.reject(new BatchItemAbortedError(signal.reason));
     return new Promise<Out>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      const pending: Pending<In, Out> = { item, signal, resolve, reject };
+      const onAbort = (): void => {
+        const index = this.queue.indexOf(pending);
+        if (index < 0) return;
+        this.queue.splice(index, 1);
+        reject(new BatchItemAbortedError(signal?.reason));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle =
+        <T>(done: (value: T) => void) =>
+        (value: T): void => {
+          signal?.removeEventListener('abort', onAbort);
+          done(value);
+        };
+      pending.resolve = settle(resolve);
+      pending.reject = settle(reject);
+      this.queue.push(pending);
       this.schedule();
     });
   }
@@ -57,6 +86,12 @@ export class MicroBatcher<In, Out> {
       clearImmediate(this.timer as NodeJS.Immediate);
     }
     this.timer = undefined;
+    // An aborted item still queued (a signal that fired without its event, e.g. a clock-based one) is dropped here.
+    this.queue = this.queue.filter((pending) => {
+      if (!pending.signal?.aborted) return true;
+      pending.reject(new BatchItemAbortedError(pending.signal.reason));
+      return false;
+    });
     if (this.running || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.options.maxBatchSize);
     this.running = true;

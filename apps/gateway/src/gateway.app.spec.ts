@@ -1,12 +1,15 @@
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { createRedisKeys } from '@rsmoe/contracts';
+import { createRedisKeys, REFUSAL_REASONS, type InferenceResultJson } from '@rsmoe/contracts';
 import { createLogger } from '@rsmoe/observability';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { AnswerCall, CaptionCall, ExpertListJson } from './adapters/router.port';
 import { RouterCallError } from './errors/router-status.mapping';
 import { createGatewayApp, type GatewayApp } from './gateway.app';
 import type { GatewayConfig } from './gateway.config';
+import { EXPERT_LIST_CACHE_MS } from './health/health.service';
 import { cannedResult, CANNED_EXPERTS, FakeRouter, images, testConfig } from './testing/gateway-test-kit';
 
 const silent = createLogger('gateway', { level: 'error', write: () => {} });
@@ -71,16 +74,19 @@ describe('gateway HTTP API', () => {
     return body.error;
   }
 
-  it('captions a multipart PNG: the fake router gets the sha256 ref, the deadline and the echoed request id', async () => {
+  it('captions a multipart PNG: the fake router gets the sha256 ref, the deadline, its own mesh id and the client id as correlation id', async () => {
     const before = Date.now();
     const response = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': 'client-id_42' }, body: form({ image: png }) });
     expect(response.status).toBe(200);
-    expect(response.headers.get('x-request-id')).toBe('client-id_42');
-    expect(await response.json()).toEqual(cannedResult('client-id_42'));
+    const meshId = response.headers.get('x-request-id')!;
+    expect(meshId).toMatch(/^[0-9a-f]{32}$/);
+    expect(response.headers.get('x-correlation-id')).toBe('client-id_42');
+    expect(await response.json()).toEqual({ ...cannedResult(meshId), correlationId: 'client-id_42' });
 
     const { method, call } = router.calls.at(-1)!;
     expect(method).toBe('caption');
-    expect(call.requestId).toBe('client-id_42');
+    expect(call.requestId).toBe(meshId);
+    expect(call.correlationId).toBe('client-id_42');
     expect(call.images).toEqual([{ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), byteLength: png.byteLength, mediaType: 'image/png' }]);
     expect(call.deadlineUnixMs).toBeGreaterThanOrEqual(before + config.REQUEST_TIMEOUT_MS);
     expect(call.deadlineUnixMs).toBeLessThanOrEqual(Date.now() + config.REQUEST_TIMEOUT_MS);
@@ -123,6 +129,187 @@ describe('gateway HTTP API', () => {
     expect(router.calls.at(-1)!.call).toMatchObject({ question: 'How many trees?' });
   });
 
+  describe('results belong to their request', () => {
+    /** A router that captions each image by its digest, slowly enough for requests to overlap. */
+    const byImage = async (call: CaptionCall | AnswerCall): Promise<InferenceResultJson> => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const base = cannedResult(call.requestId, 'question' in call ? 'vqa' : 'caption', 'question' in call ? call.question : undefined);
+      return 'question' in call ? { ...base, answer: `answer about ${call.images[0].sha256}` } : { ...base, caption: `caption of ${call.images[0].sha256}` };
+    };
+
+    it('two different images with the same X-Request-Id, in turn and at once, get their own results and different mesh ids', async () => {
+      router.behaviour = byImage;
+      const other = await images.png(12, 12);
+      const send = (image: Buffer, path = '/v1/captions', extra: Record<string, string> = {}) =>
+        fetch(`${base}${path}`, { method: 'POST', headers: { 'X-Request-Id': 'x1' }, body: form({ image, ...extra }) });
+      const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+      const sequential = [await send(png), await send(other)];
+      const concurrent = await Promise.all([send(png), send(other), send(png, '/v1/vqa', { question: 'Is there a road?' })]);
+      const answers = [...sequential, ...concurrent];
+      expect(answers.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);
+      const bodies = (await Promise.all(answers.map((response) => response.json()))) as InferenceResultJson[];
+      const meshIds = answers.map((response) => response.headers.get('x-request-id'));
+      expect(new Set(meshIds).size).toBe(5);
+      bodies.forEach((body, i) => {
+        expect(body.requestId).toBe(meshIds[i]);
+        expect(body.correlationId).toBe('x1');
+        expect(answers[i].headers.get('x-correlation-id')).toBe('x1');
+      });
+      expect(bodies.map((body) => body.caption ?? body.answer)).toEqual([
+        `caption of ${sha(png)}`,
+        `caption of ${sha(other)}`,
+        `caption of ${sha(png)}`,
+        `caption of ${sha(other)}`,
+        `answer about ${sha(png)}`,
+      ]);
+      expect(bodies[4].task).toBe('vqa');
+    });
+
+    it('accepts X-Correlation-Id (it wins over X-Request-Id) and refuses an invalid one naming the header', async () => {
+      const both = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Correlation-Id': 'corr-1', 'X-Request-Id': 'req-1' }, body: form({ image: png }) });
+      expect(both.status).toBe(200);
+      expect(both.headers.get('x-correlation-id')).toBe('corr-1');
+      expect(router.calls.at(-1)!.call.correlationId).toBe('corr-1');
+      const none = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect(none.headers.get('x-correlation-id')).toBeNull();
+      expect(router.calls.at(-1)!.call.correlationId).toBeUndefined();
+      expect(((await none.json()) as InferenceResultJson).correlationId).toBeUndefined();
+      const error = await expectRefused(
+        () => fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Correlation-Id': 'a b' }, body: form({ image: png }) }),
+        400,
+        'invalid_correlation_id',
+      );
+      expect(error.message).toMatch(/X-Correlation-Id/);
+      const tooLong = await expectRefused(
+        () => fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': 'r'.repeat(129) }, body: form({ image: png }) }),
+        400,
+        'invalid_request_id',
+      );
+      expect(tooLong.message).toMatch(/X-Request-Id/);
+    });
+
+    it('never answers another request’s result: a router mix-up is a 502 router_error without its content', async () => {
+      router.behaviour = async (call) => ({ ...cannedResult(`${call.requestId}x`), caption: 'someone else’s caption' });
+      const response = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect(response.status).toBe(502);
+      const text = await response.text();
+      expect(JSON.parse(text).error).toMatchObject({ code: 'router_error' });
+      expect(text).not.toMatch(/someone else/);
+      router.behaviour = async (call) => cannedResult(call.requestId, 'vqa');
+      const wrongTask = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect(wrongTask.status).toBe(502);
+    });
+  });
+
+  it('W3C traceparent: the client’s trace continues under a new gateway span, forwarded to the router and returned; a bad one starts a new trace', async () => {
+    const offered = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const response = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { traceparent: offered }, body: form({ image: png }) });
+    expect(response.status).toBe(200);
+    const returned = response.headers.get('traceparent')!;
+    expect(returned).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    expect(returned).not.toBe(offered);
+    expect(router.calls.at(-1)!.call.traceparent).toBe(returned);
+    for (const bad of ['garbage', '00-00000000000000000000000000000000-00f067aa0ba902b7-01', undefined]) {
+      const fresh = await fetch(`${base}/v1/captions`, { method: 'POST', headers: bad === undefined ? {} : { traceparent: bad }, body: form({ image: png }) });
+      expect(fresh.status).toBe(200);
+      const started = fresh.headers.get('traceparent')!;
+      expect(started).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(started.split('-')[1]).not.toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+      expect(router.calls.at(-1)!.call.traceparent).toBe(started);
+    }
+  });
+
+  describe('validates params once, at the edge, with the experts’ schema', () => {
+    it.each<[string, unknown, RegExp]>([
+      ['maxNewTokens over the experts’ limit', { maxNewTokens: 513 }, /params\.maxNewTokens/],
+      ['maxNewTokens 1e300', { maxNewTokens: 1e300 }, /params\.maxNewTokens/],
+      ['numBeams over 8', { numBeams: 9 }, /params\.numBeams/],
+      ['doSample with beam search', { doSample: true, numBeams: 2 }, /params\.doSample.*beam/],
+      ['too many stop strings', { stopStrings: Array.from({ length: 17 }, (_, i) => `s${i}`) }, /params\.stopStrings/],
+      ['stop strings too long together', { stopStrings: ['x'.repeat(600), 'y'.repeat(600)] }, /params\.stopStrings.*1024/],
+      ['an empty stop string', { stopStrings: [''] }, /params\.stopStrings/],
+      ['an unknown param', { maxTokens: 3 }, /maxTokens/],
+    ])('%s → 400 invalid_params naming the field (JSON and multipart)', async (_name, params, field) => {
+      const viaJson = await expectRefused(() => postJson('/v1/captions', { image: png.toString('base64'), params }), 400, 'invalid_params');
+      expect(viaJson.message).toMatch(field);
+      const viaForm = await expectRefused(() => fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png, params: JSON.stringify(params) }) }), 400, 'invalid_params');
+      expect(viaForm.message).toMatch(field);
+    });
+
+    it('accepts params at the limits', async () => {
+      const response = await postJson('/v1/captions', { image: png.toString('base64'), params: { maxNewTokens: 512, numBeams: 8, stopStrings: Array.from({ length: 16 }, () => 'x'.repeat(64)) } });
+      expect(response.status).toBe(200);
+    });
+
+    it('10 MB of stopStrings is a 413, never a 429 or a gRPC message', async () => {
+      const huge = { image: png.toString('base64'), params: { stopStrings: Array.from({ length: 10_000 }, () => 'z'.repeat(1000)) } };
+      const viaJson = await expectRefused(() => postJson('/v1/captions', huge), 413, 'payload_too_large');
+      expect(viaJson.message).not.toMatch(/grpc|message larger/i);
+      await expectRefused(() => fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png, params: JSON.stringify(huge.params) }) }), 413, 'payload_too_large');
+    });
+  });
+
+  describe('maps what the mesh answers', () => {
+    const expertOutput = (expertId: string, status: 'ok' | 'failed' | 'timed_out', errorCode?: 'invalid_image' | 'deadline_exceeded' | 'internal') => ({
+      ...cannedResult('x').experts[0],
+      expertId,
+      status,
+      text: status === 'ok' ? 'text' : '',
+      ...(status === 'ok' ? {} : { error: `${expertId} went wrong`, ...(errorCode ? { errorCode } : {}) }),
+    });
+
+    it('every expert failed or timed out → 502 experts_failed with each expert’s detail', async () => {
+      router.behaviour = async (call) => ({
+        ...cannedResult(call.requestId),
+        caption: '',
+        experts: [expertOutput('theme', 'failed', 'internal'), expertOutput('object', 'timed_out', 'deadline_exceeded'), expertOutput('relation', 'failed')],
+        degraded: true,
+        missingExperts: ['theme', 'object', 'relation'],
+      });
+      const response = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect(response.status).toBe(502);
+      const body = (await response.json()) as { error: { code: string; message: string; details: { experts: unknown[] } } };
+      expect(body.error.code).toBe('experts_failed');
+      expect(body.error.details.experts).toEqual([
+        { expertId: 'theme', status: 'failed', errorCode: 'internal', error: 'theme went wrong' },
+        { expertId: 'object', status: 'timed_out', errorCode: 'deadline_exceeded', error: 'object went wrong' },
+        { expertId: 'relation', status: 'failed', error: 'relation went wrong' },
+      ]);
+    });
+
+    it('one good expert → 200 with degraded: true', async () => {
+      router.behaviour = async (call) => ({
+        ...cannedResult(call.requestId),
+        experts: [expertOutput('theme', 'ok'), expertOutput('object', 'timed_out', 'deadline_exceeded')],
+        degraded: true,
+        missingExperts: ['object'],
+      });
+      const response = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ degraded: true, missingExperts: ['object'] });
+    });
+
+    it('the router finding the image unusable (INVALID_ARGUMENT "the image cannot be used…") → 422 invalid_image', async () => {
+      router.behaviour = async () => {
+        throw new RouterCallError(GrpcStatus.INVALID_ARGUMENT, 'the image cannot be used: every expert failed to decode it (theme: corrupt IDAT)');
+      };
+      const response = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect(response.status).toBe(422);
+      expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code: 'invalid_image', message: expect.stringMatching(/^the image cannot be used/) });
+    });
+
+    it('a gRPC message-size refusal is a 413, not a 429, and does not leak the gRPC text', async () => {
+      router.behaviour = async () => {
+        throw new RouterCallError(GrpcStatus.RESOURCE_EXHAUSTED, 'Sent message larger than max (12000000 vs. 4194304)');
+      };
+      const response = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect(response.status).toBe(413);
+      const text = await response.text();
+      expect(JSON.parse(text).error).toMatchObject({ code: 'payload_too_large' });
+      expect(text).not.toMatch(/larger than max|4194304/);
+    });
+  });
+
   describe('refuses bad input before storing or sending anything', () => {
     it.each<[string, () => Promise<RequestInit & { path?: string }>, number, string]>([
       ['no image (multipart)', async () => ({ body: form({ params: '{}' }) }), 400, 'missing_image'],
@@ -160,13 +347,19 @@ describe('gateway HTTP API', () => {
       expect(error.message).toMatch(/GIF/);
     });
 
-    it('keeps the client request id on errors', async () => {
+    it('echoes the client id as X-Correlation-Id on errors, under the mesh request id', async () => {
+      let correlation: string | null = null;
       const error = await expectRefused(
-        () => fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': 'trace-me' }, body: form({ image: Buffer.from('nope') }) }),
+        async () => {
+          const response = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': 'trace-me' }, body: form({ image: Buffer.from('nope') }) });
+          correlation = response.headers.get('x-correlation-id');
+          return response;
+        },
         415,
         'unsupported_media_type',
       );
-      expect(error.requestId).toBe('trace-me');
+      expect(error.requestId).toMatch(/^[0-9a-f]{32}$/);
+      expect(correlation).toBe('trace-me');
     });
   });
 
@@ -175,7 +368,8 @@ describe('gateway HTTP API', () => {
       [GrpcStatus.DEADLINE_EXCEEDED, 408, 'deadline_exceeded'],
       [GrpcStatus.UNAVAILABLE, 503, 'router_unavailable'],
       [GrpcStatus.INVALID_ARGUMENT, 400, 'invalid_argument'],
-      [GrpcStatus.NOT_FOUND, 404, 'not_found'],
+      // Caption/Answer's only NOT_FOUND is the image this very request stored: lost on our side, not the client's 404.
+      [GrpcStatus.NOT_FOUND, 503, 'image_lost'],
       [GrpcStatus.RESOURCE_EXHAUSTED, 429, 'overloaded'],
       [GrpcStatus.INTERNAL, 502, 'router_error'],
     ])('gRPC %i → %i %s', async (grpcCode, status, code) => {
@@ -184,8 +378,40 @@ describe('gateway HTTP API', () => {
       };
       const response = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': `map-${grpcCode}` }, body: form({ image: png }) });
       expect(response.status).toBe(status);
-      expect(response.headers.get('x-request-id')).toBe(`map-${grpcCode}`);
-      expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code, requestId: `map-${grpcCode}` });
+      expect(response.headers.get('x-correlation-id')).toBe(`map-${grpcCode}`);
+      const meshId = response.headers.get('x-request-id');
+      expect(meshId).toMatch(/^[0-9a-f]{32}$/);
+      expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code, requestId: meshId });
+    });
+
+    it('UNAVAILABLE with reason experts_unavailable → 503 experts_unavailable naming the experts down, Retry-After 1; without it router_unavailable', async () => {
+      const details = 'no live worker for caption experts theme, object (queues expert.theme, expert.object)';
+      router.behaviour = async () => {
+        throw new RouterCallError(GrpcStatus.UNAVAILABLE, details, { reason: REFUSAL_REASONS.expertsUnavailable });
+      };
+      const down = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect([down.status, down.headers.get('retry-after')]).toEqual([503, '1']);
+      expect(((await down.json()) as { error: unknown }).error).toMatchObject({ code: 'experts_unavailable', message: expect.stringContaining('theme, object') });
+
+      router.behaviour = async () => {
+        throw new RouterCallError(GrpcStatus.UNAVAILABLE, 'No connection established. Last error: connect ECONNREFUSED 127.0.0.1:50051');
+      };
+      const unreachable = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png }) });
+      expect(unreachable.status).toBe(503);
+      const text = await unreachable.text();
+      expect(JSON.parse(text).error).toMatchObject({ code: 'router_unavailable' });
+      expect(text).not.toMatch(/ECONNREFUSED/);
+    });
+
+    it('NOT_FOUND for the image this request stored (a Redis restart lost it) → 503 image_lost with Retry-After 1, never 404', async () => {
+      router.behaviour = async (call) => {
+        throw new RouterCallError(GrpcStatus.NOT_FOUND, `image ${call.images[0].sha256} is not in the blob store (expired or never stored)`, { reason: REFUSAL_REASONS.imageMissing });
+      };
+      for (const path of ['/v1/captions', '/v1/vqa']) {
+        const response = await fetch(`${base}${path}`, { method: 'POST', body: form({ image: png, ...(path === '/v1/vqa' ? { question: 'Is there a road?' } : {}) }) });
+        expect([response.status, response.headers.get('retry-after')]).toEqual([503, '1']);
+        expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code: 'image_lost' });
+      }
     });
 
     it('answers 500 internal_error without internals when the router adapter throws something unexpected', async () => {
@@ -199,14 +425,26 @@ describe('gateway HTTP API', () => {
     });
   });
 
-  it('GET /v1/requests/{id}: a stored result, 404 when absent, 400 for an invalid id', async () => {
-    const stored = cannedResult('stored-req-1');
-    await redis.set(createRedisKeys(config.KEY_PREFIX).resultKey('stored-req-1'), JSON.stringify(stored), 'EX', 60);
-    const found = await fetch(`${base}/v1/requests/stored-req-1`);
+  it('GET /v1/requests/{id}: the stored result by its mesh id only; 404 for a client-chosen id even when stored; 400 for an invalid id', async () => {
+    const keys = createRedisKeys(config.KEY_PREFIX);
+    // A request made through the gateway: its result is stored (by the router/aggregator) under the mesh id.
+    const made = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': 'mine' }, body: form({ image: png }) });
+    const meshId = made.headers.get('x-request-id')!;
+    const stored = { ...cannedResult(meshId), correlationId: 'mine' };
+    await redis.set(keys.resultKey(meshId), JSON.stringify(stored), 'EX', 60);
+    const found = await fetch(`${base}/v1/requests/${meshId}`);
     expect(found.status).toBe(200);
     expect(await found.json()).toEqual(stored);
 
-    const missing = await fetch(`${base}/v1/requests/never-seen`);
+    // Neither the client's own id nor any other guessable id reads a result, even one stored under it.
+    await redis.set(keys.resultKey('mine'), JSON.stringify(cannedResult('mine')), 'EX', 60);
+    for (const id of ['mine', 'stored-req-1', meshId.toUpperCase(), `${meshId}0`]) {
+      const other = await fetch(`${base}/v1/requests/${id}`);
+      expect(other.status).toBe(404);
+      expect(((await other.json()) as { error: unknown }).error).toMatchObject({ code: 'request_not_found' });
+    }
+
+    const missing = await fetch(`${base}/v1/requests/${'0'.repeat(32)}`);
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: unknown }).error).toMatchObject({ code: 'request_not_found' });
 
@@ -241,8 +479,9 @@ describe('gateway HTTP API', () => {
   it('unknown routes and methods get the same JSON error shape', async () => {
     const response = await fetch(`${base}/v1/nothing-here`, { headers: { 'X-Request-Id': 'lost' } });
     expect(response.status).toBe(404);
-    expect(response.headers.get('x-request-id')).toBe('lost');
-    expect(await response.json()).toEqual({ error: { code: 'not_found', message: expect.any(String), requestId: 'lost' } });
+    expect(response.headers.get('x-correlation-id')).toBe('lost');
+    const meshId = response.headers.get('x-request-id');
+    expect(await response.json()).toEqual({ error: { code: 'not_found', message: expect.any(String), requestId: meshId } });
     const wrongMethod = await fetch(`${base}/v1/captions`);
     expect(wrongMethod.status).toBe(404);
   });
@@ -254,9 +493,107 @@ describe('gateway HTTP API', () => {
     expect(document.openapi).toMatch(/^3\./);
     expect(Object.keys(document.paths).sort()).toEqual(['/v1/captions', '/v1/experts', '/v1/requests/{id}', '/v1/vqa', '/v2/health/live', '/v2/health/ready']);
     expect(Object.keys(document.components.schemas)).toEqual(expect.arrayContaining(['InferenceResult', 'ErrorResponse', 'GenerationParams']));
+    // The id headers, the new statuses and the params bounds are documented.
+    type Operation = { parameters: Array<{ name: string }>; responses: Record<string, { description: string; headers?: Record<string, unknown> }> };
+    const caption = (document.paths['/v1/captions'] as { post: Operation }).post;
+    expect(caption.parameters.map((parameter) => parameter.name)).toEqual(expect.arrayContaining(['X-Correlation-Id', 'X-Request-Id', 'traceparent']));
+    expect(Object.keys(caption.responses['200'].headers ?? {})).toEqual(['X-Request-Id', 'X-Correlation-Id', 'traceparent']);
+    expect(Object.keys(caption.responses['429'].headers ?? {})).toEqual(['Retry-After']);
+    expect(caption.responses['502'].description).toMatch(/experts_failed/);
+    expect(caption.responses['422'].description).toMatch(/invalid_image/);
+    expect(caption.responses['408'].description).toMatch(/body_timeout/);
+    const params = document.components.schemas.GenerationParams as { properties: Record<string, { maximum?: number; maxItems?: number }> };
+    expect([params.properties.maxNewTokens.maximum, params.properties.numBeams.maximum, params.properties.stopStrings.maxItems]).toEqual([512, 8, 16]);
     const ui = await fetch(`${base}/docs`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toMatch(/swagger/i);
+  });
+});
+
+describe('gateway readiness reports degraded capacity', () => {
+  let config: GatewayConfig;
+  let redis: Redis;
+  let router: FakeRouter;
+  let gateway: GatewayApp;
+  let base: string;
+
+  beforeAll(async () => {
+    config = testConfig();
+    redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+    router = new FakeRouter();
+    gateway = await createGatewayApp(config, { router, redis, logger: silent });
+    base = await gateway.listen();
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await redis.quit();
+  });
+
+  /** The fake router's ListExperts with these live worker counts (undefined: not polled yet) and tasks. */
+  function experts(live: Record<string, number | undefined>, tasks: Record<string, Array<'caption' | 'vqa'>> = {}): ExpertListJson {
+    return {
+      ...CANNED_EXPERTS,
+      experts: Object.entries(live).map(([id, liveWorkers]) => ({
+        ...CANNED_EXPERTS.experts[0],
+        id,
+        queue: `expert.${id}`,
+        tasks: tasks[id] ?? ['caption', 'vqa'],
+        ...(liveWorkers === undefined ? {} : { liveWorkers, waitingJobs: 0 }),
+      })),
+    };
+  }
+
+  /** Readiness after the ListExperts cache has expired. */
+  async function readyAfterCache(): Promise<{ status: number; body: Record<string, unknown> }> {
+    await new Promise((resolve) => setTimeout(resolve, EXPERT_LIST_CACHE_MS + 50));
+    const response = await fetch(`${base}/v2/health/ready`);
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  it('200 and not degraded with every expert live or not yet known; ListExperts is asked at most once per cache period', async () => {
+    router.experts = experts({ theme: 2, object: 1, relation: undefined });
+    const calls = router.listExpertsCalls;
+    const first = await readyAfterCache();
+    expect(first).toMatchObject({ status: 200, body: { status: 'ready', degraded: false, down: [], checks: { experts: { ok: true, down: [] } } } });
+    await Promise.all(Array.from({ length: 5 }, () => fetch(`${base}/v2/health/ready`).then((response) => response.text())));
+    expect(router.listExpertsCalls - calls).toBe(1);
+  });
+
+  it('stays 200 while each task has a live expert, listing those down', async () => {
+    router.experts = experts({ theme: 0, object: 1, relation: 0 });
+    const { status, body } = await readyAfterCache();
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: 'ready', degraded: true, down: ['theme', 'relation'], checks: { experts: { ok: true, down: ['theme', 'relation'], unservedTasks: [] } } });
+  });
+
+  it('503 not_ready naming the task when none of its experts is live (tasks from ListExperts)', async () => {
+    // object is the only vqa expert and it is down; theme still captions.
+    router.experts = experts({ theme: 1, object: 0 }, { theme: ['caption'], object: ['caption', 'vqa'] });
+    const { status, body } = await readyAfterCache();
+    expect(status).toBe(503);
+    const error = body.error as { code: string; message: string; details: unknown };
+    expect(error).toMatchObject({ code: 'not_ready', details: { checks: { experts: { ok: false, down: ['object'], unservedTasks: ['vqa'] } } } });
+    expect(error.message).toMatch(/experts: no live expert for vqa \(down: object\)/);
+
+    router.experts = experts({ theme: 0, object: 0 });
+    const none = await readyAfterCache();
+    expect(none.status).toBe(503);
+    expect(none.body.error).toMatchObject({ details: { checks: { experts: { unservedTasks: ['caption', 'vqa'] } } } });
+  });
+
+  it('an older router without tasks: every expert counts for every task', async () => {
+    router.experts = { ...experts({ theme: 0, object: 1 }), experts: experts({ theme: 0, object: 1 }).experts.map((expert) => ({ ...expert, tasks: [] })) };
+    const { status, body } = await readyAfterCache();
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ degraded: true, down: ['theme'] });
+  });
+
+  it('503 when ListExperts fails', async () => {
+    router.experts = new RouterCallError(GrpcStatus.UNAVAILABLE, 'connection refused');
+    const { status, body } = await readyAfterCache();
+    expect(status).toBe(503);
+    expect(body.error).toMatchObject({ code: 'not_ready', details: { checks: { experts: { ok: false } } } });
   });
 });
 

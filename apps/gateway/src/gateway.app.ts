@@ -5,7 +5,8 @@ import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-ex
 import { SwaggerModule } from '@nestjs/swagger';
 import { RedisBlobStore, type BlobStore } from '@rsmoe/blobstore';
 import { createRedisKeys } from '@rsmoe/contracts';
-import { createLogger, type Logger } from '@rsmoe/observability';
+import { RedisOutageLog, createLogger, type Logger } from '@rsmoe/observability';
+import helmet from 'helmet';
 import { Redis } from 'ioredis';
 import { RedisResultReader, type ResultReader } from './adapters/result-reader.adapter';
 import { RouterClientAdapter } from './adapters/router-client.adapter';
@@ -13,8 +14,11 @@ import type { RouterPort } from './adapters/router.port';
 import { buildOpenApiDocument } from './docs/openapi.document';
 import { ErrorResponseFilter } from './errors/error-response.filter';
 import type { GatewayConfig } from './gateway.config';
-import { GatewayModule, MAX_FORM_FIELD_BYTES } from './gateway.module';
-import { requestContextMiddleware, type HttpObserver } from './http/request-context.middleware';
+import { formFieldBytes, GatewayModule } from './gateway.module';
+import { bodyIdleTimeoutMiddleware, declaredBodySizeMiddleware, overloadGateMiddleware } from './http/edge-guards.middleware';
+import { assertJsonDepth } from './http/json-depth';
+import { CORRELATION_ID_HEADER, requestContextMiddleware, type HttpObserver } from './http/request-context.middleware';
+import { OverloadGate } from './inference/overload-gate';
 
 /** Replacements for what createGatewayApp would otherwise build from the configuration (tests inject fakes). */
 export interface GatewayDeps {
@@ -56,10 +60,13 @@ function nestLogger(logger: Logger): LoggerService {
   };
 }
 
-/** The JSON body limit: a base64 image of MAX_IMAGE_BYTES plus its data URL prefix, a question and params. */
-function jsonBodyLimit(config: GatewayConfig): number {
-  return Math.ceil(config.MAX_IMAGE_BYTES / 3) * 4 + 2 * MAX_FORM_FIELD_BYTES + config.MAX_QUESTION_CHARS * 6;
+/** The largest multipart body that can be valid: the image, the three text fields at their largest, part headers. */
+function multipartBodyLimit(config: GatewayConfig): number {
+  return config.MAX_IMAGE_BYTES + 3 * formFieldBytes(config) + 64 * 1024;
 }
+
+/** Response headers a browser client may read when CORS is on. */
+const EXPOSED_HEADERS = ['X-Request-Id', 'X-Correlation-Id', 'Retry-After', 'traceparent'];
 
 /**
  * Builds the gateway (not yet listening). Configuration comes in already parsed (main.ts reads the
@@ -70,10 +77,12 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
   const ownsRedis = deps.redis === undefined;
   // Few retries per command: a request fails fast with 503 rather than hanging while Redis is away.
   const redis = deps.redis ?? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2_000 });
-  if (ownsRedis) redis.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
+  // One log line per Redis outage (then one "reconnected after N ms, M errors"), not one per retry.
+  if (ownsRedis) new RedisOutageLog(logger).watch(redis, 'redis');
   const ownsRouter = deps.router === undefined;
   const router = deps.router ?? new RouterClientAdapter(config.ROUTER_URL);
   const keys = createRedisKeys(config.KEY_PREFIX);
+  const overloadGate = new OverloadGate();
 
   const module = GatewayModule.forRoot({
     config,
@@ -81,6 +90,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     blobStore: deps.blobStore ?? new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: config.BLOB_TTL_S, maxBytes: config.MAX_IMAGE_BYTES }),
     resultReader: deps.resultReader ?? new RedisResultReader(redis, keys),
     redisProbe: redis,
+    overloadGate,
     logger,
   });
   const app = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(), {
@@ -89,9 +99,35 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     logger: nestLogger(logger),
   });
   app.disable('x-powered-by');
+  const server = app.getHttpServer();
+  // Slow clients are cut off: headers within HEADERS_TIMEOUT_MS, the whole request within REQUEST_BODY_TIMEOUT_MS
+  // (Node answers 408), checked every second instead of Node's default 30 s.
+  server.headersTimeout = config.HEADERS_TIMEOUT_MS;
+  server.requestTimeout = config.REQUEST_BODY_TIMEOUT_MS;
+  // A public property read at listen(), absent from @types/node.
+  (server as typeof server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(1_000, config.HEADERS_TIMEOUT_MS);
+  server.maxConnections = config.MAX_CONNECTIONS;
   // Order matters: the request id exists before the body is parsed, so even a 413 carries it.
   app.use(requestContextMiddleware(logger, deps.observeHttp));
-  app.useBodyParser('json', { limit: jsonBodyLimit(config) });
+  // helmet's defaults, except upgrade-insecure-requests: the gateway speaks plain HTTP behind its ingress, and
+  // the upgrade would break /docs' own scripts when opened by address (http://10.0.0.5:8080/docs).
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  if (config.CORS_ORIGINS.length > 0) {
+    app.enableCors({
+      origin: config.CORS_ORIGINS.includes('*') ? '*' : config.CORS_ORIGINS,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['Content-Type', 'X-Request-Id', CORRELATION_ID_HEADER, 'X-Request-Timeout-Ms', 'traceparent'],
+      exposedHeaders: EXPOSED_HEADERS,
+      maxAge: 600,
+    });
+  }
+  const bodyLimits = { json: config.MAX_JSON_BODY_BYTES, multipart: multipartBodyLimit(config) };
+  app.use(overloadGateMiddleware(overloadGate, bodyLimits));
+  app.use(declaredBodySizeMiddleware(bodyLimits));
+  app.use(bodyIdleTimeoutMiddleware(config.BODY_IDLE_TIMEOUT_MS));
+  // A JSON body over MAX_JSON_BODY_BYTES is refused (413) from its Content-Length, or as soon as the streamed
+  // bytes pass it, never parsed: large images go as multipart.
+  app.useBodyParser('json', { limit: config.MAX_JSON_BODY_BYTES, verify: (_req: unknown, _res: unknown, body: Buffer) => assertJsonDepth(body) });
   app.useGlobalFilters(new ErrorResponseFilter(logger));
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config), { jsonDocumentUrl: 'docs-json' });
   await app.init();

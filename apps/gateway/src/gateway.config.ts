@@ -1,4 +1,16 @@
 import { ConfigError, env, parseEnv, type Env } from '@rsmoe/config';
+import { DEFAULT_GENERATION_PARAM_LIMITS } from '@rsmoe/contracts';
+import { z } from 'zod';
+
+/** A comma-separated list of origins (`https://a.example,https://b.example`); empty or `off`: none. */
+const originList = () =>
+  z
+    .string()
+    .default('')
+    .transform((text) => (text.trim() === 'off' ? [] : text.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '')))
+    .refine((origins) => origins.every((origin) => origin === '*' || /^https?:\/\/[^/\s,]+$/.test(origin)), {
+      message: 'must be a comma-separated list of origins (scheme://host[:port]) or *',
+    });
 
 /**
  * Every setting of the gateway, from its environment; defaults live here and only here. Read once in
@@ -35,17 +47,41 @@ export function loadGatewayConfig(source: Env) {
       SHUTDOWN_TIMEOUT_MS: env.integer(30_000, 0),
       /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
       METRICS_PORT: env.metricsPort(),
-      /** Interface the metrics + health server binds to. Default all interfaces. */
-      METRICS_HOST: env.string('0.0.0.0'),
+      /** Interface the metrics + health server binds to: loopback by default; `0.0.0.0` or the pod IP to be scraped from outside. */
+      METRICS_HOST: env.string('127.0.0.1'),
+      /** Largest JSON body (`application/json`, base64 images included), in bytes; refused by size before parsing. Multipart has its own limits. Default 1 MiB. */
+      MAX_JSON_BODY_BYTES: env.integer(1024 * 1024, 1024, 1024 * 1024 * 1024),
+      /** Longest wait for a request's headers, in ms (slow-header clients are cut off). Default 10 000. */
+      HEADERS_TIMEOUT_MS: env.integer(10_000, 100, 600_000),
+      /** Longest time to receive a whole request (headers and body), in ms; answered 408 by Node when passed. Default 60 000. */
+      REQUEST_BODY_TIMEOUT_MS: env.integer(60_000, 100, 3_600_000),
+      /** Longest pause in a request body's bytes, in ms: a stalled upload is answered 408 body_timeout and its connection closed. Default 10 000. */
+      BODY_IDLE_TIMEOUT_MS: env.integer(10_000, 100, 600_000),
+      /** Most concurrent TCP connections of the HTTP server (further ones are closed at once). Default 1024. */
+      MAX_CONNECTIONS: env.integer(1024, 1, 1_000_000),
+      /** Origins allowed by CORS, comma-separated (`*` for any); empty (default) or `off`: no CORS headers at all. */
+      CORS_ORIGINS: originList(),
+      /** Largest `params.maxNewTokens`; at most the experts' own limit (512). Default 512. */
+      MAX_NEW_TOKENS: env.integer(DEFAULT_GENERATION_PARAM_LIMITS.maxNewTokens, 1, DEFAULT_GENERATION_PARAM_LIMITS.maxNewTokens),
+      /** Largest `params.numBeams`; at most the experts' own limit (8). Default 8. */
+      MAX_BEAMS: env.integer(DEFAULT_GENERATION_PARAM_LIMITS.maxBeams, 1, DEFAULT_GENERATION_PARAM_LIMITS.maxBeams),
+      /** Most `params.stopStrings` entries; at most the experts' own limit (16). Default 16. */
+      MAX_STOP_STRINGS: env.integer(DEFAULT_GENERATION_PARAM_LIMITS.maxStopStrings, 0, DEFAULT_GENERATION_PARAM_LIMITS.maxStopStrings),
+      /** Most characters of all `params.stopStrings` together; at most the experts' own limit (1024). Default 1024. */
+      MAX_STOP_STRINGS_CHARS: env.integer(DEFAULT_GENERATION_PARAM_LIMITS.maxStopStringsChars, 0, DEFAULT_GENERATION_PARAM_LIMITS.maxStopStringsChars),
       LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,
   );
+  const problems: string[] = [];
   if (config.REQUEST_TIMEOUT_MS > config.MAX_REQUEST_TIMEOUT_MS) {
-    throw new ConfigError('gateway', [
-      `REQUEST_TIMEOUT_MS=${config.REQUEST_TIMEOUT_MS}: must not exceed MAX_REQUEST_TIMEOUT_MS=${config.MAX_REQUEST_TIMEOUT_MS}`,
-    ]);
+    problems.push(`REQUEST_TIMEOUT_MS=${config.REQUEST_TIMEOUT_MS}: must not exceed MAX_REQUEST_TIMEOUT_MS=${config.MAX_REQUEST_TIMEOUT_MS}`);
   }
+  // Node swaps the two when headers may take longer than the whole request: refuse that instead.
+  if (config.HEADERS_TIMEOUT_MS > config.REQUEST_BODY_TIMEOUT_MS) {
+    problems.push(`HEADERS_TIMEOUT_MS=${config.HEADERS_TIMEOUT_MS}: must not exceed REQUEST_BODY_TIMEOUT_MS=${config.REQUEST_BODY_TIMEOUT_MS}`);
+  }
+  if (problems.length > 0) throw new ConfigError('gateway', problems);
   return config;
 }
 

@@ -9,10 +9,11 @@ import type { GatewayConfig } from './gateway.config';
 import { HealthController } from './health/health.controller';
 import { HealthService, type RedisProbe } from './health/health.service';
 import { InferenceController } from './inference/inference.controller';
+import type { OverloadGate } from './inference/overload-gate';
 import { InferenceService } from './inference/inference.service';
 import { ImageIntake } from './intake/image-intake.service';
 import { RequestsController } from './requests/requests.controller';
-import { BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, REDIS_PROBE, RESULT_READER, ROUTER } from './tokens';
+import { BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_PROBE, RESULT_READER, ROUTER } from './tokens';
 
 /** Everything the gateway talks to; built (or faked) by createGatewayApp and injected by token. */
 export interface GatewayModuleDeps {
@@ -21,11 +22,18 @@ export interface GatewayModuleDeps {
   blobStore: BlobStore;
   resultReader: ResultReader;
   redisProbe: RedisProbe;
+  /** Shared with the early-refusal middleware of createGatewayApp. */
+  overloadGate: OverloadGate;
   logger: Logger;
 }
 
 /** Largest multipart text field (question, params, timeoutMs), in bytes, unless the question limit needs more. */
 export const MAX_FORM_FIELD_BYTES = 64 * 1024;
+
+/** multer's fieldSize: MAX_FORM_FIELD_BYTES, or room for the longest accepted question in UTF-8, so that its own check (422) decides. */
+export function formFieldBytes(config: GatewayConfig): number {
+  return Math.max(MAX_FORM_FIELD_BYTES, config.MAX_QUESTION_CHARS * 4 + 1024);
+}
 
 /** The gateway's one module: four thin controllers, two services, adapters provided as values. */
 @Module({})
@@ -42,8 +50,7 @@ export class GatewayModule {
             files: 1,
             fields: 8,
             parts: 9,
-            // Room for the longest accepted question in UTF-8, so that its own check (422) decides.
-            fieldSize: Math.max(MAX_FORM_FIELD_BYTES, config.MAX_QUESTION_CHARS * 4 + 1024),
+            fieldSize: formFieldBytes(config),
           },
         }),
       ],
@@ -55,6 +62,7 @@ export class GatewayModule {
         { provide: RESULT_READER, useValue: deps.resultReader },
         { provide: REDIS_PROBE, useValue: deps.redisProbe },
         { provide: LOGGER, useValue: deps.logger },
+        { provide: OVERLOAD_GATE, useValue: deps.overloadGate },
         {
           provide: IMAGE_INTAKE,
           useValue: new ImageIntake({
@@ -63,6 +71,12 @@ export class GatewayModule {
             maxQuestionChars: config.MAX_QUESTION_CHARS,
             defaultTimeoutMs: config.REQUEST_TIMEOUT_MS,
             maxTimeoutMs: config.MAX_REQUEST_TIMEOUT_MS,
+            generation: {
+              maxNewTokens: config.MAX_NEW_TOKENS,
+              maxBeams: config.MAX_BEAMS,
+              maxStopStrings: config.MAX_STOP_STRINGS,
+              maxStopStringsChars: config.MAX_STOP_STRINGS_CHARS,
+            },
           }),
         },
         InferenceService,

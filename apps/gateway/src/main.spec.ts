@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,12 +16,13 @@ describe('main.ts under tsx', () => {
   const keyPrefix = `gwmain-${randomBytes(6).toString('hex')}`;
   let child: ChildProcess;
   let base: string;
+  let metricsPort: number;
   let logs = '';
 
   beforeAll(async () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'apps/gateway/src/main.ts'], {
       cwd: REPO_ROOT,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ROUTER_URL: '127.0.0.1:1', KEY_PREFIX: keyPrefix, LOG_LEVEL: 'info', READY_CHECK_TIMEOUT_MS: '500' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', METRICS_PORT: '0', METRICS_HOST: '', ROUTER_URL: '127.0.0.1:1', KEY_PREFIX: keyPrefix, LOG_LEVEL: 'info', READY_CHECK_TIMEOUT_MS: '500' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     base = await new Promise<string>((resolve, reject) => {
@@ -28,9 +30,10 @@ describe('main.ts under tsx', () => {
       child.stdout!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
       child.stderr!.on('data', (chunk: Buffer) => {
         logs += chunk.toString();
-        const match = /"msg":"gateway ready".*?"url":"([^"]+)"/.exec(logs);
+        const match = /"msg":"gateway ready".*?"url":"([^"]+)".*?"metricsPort":(\d+)/.exec(logs);
         if (match) {
           clearTimeout(timer);
+          metricsPort = Number(match[2]);
           resolve(match[1]);
         }
       });
@@ -58,10 +61,19 @@ describe('main.ts under tsx', () => {
     body.append('image', new Blob([new Uint8Array(await images.png())]), 'scene.png');
     const caption = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': 'tsx-boot' }, body });
     expect(caption.status).toBe(503);
-    expect(caption.headers.get('x-request-id')).toBe('tsx-boot');
-    expect(((await caption.json()) as { error: unknown }).error).toMatchObject({ code: 'router_unavailable', requestId: 'tsx-boot' });
+    expect(caption.headers.get('x-correlation-id')).toBe('tsx-boot');
+    const meshId = caption.headers.get('x-request-id');
+    expect(meshId).toMatch(/^[0-9a-f]{32}$/);
+    expect(((await caption.json()) as { error: unknown }).error).toMatchObject({ code: 'router_unavailable', requestId: meshId });
 
     expect((await fetch(`${base}/docs-json`)).status).toBe(200);
+
+    // The metrics port listens on loopback only by default (METRICS_HOST): not on this machine's other addresses.
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(200);
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address && address.family === 'IPv4' && !address.internal);
+    if (external) await expect(fetch(`http://${external.address}:${metricsPort}/metrics`)).rejects.toThrow();
 
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');

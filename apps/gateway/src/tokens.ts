@@ -15,3 +15,5 @@ export const REDIS_PROBE = Symbol('REDIS_PROBE');
 export const LOGGER = Symbol('LOGGER');
 /** The ImageIntake validator, built from the configured limits. */
 export const IMAGE_INTAKE = Symbol('IMAGE_INTAKE');
+/** The OverloadGate shared by the inference service (which fills it) and the early-refusal middleware. */
+export const OVERLOAD_GATE = Symbol('OVERLOAD_GATE');

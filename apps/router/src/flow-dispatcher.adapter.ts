@@ -5,6 +5,7 @@ import {
   JOB_NAMES,
   aggregateJobId,
   deadlineJobId,
+  deadlineOf,
   expertJobId,
   expertQueueName,
   type AggregateJobData,
@@ -62,11 +63,11 @@ export class FlowDispatcher {
     });
   }
 
-  /** The aggregator finalizes the request at its fuse deadline with whatever experts answered by then. */
+  /** The aggregator finalizes the request at its fuse point with whatever experts answered by then. */
   async armDeadline(parent: AggregateJobData): Promise<void> {
     await this.aggregate.add(JOB_NAMES.finalizeAtDeadline, parent, {
       jobId: deadlineJobId(parent.requestId),
-      delay: Math.max(0, parent.deadlineUnixMs - Date.now()),
+      delay: Math.max(0, deadlineOf(parent).fuseAtUnixMs - Date.now()),
       ...this.retention,
     });
   }

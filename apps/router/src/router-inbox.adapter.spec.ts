@@ -72,10 +72,11 @@ describe('RouterInbox (real Redis pub/sub)', () => {
     const { result: pending } = inbox.listen('r6', 10_000);
     // Drop the connection; until it is back (ioredis retries after 50 ms), what is published is lost to
     // us. The store still has it.
+    // Stored before the drop: a reconnect that beats this test's next line must still find it.
+    stored.set('r6', result('r6'));
     const closed = once(subscriber, 'close');
     subscriber.disconnect(true);
     await closed;
-    stored.set('r6', result('r6'));
     await send({ kind: 'result', requestId: 'r6', result: result('r6') });
     expect(Number((await publisher.pubsub('NUMSUB', inbox.channel))[1])).toBe(0);
     expect((await pending).requestId).toBe('r6');

@@ -46,12 +46,26 @@ export function loadRouterConfig(source: Env) {
       /** Attempts of an expert job on transient errors (exponential backoff from JOB_BACKOFF_MS). */
       JOB_ATTEMPTS: env.integer(3, 1, 20),
       JOB_BACKOFF_MS: env.integer(50, 1),
-      /** How long finished jobs stay inspectable in Redis, in seconds. */
+      /**
+       * How often the router polls every expert queue for live workers (BullMQ getWorkersCount) and backlog,
+       * in ms. Requests are routed and admitted from the cached answer, never by a Redis call of their own.
+       */
+      EXPERT_POLL_INTERVAL_MS: env.integer(1_000, 50, 60_000),
+      /** Window of the drain rate (finished jobs per second) behind queue-wait estimates and Retry-After, in ms. */
+      EXPERT_DRAIN_WINDOW_MS: env.integer(10_000, 1_000, 600_000),
+      /**
+       * Most interactive jobs (priority 0) waiting on one expert queue; a request for an expert at its limit is
+       * refused with RESOURCE_EXHAUSTED and `retry-after-ms` before anything is queued.
+       */
+      MAX_WAITING_PER_EXPERT: env.integer(64, 1),
+      /** The same for low-priority bulk jobs (priority > 0): their own budget, never counted against interactive requests. */
+      MAX_BULK_WAITING_PER_EXPERT: env.integer(1_024, 1),
+      /** How long finished jobs stay inspectable in Redis, in seconds (at least the drain window). */
       JOB_RETENTION_S: env.integer(3_600, 1),
       /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
       METRICS_PORT: env.metricsPort(),
       /** Interface the metrics + health server binds to. Default all interfaces. */
-      METRICS_HOST: env.string('0.0.0.0'),
+      METRICS_HOST: env.metricsHost(),
       LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,

@@ -3,7 +3,9 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import {
   ContractValidationError,
+  REASON_METADATA_KEY,
   ROUTER_SERVICE_NAME,
+  isTraceparent,
   generationParamsFromProto,
   imageRefsFromProto,
   toListExpertsResponse,
@@ -21,11 +23,38 @@ const STATUS_OF_KIND: Record<RouterRequestError['kind'], grpc.status> = {
   not_found: grpc.status.NOT_FOUND,
   deadline_exceeded: grpc.status.DEADLINE_EXCEEDED,
   failed_precondition: grpc.status.FAILED_PRECONDITION,
+  unavailable: grpc.status.UNAVAILABLE,
+  resource_exhausted: grpc.status.RESOURCE_EXHAUSTED,
+  cancelled: grpc.status.CANCELLED,
 };
 
-/** The one mapping from errors to gRPC statuses; unexpected errors are logged and become INTERNAL. */
+/** A signal that fires when the call is cancelled by its client or its deadline passes. */
+function signalOf(call: { on(event: 'cancelled', listener: () => void): unknown; cancelled: boolean }): AbortSignal {
+  const controller = new AbortController();
+  if (call.cancelled) controller.abort();
+  else call.on('cancelled', () => controller.abort());
+  return controller.signal;
+}
+
+/** Trailing metadata of a RESOURCE_EXHAUSTED answer: when to retry, in ms (the gateway's Retry-After). */
+export const RETRY_AFTER_METADATA = 'retry-after-ms';
+
+/**
+ * The one mapping from errors to gRPC statuses; unexpected errors are logged and become INTERNAL. A refusal
+ * for load carries `retry-after-ms` in its trailing metadata; a refusal with a reason (no live expert, a
+ * missing image) carries `reason` (REFUSAL_REASONS).
+ */
 function toServiceError(error: unknown, logger: Logger, requestId: string): Partial<grpc.ServiceError> {
-  if (error instanceof RouterRequestError) return { code: STATUS_OF_KIND[error.kind], details: error.message };
+  if (error instanceof RouterRequestError) {
+    const serviceError: Partial<grpc.ServiceError> = { code: STATUS_OF_KIND[error.kind], details: error.message };
+    if (error.retryAfterMs !== undefined || error.reason !== undefined) {
+      const metadata = new grpc.Metadata();
+      if (error.retryAfterMs !== undefined) metadata.set(RETRY_AFTER_METADATA, String(error.retryAfterMs));
+      if (error.reason !== undefined) metadata.set(REASON_METADATA_KEY, error.reason);
+      serviceError.metadata = metadata;
+    }
+    return serviceError;
+  }
   if (error instanceof ContractValidationError) return { code: grpc.status.INVALID_ARGUMENT, details: error.message };
   logger.error('request failed', { requestId, error });
   return { code: grpc.status.INTERNAL, details: 'internal error in the router' };
@@ -40,7 +69,11 @@ interface ProtoInferenceCall {
   params: Parameters<typeof generationParamsFromProto>[0];
   deadlineUnixMs: string;
   question?: string;
+  correlationId?: string;
 }
+
+/** gRPC metadata key of the W3C trace context. */
+const TRACEPARENT_METADATA = 'traceparent';
 
 /** The earlier of the request's own deadline and the gRPC call's deadline. */
 function effectiveDeadline(requested: string, call: SurfaceCall): number | undefined {
@@ -53,6 +86,7 @@ function effectiveDeadline(requested: string, call: SurfaceCall): number | undef
 
 function toInferenceRequest(task: Task, message: ProtoInferenceCall, call: SurfaceCall): InferenceRequest {
   const fromMetadata = call.metadata.get('x-request-id')[0];
+  const traceparent = call.metadata.get(TRACEPARENT_METADATA)[0];
   return {
     requestId: message.requestId || (typeof fromMetadata === 'string' ? fromMetadata : '') || randomUUID().replaceAll('-', ''),
     task,
@@ -61,6 +95,9 @@ function toInferenceRequest(task: Task, message: ProtoInferenceCall, call: Surfa
     question: message.question,
     params: generationParamsFromProto(message.params),
     deadlineUnixMs: effectiveDeadline(message.deadlineUnixMs, call),
+    ...(message.correlationId ? { correlationId: message.correlationId } : {}),
+    // An invalid traceparent is ignored, as W3C trace context says: the trace restarts, the request goes on.
+    ...(isTraceparent(traceparent) ? { traceparent } : {}),
   };
 }
 
@@ -82,7 +119,15 @@ function timed<Call, Callback extends grpc.sendUnaryData<never>>(
   };
 }
 
-export function createRouterHandlers(service: RouterService, logger: Logger, observe: CallObserver = () => undefined): ProtoRouterHandlers {
+/** What ListExperts adds per expert: its live workers and interactive backlog at the last poll, when known. */
+export type ExpertLiveness = (expertId: string) => { liveWorkers: number; waitingJobs: number } | undefined;
+
+export function createRouterHandlers(
+  service: RouterService,
+  logger: Logger,
+  observe: CallObserver = () => undefined,
+  liveness: ExpertLiveness = () => undefined,
+): ProtoRouterHandlers {
   const unary =
     (task: Task) =>
     (call: grpc.ServerUnaryCall<ProtoInferenceCall, unknown>, callback: grpc.sendUnaryData<ReturnType<typeof toProtoResult>>): void => {
@@ -94,7 +139,7 @@ export function createRouterHandlers(service: RouterService, logger: Logger, obs
         return;
       }
       logger.debug('request received', { requestId: request.requestId, task });
-      service.infer(request).then(
+      service.infer(request, undefined, signalOf(call)).then(
         (result) => {
           logger.debug('answering', { requestId: request.requestId, degraded: result.degraded });
           callback(null, toProtoResult(result));
@@ -118,9 +163,13 @@ export function createRouterHandlers(service: RouterService, logger: Logger, obs
         return;
       }
       service
-        .infer(request, (partial) => {
-          if (!call.cancelled) call.write({ partial: toProtoExpertOutput(partial) });
-        })
+        .infer(
+          request,
+          (partial) => {
+            if (!call.cancelled) call.write({ partial: toProtoExpertOutput(partial) });
+          },
+          signalOf(call),
+        )
         .then(
           (result) => {
             call.write({ result: toProtoResult(result) });
@@ -135,7 +184,7 @@ export function createRouterHandlers(service: RouterService, logger: Logger, obs
         );
     },
     ListExperts: timed('ListExperts', observe, (_call: unknown, callback: grpc.sendUnaryData<ReturnType<typeof toListExpertsResponse>>) =>
-      callback(null, toListExpertsResponse(service.manifest)),
+      callback(null, toListExpertsResponse(service.manifest, liveness)),
     ),
   } as ProtoRouterHandlers;
 }

@@ -45,9 +45,10 @@ describe('RouterService', () => {
     expect(children[0].prompt).toBe('the objects in the image . answer the question : how many cars are there ?');
     // request params win over the pack's expert settings
     expect(children[0].generation).toMatchObject({ maxNewTokens: 5, numBeams: 1 });
-    // 4 s budget, 10 % reserved for fusing: experts are waited for until 3.6 s
-    expect(children[0].deadlineUnixMs).toBe(1_003_600);
-    expect(parent).toMatchObject({ requestId: 'r1', questionType: 'count', deadlineUnixMs: 1_003_600, fusionStrategy: 'priority' });
+    // 4 s budget, 10 % reserved for fusing: experts are waited for until 3.6 s; the client's budget is named apart
+    expect(children[0]).toMatchObject({ deadlineUnixMs: 1_004_000, fuseAtUnixMs: 1_003_600 });
+    expect(parent).toMatchObject({ requestId: 'r1', questionType: 'count', deadlineUnixMs: 1_004_000, fuseAtUnixMs: 1_003_600, fusionStrategy: 'priority' });
+    expect(parent).not.toHaveProperty('unavailableExperts');
     // replies come back to this router's inbox
     expect(parent.replyTo).toBe('rsmoe:inbox:router-1');
     expect(children[0].replyTo).toBe('rsmoe:inbox:router-1');
@@ -138,13 +139,110 @@ describe('RouterService', () => {
     expect(dispatched).toHaveLength(0);
   });
 
-  it('turns a result where every expert refused the image into invalid_argument', async () => {
+  it('turns a result where every expert that ran refused the image (errorCode invalid_image) into invalid_argument', async () => {
     const { service, complete } = harness();
     const pending = service.infer({ requestId: 'r8', task: 'caption', images, params: {} });
     await new Promise((resolve) => setImmediate(resolve));
-    const failed = { status: 'failed', error: 'image_undecodable: could not decode the PNG image' };
-    complete({ requestId: 'r8', experts: [failed, failed] } as unknown as InferenceResultJson);
+    const failed = { status: 'failed', errorCode: 'invalid_image', error: 'image_undecodable: could not decode the PNG image' };
+    const away = { status: 'skipped', errorCode: 'expert_unavailable', error: 'no live worker' };
+    complete({ requestId: 'r8', experts: [failed, away, failed] } as unknown as InferenceResultJson);
     await expect(pending).rejects.toMatchObject({ kind: 'invalid_argument', message: expect.stringMatching(/image_undecodable/) });
+  });
+
+  it('decides on the error code, never on the error text', async () => {
+    const { service, complete } = harness();
+    const pending = service.infer({ requestId: 'r8b', task: 'caption', images, params: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    // Text that looks like an image error but a code that says otherwise: a degraded answer, not a 4xx.
+    const failed = { status: 'failed', errorCode: 'internal', error: 'image_undecodable: out of memory' };
+    complete({ requestId: 'r8b', experts: [failed, failed, failed] } as unknown as InferenceResultJson);
+    await expect(pending).resolves.toMatchObject({ requestId: 'r8b' });
+    const missing = harness();
+    const gone = missing.service.infer({ requestId: 'r8c', task: 'caption', images, params: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    const expired = { status: 'failed', errorCode: 'image_missing', error: 'image aaa is not in the blob store' };
+    missing.complete({ requestId: 'r8c', experts: [expired, expired, expired] } as unknown as InferenceResultJson);
+    await expect(gone).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('carries the correlation id and the traceparent in every job, and refuses a malformed correlation id', async () => {
+    const { service, dispatched, complete } = harness();
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const pending = service.infer({ requestId: 'c1', task: 'caption', images, params: {}, correlationId: 'client/x1', traceparent });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched[0].parent).toMatchObject({ correlationId: 'client/x1', traceparent });
+    for (const child of dispatched[0].children) expect(child).toMatchObject({ correlationId: 'client/x1', traceparent });
+    complete({ requestId: 'c1', experts: [] } as unknown as InferenceResultJson);
+    await pending;
+    await expect(service.infer({ requestId: 'c2', task: 'caption', images, params: {}, correlationId: 'has space' })).rejects.toMatchObject({ kind: 'invalid_argument' });
+    expect(dispatched).toHaveLength(1);
+  });
+
+  describe('capacity: dead experts and admission', () => {
+    const capacity = (decision: ReturnType<NonNullable<RouterServiceDeps['capacity']>['admit']>, seen: { ids: readonly string[]; remainingMs: number }[] = []) => ({
+      admit: (ids: readonly string[], request: { remainingMs: number }) => {
+        seen.push({ ids, remainingMs: request.remainingMs });
+        return decision;
+      },
+    });
+
+    it('routes around an expert with no live worker: no job for it, listed as unavailable, the rest dispatched', async () => {
+      const seen: { ids: readonly string[]; remainingMs: number }[] = [];
+      const { service, dispatched, complete } = harness({ capacity: capacity({ kind: 'admit', live: ['theme', 'relation'], unavailable: ['object'] }, seen) });
+      const pending = service.infer({ requestId: 'd1', task: 'caption', images, params: {}, deadlineUnixMs: 1_004_000 });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(seen).toEqual([{ ids: ['theme', 'object', 'relation'], remainingMs: 3_600 }]);
+      expect(dispatched[0].children.map((child) => child.expertId)).toEqual(['theme', 'relation']);
+      expect(dispatched[0].parent.routed.map((routed) => routed.expertId)).toEqual(['theme', 'object', 'relation']);
+      expect(dispatched[0].parent.unavailableExperts).toEqual(['object']);
+      complete({ requestId: 'd1', experts: [] } as unknown as InferenceResultJson);
+      await pending;
+    });
+
+    it('answers UNAVAILABLE at once, naming the experts down, when none is alive', async () => {
+      const { service, dispatched } = harness({ capacity: capacity({ kind: 'unavailable', down: ['theme', 'object', 'relation'] }) });
+      await expect(service.infer({ requestId: 'd2', task: 'caption', images, params: {} })).rejects.toMatchObject({
+        kind: 'unavailable',
+        message: expect.stringMatching(/theme, object, relation.*expert\.theme/),
+      });
+      expect(dispatched).toHaveLength(0);
+    });
+
+    it('refuses an overloaded expert before dispatching, with the retry delay', async () => {
+      const { service, dispatched } = harness({ capacity: capacity({ kind: 'overloaded', expertId: 'object', reason: 'queue_full', retryAfterMs: 2_500, message: 'expert object has 64 interactive jobs waiting (limit 64)' }) });
+      await expect(service.infer({ requestId: 'd3', task: 'caption', images, params: {} })).rejects.toMatchObject({
+        kind: 'resource_exhausted',
+        retryAfterMs: 2_500,
+        message: expect.stringContaining('64 interactive jobs'),
+      });
+      expect(dispatched).toHaveLength(0);
+    });
+
+    it('with the fast path: fuses a degraded answer as soon as the live experts answered, without waiting for the deadline', async () => {
+      const stored: InferenceResultJson[] = [];
+      let partial: (output: unknown) => void = () => undefined;
+      const { service } = harness({
+        capacity: capacity({ kind: 'admit', live: ['theme', 'relation'], unavailable: ['object'] }),
+        completions: {
+          channel: 'rsmoe:inbox:router-1',
+          listen: (_id, _timeout, onPartial) => {
+            partial = onPartial as typeof partial;
+            return { result: new Promise<InferenceResultJson>(() => undefined), cancel: () => undefined };
+          },
+        },
+        fastPath: { store: async (result) => (stored.push(result), true) },
+      });
+      const pending = service.infer({ requestId: 'd4', task: 'caption', images, params: {}, correlationId: 'x1' });
+      await new Promise((resolve) => setImmediate(resolve));
+      const timings = { queueMs: 1, preprocessMs: 0, visionEncodeMs: 0, prefillMs: 1, decodeMs: 1, timeToFirstTokenMs: 1, computeMs: 2 };
+      for (const [expertId, text] of [['theme', 'a farmland .'], ['relation', 'a road is next to a field .']]) {
+        partial({ expertId, prompt: 'p', text, status: 'ok', promptTokens: 1, generatedTokens: 2, model: 'm', featuresCached: false, timings });
+      }
+      const result = await pending;
+      expect(result).toMatchObject({ requestId: 'd4', correlationId: 'x1', degraded: true, missingExperts: ['object'] });
+      expect(result.experts[1]).toMatchObject({ expertId: 'object', status: 'skipped', errorCode: 'expert_unavailable' });
+      expect(stored).toEqual([result]);
+    });
   });
 
   it('with a router model: classifies the stored image, fills {scene} and routes by the model question type', async () => {
@@ -258,6 +356,22 @@ describe('RouterService', () => {
       h.resolveListener({ requestId: 'f3', experts: [] } as unknown as InferenceResultJson);
       expect((await pending).requestId).toBe('f3');
     });
+  });
+
+  it("stops waiting when the caller's signal fires: cancelled, the listener released; nothing dispatched when it fired first", async () => {
+    let cancels = 0;
+    const { service, dispatched } = harness({
+      completions: { channel: 'rsmoe:inbox:router-1', listen: () => ({ result: new Promise<InferenceResultJson>(() => undefined), cancel: () => void (cancels += 1) }) },
+    });
+    const controller = new AbortController();
+    const pending = service.infer({ requestId: 'x1', task: 'caption', images, params: {} }, undefined, controller.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched).toHaveLength(1);
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ kind: 'cancelled' });
+    expect(cancels).toBeGreaterThan(0);
+    await expect(service.infer({ requestId: 'x2', task: 'caption', images, params: {} }, undefined, AbortSignal.abort())).rejects.toMatchObject({ kind: 'cancelled' });
+    expect(dispatched).toHaveLength(1);
   });
 
   it('turns a missing completion into deadline_exceeded', async () => {

@@ -1,26 +1,38 @@
 import {
   IMAGES_PER_REQUEST_LIMIT,
+  REFUSAL_REASONS,
+  computeDeadline,
+  expertQueueName,
+  isCorrelationId,
   isRequestId,
   isSha256Hex,
   type AggregateJobData,
+  type Deadline,
+  type DeadlinePolicy,
   type ExpertJobData,
   type ExpertOutputJson,
   type GenerationParams,
   type ImageRefJson,
   type InferenceResultJson,
   type PackManifest,
+  type RefusalReason,
   type Task,
 } from '@rsmoe/contracts';
 import { buildResult } from '@rsmoe/results';
 import { InstructionRouter, InvalidRoutingRequestError, NoExpertForTaskError } from '@rsmoe/routing';
+import type { AdmissionDecision } from './expert-capacity.service';
 import { CompletionTimeoutError } from './router-inbox.adapter';
 
 /** Why a request cannot be served; the gRPC edge maps each kind to one status code. */
 export class RouterRequestError extends Error {
   override readonly name = 'RouterRequestError';
   constructor(
-    readonly kind: 'invalid_argument' | 'not_found' | 'deadline_exceeded' | 'failed_precondition',
+    readonly kind: 'invalid_argument' | 'not_found' | 'deadline_exceeded' | 'failed_precondition' | 'unavailable' | 'resource_exhausted' | 'cancelled',
     message: string,
+    /** For `resource_exhausted`: when a retry may succeed, in ms (sent as trailing metadata `retry-after-ms`). */
+    readonly retryAfterMs?: number,
+    /** Which refusal of its kind this is (sent as trailing metadata `reason`), so clients need not parse the message. */
+    readonly reason?: RefusalReason,
   ) {
     super(message);
   }
@@ -35,6 +47,10 @@ export interface InferenceRequest {
   params: GenerationParams;
   /** Absolute deadline (Unix ms); 0 or absent means the default budget. */
   deadlineUnixMs?: number;
+  /** The client's own id (CORRELATION_ID_PATTERN), echoed in the result; never a key. */
+  correlationId?: string;
+  /** W3C trace context from the gRPC metadata, carried in every job. */
+  traceparent?: string;
 }
 
 export interface RouterServiceDeps {
@@ -59,12 +75,7 @@ export interface RouterServiceDeps {
   results: { get(requestId: string): Promise<InferenceResultJson | undefined> };
   /** Most images one request may carry (MAX_IMAGES_PER_REQUEST); at most IMAGES_PER_REQUEST_LIMIT. */
   maxImages: number;
-  deadlines: {
-    defaultMs: number;
-    maxMs: number;
-    reserveFraction: number;
-    reserveMinMs: number;
-    reserveMaxMs: number;
+  deadlines: DeadlinePolicy & {
     /**
      * How long a request may stay open before the aggregator's deadline job is armed, in ms. Most requests
      * are answered sooner and never need one. Budgets shorter than this get theirs at dispatch.
@@ -79,6 +90,11 @@ export interface RouterServiceDeps {
    * aggregator still owns every other case (failures, deadline, late experts). Absent: aggregator only.
    */
   fastPath?: { store(result: InferenceResultJson): Promise<boolean>; onFused?(result: InferenceResultJson): void };
+  /**
+   * Which routed experts have live workers and room in their queues (ExpertCapacityService in production:
+   * a cached background poll, never a Redis call per request). Absent: every expert counts as live.
+   */
+  capacity?: { admit(expertIds: readonly string[], request: { remainingMs: number }): AdmissionDecision };
   /** Told every routing decision (for the experts-chosen metrics). */
   onRouted?: (task: Task, expertIds: readonly string[]) => void;
   now?: () => number;
@@ -99,9 +115,16 @@ export class RouterService {
     return this.deps.manifest;
   }
 
-  async infer(request: InferenceRequest, onPartial?: (output: ExpertOutputJson) => void): Promise<InferenceResultJson> {
+  /**
+   * Serves one request. `signal` is the caller's: once it fires (the gRPC call was cancelled, or its deadline
+   * passed) nothing more is dispatched and nobody waits for the result any more.
+   */
+  async infer(request: InferenceRequest, onPartial?: (output: ExpertOutputJson) => void, signal?: AbortSignal): Promise<InferenceResultJson> {
     const receivedAt = this.now();
     if (!isRequestId(request.requestId)) throw new RouterRequestError('invalid_argument', 'request_id must be 1-128 of [A-Za-z0-9_-]');
+    if (request.correlationId !== undefined && !isCorrelationId(request.correlationId)) {
+      throw new RouterRequestError('invalid_argument', 'correlation_id must be 1-128 printable characters without spaces');
+    }
     this.checkImages(request.images);
     const deadline = this.deadline(request.deadlineUnixMs, receivedAt);
     // Idempotent: the same request id answered before gets its stored result.
@@ -124,6 +147,8 @@ export class RouterService {
       throw new RouterRequestError(
         'not_found',
         `image${missing.length > 1 ? 's' : ''} ${[...new Set(missing)].join(', ')} ${missing.length > 1 ? 'are' : 'is'} not in the blob store (expired or never stored)`,
+        undefined,
+        REFUSAL_REASONS.imageMissing,
       );
     }
     const sceneBytes = present.find((entry): entry is Uint8Array => entry instanceof Uint8Array);
@@ -136,41 +161,49 @@ export class RouterService {
       if (error instanceof NoExpertForTaskError) throw new RouterRequestError('failed_precondition', error.message);
       throw error;
     }
-    this.deps.onRouted?.(request.task, decision.experts.map((assignment) => assignment.expertId));
-    // Experts are waited for until the fuse point; the rest of the budget is for fusing and answering.
-    const budget = deadline - receivedAt;
-    const reserve = Math.min(this.deps.deadlines.reserveMaxMs, Math.max(this.deps.deadlines.reserveMinMs, budget * this.deps.deadlines.reserveFraction));
-    const fuseAt = Math.max(receivedAt, Math.round(deadline - reserve));
+    const routedIds = decision.experts.map((assignment) => assignment.expertId);
+    this.deps.onRouted?.(request.task, routedIds);
+    const { live, unavailable } = this.admit(routedIds, deadline, request.task);
     const { manifest } = this.deps;
+    const envelope = {
+      ...(request.correlationId !== undefined ? { correlationId: request.correlationId } : {}),
+      ...(request.traceparent !== undefined ? { traceparent: request.traceparent } : {}),
+      deadlineUnixMs: deadline.deadlineUnixMs,
+      fuseAtUnixMs: deadline.fuseAtUnixMs,
+    };
     const parent: AggregateJobData = {
       requestId: request.requestId,
+      ...envelope,
       task: request.task,
       ...(decision.question !== undefined ? { question: decision.question } : {}),
       ...(decision.questionType !== undefined ? { questionType: decision.questionType } : {}),
       routed: decision.experts,
-      deadlineUnixMs: fuseAt,
+      ...(unavailable.length > 0 ? { unavailableExperts: unavailable } : {}),
       receivedAtUnixMs: receivedAt,
       pack: { name: manifest.name, version: manifest.version },
       fusionStrategy: request.task === 'caption' ? manifest.fusion.caption : manifest.fusion.vqa,
       replyTo: this.deps.completions.channel,
     };
     const enqueuedAt = this.now();
-    const children: ExpertJobData[] = decision.experts.map((assignment) => {
-      const expert = manifest.experts.find((candidate) => candidate.id === assignment.expertId);
-      return {
-        requestId: request.requestId,
-        task: request.task,
-        expertId: assignment.expertId,
-        prompt: assignment.prompt,
-        images: request.images,
-        generation: { ...expert?.generation, ...request.params },
-        deadlineUnixMs: fuseAt,
-        enqueuedAtUnixMs: enqueuedAt,
-        replyTo: this.deps.completions.channel,
-      };
-    });
+    // Experts with no live worker get no job: the result lists them as unavailable at once.
+    const children: ExpertJobData[] = decision.experts
+      .filter((assignment) => live.includes(assignment.expertId))
+      .map((assignment) => {
+        const expert = manifest.experts.find((candidate) => candidate.id === assignment.expertId);
+        return {
+          requestId: request.requestId,
+          ...envelope,
+          task: request.task,
+          expertId: assignment.expertId,
+          prompt: assignment.prompt,
+          images: request.images,
+          generation: { ...expert?.generation, ...request.params },
+          enqueuedAtUnixMs: enqueuedAt,
+          replyTo: this.deps.completions.channel,
+        };
+      });
     const { fastPath } = this.deps;
-    const collector = fastPath ? new PartialCollector(parent, fastPath, this.now) : undefined;
+    const collector = fastPath ? new PartialCollector(parent, live, fastPath, this.now) : undefined;
     const onAnyPartial = collector
       ? (output: ExpertOutputJson) => {
           onPartial?.(output);
@@ -178,7 +211,8 @@ export class RouterService {
         }
       : onPartial;
     // Waiting starts before dispatching: a partial may arrive before the dispatch call returns.
-    const { result, cancel } = this.deps.completions.listen(request.requestId, Math.max(1, deadline - this.now()), onAnyPartial);
+    if (signal?.aborted) throw cancelled();
+    const { result, cancel } = this.deps.completions.listen(request.requestId, Math.max(1, deadline.deadlineUnixMs - this.now()), onAnyPartial);
     try {
       await this.deps.dispatcher.dispatch(parent, children);
     } catch (error) {
@@ -186,24 +220,59 @@ export class RouterService {
       throw error;
     }
     const disarm = this.armDeadlineLater(parent);
+    // The caller going away ends the wait (its jobs are dropped by the experts at their fuse point).
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(cancelled());
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
     let outcome: InferenceResultJson;
     try {
-      const first = await Promise.race([result.then((value) => ({ value, fusedHere: false })), ...(collector ? [collector.fused.then((value) => ({ value, fusedHere: true }))] : [])]);
+      const first = await Promise.race([
+        result.then((value) => ({ value, fusedHere: false })),
+        ...(collector ? [collector.fused.then((value) => ({ value, fusedHere: true }))] : []),
+        ...(signal ? [aborted] : []),
+      ]);
       outcome = first.value;
       if (first.fusedHere) cancel();
     } catch (error) {
+      cancel();
       if (error instanceof CompletionTimeoutError) throw new RouterRequestError('deadline_exceeded', error.message);
       throw error;
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       disarm();
     }
-    // When every expert refused the image itself (experts report runtime codes such as image_undecodable),
-    // the request is bad input, not a degraded answer.
-    const imageErrors = outcome.experts.filter((expert) => expert.status === 'failed' && /^image_[a-z_]+:/.test(expert.error ?? ''));
-    if (imageErrors.length > 0 && imageErrors.length === outcome.experts.length) {
-      throw new RouterRequestError('invalid_argument', `the image cannot be used: ${imageErrors[0].error}`);
+    // When every expert that ran refused the image itself, the request is bad input, not a degraded answer.
+    const ran = outcome.experts.filter((expert) => expert.errorCode !== 'expert_unavailable');
+    if (ran.length > 0 && ran.every((expert) => expert.errorCode === 'invalid_image')) {
+      throw new RouterRequestError('invalid_argument', `the image cannot be used: ${ran[0].error ?? 'invalid image'}`);
+    }
+    if (ran.length > 0 && ran.every((expert) => expert.errorCode === 'image_missing')) {
+      throw new RouterRequestError('not_found', `the image is no longer in the blob store: ${ran[0].error ?? 'image missing'}`, undefined, REFUSAL_REASONS.imageMissing);
     }
     return outcome;
+  }
+
+  /**
+   * Admission, before anything is stored or queued: experts with no live worker are routed around; none
+   * alive is UNAVAILABLE naming them; a queue over its limit, or too slow for the budget, refuses the request.
+   */
+  private admit(expertIds: string[], deadline: Deadline, task: Task): { live: string[]; unavailable: string[] } {
+    const decision = this.deps.capacity?.admit(expertIds, { remainingMs: deadline.fuseAtUnixMs - this.now() }) ?? { kind: 'admit', live: expertIds, unavailable: [] };
+    switch (decision.kind) {
+      case 'admit':
+        return decision;
+      case 'unavailable':
+        throw new RouterRequestError(
+          'unavailable',
+          `no live worker for ${task} expert${decision.down.length > 1 ? 's' : ''} ${decision.down.join(', ')} (queue${decision.down.length > 1 ? 's' : ''} ${decision.down.map(expertQueueName).join(', ')})`,
+          undefined,
+          REFUSAL_REASONS.expertsUnavailable,
+        );
+      case 'overloaded':
+        throw new RouterRequestError('resource_exhausted', decision.message, decision.retryAfterMs);
+    }
   }
 
   /**
@@ -217,7 +286,7 @@ export class RouterService {
       this.deps.dispatcher.armDeadline(parent).catch((error: unknown) => this.deps.onArmFailed?.(parent.requestId, error));
     };
     const grace = this.deps.deadlines.deadlineJobGraceMs;
-    if (parent.deadlineUnixMs - this.now() <= grace) {
+    if ((parent.fuseAtUnixMs ?? parent.deadlineUnixMs) - this.now() <= grace) {
       arm();
       return () => undefined;
     }
@@ -233,17 +302,21 @@ export class RouterService {
     if (bad.length > 0) throw new RouterRequestError('invalid_argument', `${bad.join(', ')}: must be 64 lower-case hex characters`);
   }
 
-  private deadline(requested: number | undefined, now: number): number {
-    const { defaultMs, maxMs } = this.deps.deadlines;
-    if (!requested) return now + defaultMs;
-    if (requested <= now) throw new RouterRequestError('deadline_exceeded', `the deadline passed ${now - requested} ms before the router got the request`);
-    return Math.min(requested, now + maxMs);
+  /** The request's one Deadline, computed here and nowhere else (every job carries it). */
+  private deadline(requested: number | undefined, now: number): Deadline {
+    if (requested && requested <= now) throw new RouterRequestError('deadline_exceeded', `the deadline passed ${now - requested} ms before the router got the request`);
+    return computeDeadline(now, requested, this.deps.deadlines);
   }
 }
 
+function cancelled(): RouterRequestError {
+  return new RouterRequestError('cancelled', 'the caller cancelled the request');
+}
+
 /**
- * Collects one request's partials and, once every routed expert has answered ok, builds the result (the
- * same buildResult as the aggregator) and stores it; `fused` resolves only if this store was the first.
+ * Collects one request's partials and, once every dispatched expert has answered ok, builds the result (the
+ * same buildResult as the aggregator; experts routed around are listed as unavailable) and stores it;
+ * `fused` resolves only if this store was the first.
  */
 class PartialCollector {
   private readonly outputs = new Map<string, ExpertOutputJson>();
@@ -253,14 +326,15 @@ class PartialCollector {
 
   constructor(
     private readonly parent: AggregateJobData,
+    private readonly dispatched: readonly string[],
     private readonly fastPath: NonNullable<RouterServiceDeps['fastPath']>,
     private readonly now: () => number,
   ) {}
 
   offer(output: ExpertOutputJson): void {
-    if (this.done || output.status !== 'ok' || !this.parent.routed.some((routed) => routed.expertId === output.expertId)) return;
+    if (this.done || output.status !== 'ok' || !this.dispatched.includes(output.expertId)) return;
     this.outputs.set(output.expertId, output);
-    if (this.outputs.size < this.parent.routed.length) return;
+    if (this.outputs.size < this.dispatched.length) return;
     this.done = true;
     const result = buildResult(this.parent, { outputs: this.outputs, failures: new Map() }, this.now());
     // A failed or lost store race leaves the answer to the aggregator's path, which is still running. A

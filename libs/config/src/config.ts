@@ -38,7 +38,11 @@ export function parseEnv<Shape extends z.ZodRawShape>(
   if (!parsed.success) {
     throw new ConfigError(
       service,
-      parsed.error.issues.map((issue) => `${issue.path.join('.')}=${JSON.stringify(input[String(issue.path[0])] ?? null)}: ${issue.message}`),
+      // A URL's credentials (REDIS_URL's password) never reach the message.
+      parsed.error.issues.map((issue) => {
+        const value = input[String(issue.path[0])];
+        return `${issue.path.join('.')}=${JSON.stringify(value === undefined ? null : value.replace(/\/\/[^/@\s]*@/, '//***@'))}: ${issue.message}`;
+      }),
     );
   }
   return parsed.data;
@@ -51,11 +55,25 @@ export const env = {
   number: (fallback: number, min: number, max = Number.MAX_VALUE) => z.coerce.number().min(min).max(max).default(fallback),
   string: (fallback: string) => z.string().min(1).default(fallback),
   oneOf: <T extends string>(values: readonly [T, ...T[]], fallback: T) => z.enum(values).default(fallback as never),
+  /**
+   * Where Redis is: `redis://[[user]:password@]host[:port][/db]`, or `rediss://...` for TLS. ioredis takes
+   * the user, password (percent-encoded), database and TLS from the URL itself; a private CA is given to Node
+   * with NODE_EXTRA_CA_CERTS. Default `redis://127.0.0.1:6379`. Log it only through redactRedisUrl().
+   */
   redisUrl: () =>
     z
       .string()
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .superRefine((url, ctx) => {
+        const problem = /^rediss?:\/\//.test(url) ? redisUrlProblem(url) : undefined;
+        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+      })
       .default('redis://127.0.0.1:6379'),
+  /**
+   * Interface of a service's metrics + health server. Default `127.0.0.1` (loopback only); in Kubernetes the
+   * pod IP (downward API `status.podIP`), so Prometheus and the kubelet reach it and nothing else listens.
+   */
+  metricsHost: () => z.string().min(1).default('127.0.0.1'),
   keyPrefix: () => z.string().regex(/^[A-Za-z0-9_.:{}-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.:{}-]').default('rsmoe'),
   /** BullMQ's own key prefix (queues live under `<prefix>:<queue>`). */
   queuePrefix: () => z.string().regex(/^[A-Za-z0-9_.{}-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.{}-]').default('bull'),
@@ -63,3 +81,29 @@ export const env = {
   /** Port of a service's metrics + health server (Prometheus scrapes it; Kubernetes probes it); 0 picks a free one. */
   metricsPort: () => z.coerce.number().int().min(0).max(65_535).default(9464),
 };
+
+/** What is wrong with a redis:// or rediss:// URL that the scheme check lets through, if anything. */
+function redisUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'is not a valid URL (percent-encode special characters of the password)';
+  }
+  if (!parsed.hostname) return 'names no host';
+  if (parsed.pathname.length > 1 && !/^\/\d+$/.test(parsed.pathname)) return 'the path must be a database number, e.g. /0';
+  return undefined;
+}
+
+/** The URL with its password (and user) replaced by `***`: what logs and error messages may show. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password && !parsed.username) return url;
+    if (parsed.username) parsed.username = '***';
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}

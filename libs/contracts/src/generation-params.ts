@@ -28,18 +28,56 @@ export interface GenerationParams {
   stopStrings?: string[];
 }
 
-export const generationParamsSchema: z.ZodType<GenerationParams, z.ZodTypeDef, unknown> = z
-  .object({
-    maxNewTokens: z.number().int().min(1),
-    numBeams: z.number().int().min(1),
-    doSample: z.boolean(),
-    temperature: z.number().finite().positive(),
-    topK: z.number().int().min(0),
-    topP: z.number().gt(0).lte(1),
-    seed: z.number().int().min(0).max(2 ** 32 - 1),
-    repetitionPenalty: z.number().finite().positive(),
-    lengthPenalty: z.number().finite(),
-    stopStrings: z.array(z.string().min(1)),
-  })
-  .partial()
-  .strict();
+/**
+ * Upper bounds of one request's decoding parameters. The defaults are the runtime's own limits
+ * (libs/runtime GenerationLimits: 512 new tokens, 8 beams) plus caps on stop strings, so the gateway refuses
+ * at the edge, with the field named, exactly what an expert would refuse.
+ */
+export interface GenerationParamLimits {
+  /** Largest `maxNewTokens`. Default 512. */
+  maxNewTokens: number;
+  /** Largest `numBeams`. Default 8. */
+  maxBeams: number;
+  /** Most entries in `stopStrings`. Default 16. */
+  maxStopStrings: number;
+  /** Most characters (UTF-16 code units) of all `stopStrings` together. Default 1024. */
+  maxStopStringsChars: number;
+}
+
+export const DEFAULT_GENERATION_PARAM_LIMITS: Readonly<GenerationParamLimits> = Object.freeze({
+  maxNewTokens: 512,
+  maxBeams: 8,
+  maxStopStrings: 16,
+  maxStopStringsChars: 1024,
+});
+
+/** The GenerationParams schema under `limits`; sampling with beam search is refused (the runtime cannot do both). */
+export function generationParamsSchemaWithin(limits: GenerationParamLimits): z.ZodType<GenerationParams, z.ZodTypeDef, unknown> {
+  return z
+    .object({
+      maxNewTokens: z.number().int().min(1).max(limits.maxNewTokens),
+      numBeams: z.number().int().min(1).max(limits.maxBeams),
+      doSample: z.boolean(),
+      temperature: z.number().finite().positive(),
+      topK: z.number().int().min(0),
+      topP: z.number().gt(0).lte(1),
+      seed: z.number().int().min(0).max(2 ** 32 - 1),
+      repetitionPenalty: z.number().finite().positive(),
+      lengthPenalty: z.number().finite(),
+      stopStrings: z
+        .array(z.string().min(1))
+        .max(limits.maxStopStrings)
+        .refine((list) => list.reduce((sum, text) => sum + text.length, 0) <= limits.maxStopStringsChars, {
+          message: `all stop strings together may have at most ${limits.maxStopStringsChars} characters`,
+        }),
+    })
+    .partial()
+    .strict()
+    .refine((params) => !(params.doSample === true && (params.numBeams ?? 1) > 1), {
+      message: 'sampling with beam search is not supported: set doSample or numBeams > 1, not both',
+      path: ['doSample'],
+    });
+}
+
+/** GenerationParams under the default limits: what experts accept in a job and packs in their settings. */
+export const generationParamsSchema: z.ZodType<GenerationParams, z.ZodTypeDef, unknown> = generationParamsSchemaWithin(DEFAULT_GENERATION_PARAM_LIMITS);

@@ -36,3 +36,20 @@ export function isRequestId(value: unknown): value is string {
 export function isSha256Hex(value: unknown): value is string {
   return typeof value === 'string' && SHA256_HEX_PATTERN.test(value);
 }
+
+/**
+ * A client's own request id (its `X-Request-Id`), carried as `correlationId` and echoed in the result:
+ * 1–128 printable ASCII characters without spaces. Never a key: the mesh makes its own request id.
+ */
+export const CORRELATION_ID_PATTERN = /^[!-~]{1,128}$/;
+
+/** A W3C trace context `traceparent` header (version 00): `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`. */
+export const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+export function isCorrelationId(value: unknown): value is string {
+  return typeof value === 'string' && CORRELATION_ID_PATTERN.test(value);
+}
+
+export function isTraceparent(value: unknown): value is string {
+  return typeof value === 'string' && TRACEPARENT_PATTERN.test(value) && !/^ff-|-0{32}-|-0{16}-/.test(value);
+}

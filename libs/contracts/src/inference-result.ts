@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ContractValidationError } from './errors';
-import type { ExpertId } from './identifiers';
+import { CORRELATION_ID_PATTERN, type ExpertId } from './identifiers';
 import { expertOutputSchema, type ExpertOutputJson } from './job-payloads';
 import { QUESTION_TYPES, TASKS, type QuestionType, type Task } from './tasks';
 import { parseWith } from './validation';
@@ -29,6 +29,8 @@ export interface ResultTimingsJson {
  */
 export interface InferenceResultJson {
   requestId: string;
+  /** The client's own id for the request (its X-Request-Id), when it sent one; never a key. */
+  correlationId?: string;
   task: Task;
   /** The fused caption (task `caption`; may be empty when every expert failed). */
   caption?: string;
@@ -66,6 +68,7 @@ const ms = z.number().finite().min(0);
 
 export const inferenceResultSchema: z.ZodType<InferenceResultJson, z.ZodTypeDef, unknown> = z.object({
   requestId: z.string().min(1),
+  correlationId: z.string().regex(CORRELATION_ID_PATTERN).optional(),
   task: z.enum(TASKS),
   caption: z.string().optional(),
   answer: z.string().optional(),

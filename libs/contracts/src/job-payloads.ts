@@ -1,7 +1,18 @@
 import { z } from 'zod';
 import { generationParamsSchema, type GenerationParams } from './generation-params';
-import { EXPERT_ID_PATTERN, REQUEST_ID_PATTERN, SHA256_HEX_PATTERN, type ExpertId } from './identifiers';
-import { EXPERT_STATUSES, FINISH_REASONS, QUESTION_TYPES, TASKS, type ExpertStatus, type FinishReason, type QuestionType, type Task } from './tasks';
+import { CORRELATION_ID_PATTERN, EXPERT_ID_PATTERN, REQUEST_ID_PATTERN, SHA256_HEX_PATTERN, TRACEPARENT_PATTERN, type ExpertId } from './identifiers';
+import {
+  EXPERT_ERROR_CODES,
+  EXPERT_STATUSES,
+  FINISH_REASONS,
+  QUESTION_TYPES,
+  TASKS,
+  type ExpertErrorCode,
+  type ExpertStatus,
+  type FinishReason,
+  type QuestionType,
+  type Task,
+} from './tasks';
 import { parseWith } from './validation';
 
 /** A reference to image bytes in the blob store; images never travel in jobs or messages. */
@@ -30,8 +41,24 @@ export interface ExpertAssignment {
   reason: string;
 }
 
+/**
+ * The envelope fields every job carries besides its request id. All optional: payloads written before they
+ * existed (a rolling update: an old router, a new expert) still parse.
+ */
+export interface JobEnvelope {
+  /** The client's own id (its X-Request-Id, CORRELATION_ID_PATTERN), echoed in the result; never a key. */
+  correlationId?: string;
+  /** W3C trace context of the request (the router's gRPC metadata `traceparent`), so traces join up. */
+  traceparent?: string;
+  /**
+   * The fuse point (Unix ms, ≤ deadlineUnixMs): experts are waited for until here. Absent in payloads of
+   * routers before the split, whose `deadlineUnixMs` was the fuse point: read both through deadlineOf().
+   */
+  fuseAtUnixMs?: number;
+}
+
 /** Data of a child job on `expert.<expertId>` (job name JOB_NAMES.expertGenerate, job id expertJobId()). */
-export interface ExpertJobData {
+export interface ExpertJobData extends JobEnvelope {
   requestId: string;
   task: Task;
   expertId: ExpertId;
@@ -44,7 +71,10 @@ export interface ExpertJobData {
   images: ImageRefJson[];
   /** Request-level decoding overrides, already merged over the pack's expert settings. */
   generation: GenerationParams;
-  /** After this instant (Unix ms) the job is dropped, not computed. */
+  /**
+   * The client's budget (Unix ms): nobody waits for the output after it. The job is dropped, not computed,
+   * after its fuse point (deadlineOf(data).fuseAtUnixMs).
+   */
   deadlineUnixMs: number;
   /** When the router enqueued the job (Unix ms); queue time is measured from here. */
   enqueuedAtUnixMs: number;
@@ -78,8 +108,10 @@ export interface ExpertOutputJson {
   /** Generated text; empty unless status is `ok`. */
   text: string;
   status: ExpertStatus;
-  /** Why the expert failed, timed out or was skipped. */
+  /** Why the expert failed, timed out or was skipped (human-readable detail; decide on `errorCode`). */
   error?: string;
+  /** Why the output is missing, as a code (absent when `ok`, and from experts that predate the code). */
+  errorCode?: ExpertErrorCode;
   /** Tokens in the prompt, image tokens included. */
   promptTokens: number;
   /** Tokens generated. */
@@ -97,7 +129,7 @@ export interface ExpertOutputJson {
 export type ExpertJobResult = ExpertOutputJson;
 
 /** Data of the parent job on `aggregate` (job name JOB_NAMES.aggregate, job id aggregateJobId()). */
-export interface AggregateJobData {
+export interface AggregateJobData extends JobEnvelope {
   requestId: string;
   task: Task;
   /** The question (task `vqa`). */
@@ -106,7 +138,15 @@ export interface AggregateJobData {
   questionType?: QuestionType;
   /** Every routed expert with its prompt and reason, in fusion order. */
   routed: ExpertAssignment[];
-  /** After this instant (Unix ms) missing experts count as timed out. */
+  /**
+   * Routed experts the router routed around (no live worker at dispatch; a subset of `routed`): no job was
+   * added for them, and the result lists them as `skipped` with errorCode `expert_unavailable`. Absent: none.
+   */
+  unavailableExperts?: ExpertId[];
+  /**
+   * The client's budget (Unix ms). Missing experts count as timed out after the fuse point
+   * (deadlineOf(data).fuseAtUnixMs).
+   */
   deadlineUnixMs: number;
   /** When the router received the request (Unix ms); total time is measured from here. */
   receivedAtUnixMs: number;
@@ -130,6 +170,19 @@ export const imageRefSchema: z.ZodType<ImageRefJson, z.ZodTypeDef, unknown> = z.
 export const channelSchema = z.string().regex(/^[!-~]{1,256}$/, 'must be 1-256 printable characters without spaces');
 
 const requestIdSchema = z.string().regex(REQUEST_ID_PATTERN, 'must be 1-128 characters of [A-Za-z0-9_-]');
+
+/** The JobEnvelope fields, each optional (older payloads lack them). */
+const envelopeFields = {
+  correlationId: z.string().regex(CORRELATION_ID_PATTERN, 'must be 1-128 printable characters without spaces').optional(),
+  traceparent: z.string().regex(TRACEPARENT_PATTERN, 'must be a W3C traceparent').optional(),
+  fuseAtUnixMs: unixMs.optional(),
+};
+
+function fuseNotAfterDeadline(data: { deadlineUnixMs: number; fuseAtUnixMs?: number }, ctx: z.RefinementCtx): void {
+  if (data.fuseAtUnixMs !== undefined && data.fuseAtUnixMs > data.deadlineUnixMs) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['fuseAtUnixMs'], message: 'must not be after deadlineUnixMs' });
+  }
+}
 const expertIdSchema = z.string().regex(EXPERT_ID_PATTERN, 'must match /^[a-z][a-z0-9_-]{0,31}$/');
 
 export const expertAssignmentSchema: z.ZodType<ExpertAssignment, z.ZodTypeDef, unknown> = z.object({
@@ -138,20 +191,23 @@ export const expertAssignmentSchema: z.ZodType<ExpertAssignment, z.ZodTypeDef, u
   reason: z.string(),
 });
 
-export const expertJobDataSchema: z.ZodType<ExpertJobData, z.ZodTypeDef, unknown> = z.object({
-  requestId: requestIdSchema,
-  task: z.enum(TASKS),
-  expertId: expertIdSchema,
-  prompt: z.string().min(1),
-  images: z
-    .array(imageRefSchema)
-    .min(1, 'needs at least one image')
-    .max(IMAGES_PER_REQUEST_LIMIT, `at most ${IMAGES_PER_REQUEST_LIMIT} images`),
-  generation: generationParamsSchema,
-  deadlineUnixMs: unixMs,
-  enqueuedAtUnixMs: unixMs,
-  replyTo: channelSchema,
-});
+export const expertJobDataSchema: z.ZodType<ExpertJobData, z.ZodTypeDef, unknown> = z
+  .object({
+    ...envelopeFields,
+    requestId: requestIdSchema,
+    task: z.enum(TASKS),
+    expertId: expertIdSchema,
+    prompt: z.string().min(1),
+    images: z
+      .array(imageRefSchema)
+      .min(1, 'needs at least one image')
+      .max(IMAGES_PER_REQUEST_LIMIT, `at most ${IMAGES_PER_REQUEST_LIMIT} images`),
+    generation: generationParamsSchema,
+    deadlineUnixMs: unixMs,
+    enqueuedAtUnixMs: unixMs,
+    replyTo: channelSchema,
+  })
+  .superRefine(fuseNotAfterDeadline);
 
 export const expertTimingsSchema: z.ZodType<ExpertTimingsJson, z.ZodTypeDef, unknown> = z.object({
   queueMs: nonNegativeMs,
@@ -169,6 +225,7 @@ export const expertOutputSchema: z.ZodType<ExpertOutputJson, z.ZodTypeDef, unkno
   text: z.string(),
   status: z.enum(EXPERT_STATUSES),
   error: z.string().optional(),
+  errorCode: z.enum(EXPERT_ERROR_CODES).optional(),
   promptTokens: z.number().int().min(0),
   generatedTokens: z.number().int().min(0),
   finishReason: z.enum(FINISH_REASONS).optional(),
@@ -179,11 +236,13 @@ export const expertOutputSchema: z.ZodType<ExpertOutputJson, z.ZodTypeDef, unkno
 
 export const aggregateJobDataSchema: z.ZodType<AggregateJobData, z.ZodTypeDef, unknown> = z
   .object({
+    ...envelopeFields,
     requestId: requestIdSchema,
     task: z.enum(TASKS),
     question: z.string().min(1).optional(),
     questionType: z.enum(QUESTION_TYPES).optional(),
     routed: z.array(expertAssignmentSchema).min(1),
+    unavailableExperts: z.array(expertIdSchema).optional(),
     deadlineUnixMs: unixMs,
     receivedAtUnixMs: unixMs,
     pack: z.object({ name: z.string().min(1), version: z.string().min(1) }),
@@ -191,9 +250,13 @@ export const aggregateJobDataSchema: z.ZodType<AggregateJobData, z.ZodTypeDef, u
     replyTo: channelSchema,
   })
   .superRefine((data, ctx) => {
+    fuseNotAfterDeadline(data, ctx);
     if (data.task === 'vqa' && data.question === undefined) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['question'], message: 'required when task is vqa' });
     }
+    (data.unavailableExperts ?? []).forEach((id, i) => {
+      if (!data.routed.some((r) => r.expertId === id)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['unavailableExperts', i], message: `${id} is not routed` });
+    });
     const seen = new Set<string>();
     data.routed.forEach((r, i) => {
       if (seen.has(r.expertId)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['routed', i, 'expertId'], message: `duplicate expert ${r.expertId}` });

@@ -59,13 +59,13 @@ describe('the tiny test pack', () => {
     expect(words.filter((w) => !(w in vocab))).toEqual([]);
   });
 
-  it('lists its experts for ListExperts with their queues', () => {
+  it('lists its experts for ListExperts with their queues and the tasks they have prompts for', () => {
     const response = toListExpertsResponse(pack);
     expect(response.packName).toBe('tiny-pack');
-    expect(response.experts!.map((e) => [e.id, e.queue, e.model])).toEqual([
-      ['theme', 'expert.theme', 'tiny-llava'],
-      ['object', 'expert.object', 'tiny-llava'],
-      ['relation', 'expert.relation', 'tiny-llava'],
+    expect(response.experts!.map((e) => [e.id, e.queue, e.model, e.tasks])).toEqual([
+      ['theme', 'expert.theme', 'tiny-llava', ['caption', 'vqa']],
+      ['object', 'expert.object', 'tiny-llava', ['caption', 'vqa']],
+      ['relation', 'expert.relation', 'tiny-llava', ['caption', 'vqa']],
     ]);
   });
 });

@@ -5,6 +5,7 @@ import { inferenceResultSchema, type InferenceResultJson } from './inference-res
 import { IMAGES_PER_REQUEST_LIMIT, expertOutputSchema, type ExpertOutputJson, type ImageRefJson } from './job-payloads';
 import { expertsInOrder, type PackManifest } from './pack-manifest';
 import type {
+  ProtoExpertErrorCode__Output,
   ProtoExpertOutput,
   ProtoExpertOutput__Output,
   ProtoExpertStatus__Output,
@@ -18,7 +19,7 @@ import type {
   ProtoTask__Output,
 } from './proto-types';
 import { expertQueueName } from './queues';
-import type { ExpertStatus, Task } from './tasks';
+import { TASKS, type ExpertErrorCode, type ExpertStatus, type Task } from './tasks';
 import { parseWith } from './validation';
 
 const TASK_TO_PROTO: Record<Task, ProtoTask__Output> = { caption: 'CAPTION', vqa: 'VQA' };
@@ -29,11 +30,35 @@ const STATUS_TO_PROTO: Record<ExpertStatus, ProtoExpertStatus__Output> = {
   skipped: 'SKIPPED',
 };
 
+const ERROR_CODE_TO_PROTO: Record<ExpertErrorCode, ProtoExpertErrorCode__Output> = {
+  invalid_image: 'INVALID_IMAGE',
+  image_missing: 'IMAGE_MISSING',
+  invalid_params: 'INVALID_PARAMS',
+  deadline_exceeded: 'DEADLINE_EXCEEDED',
+  cancelled: 'CANCELLED',
+  expert_unavailable: 'EXPERT_UNAVAILABLE',
+  overloaded: 'OVERLOADED',
+  internal: 'INTERNAL',
+};
+
 function invert<K extends string, V extends string>(map: Record<K, V>): Map<V, K> {
   return new Map(Object.entries(map).map(([k, v]) => [v as V, k as K]));
 }
 const TASK_FROM_PROTO = invert(TASK_TO_PROTO);
 const STATUS_FROM_PROTO = invert(STATUS_TO_PROTO);
+const ERROR_CODE_FROM_PROTO = invert(ERROR_CODE_TO_PROTO);
+
+export function expertErrorCodeToProto(code: ExpertErrorCode | undefined): ProtoExpertErrorCode__Output {
+  return code === undefined ? 'EXPERT_ERROR_CODE_UNSPECIFIED' : ERROR_CODE_TO_PROTO[code];
+}
+
+/**
+ * The JSON code of a proto ExpertErrorCode; undefined for UNSPECIFIED and for a value this build does not
+ * know (a newer sender's code: the output still parses, `error` keeps the detail).
+ */
+export function expertErrorCodeFromProto(code: ProtoExpertErrorCode__Output | string | number | null | undefined): ExpertErrorCode | undefined {
+  return code === null || code === undefined ? undefined : ERROR_CODE_FROM_PROTO.get(code as ProtoExpertErrorCode__Output);
+}
 
 export function taskToProto(task: Task): ProtoTask__Output {
   return TASK_TO_PROTO[task];
@@ -141,6 +166,7 @@ export function toProtoExpertOutput(output: ExpertOutputJson): ProtoExpertOutput
     text: output.text,
     status: expertStatusToProto(output.status),
     error: output.error ?? '',
+    errorCode: expertErrorCodeToProto(output.errorCode),
     promptTokens: output.promptTokens,
     generatedTokens: output.generatedTokens,
     timings: { ...output.timings },
@@ -158,6 +184,7 @@ function expertOutputFields(output: ProtoExpertOutput__Output, field: string): R
     text: output.text,
     status: STATUS_FROM_PROTO.get(output.status) ?? `invalid ${String(output.status)} (${field}.status)`,
     ...(output.error ? { error: output.error } : {}),
+    ...(expertErrorCodeFromProto(output.errorCode) ? { errorCode: expertErrorCodeFromProto(output.errorCode) } : {}),
     promptTokens: output.promptTokens,
     generatedTokens: output.generatedTokens,
     ...(output.finishReason ? { finishReason: output.finishReason } : {}),
@@ -184,6 +211,7 @@ export function fromProtoExpertOutput(output: ProtoExpertOutput__Output): Expert
 export function toProtoResult(result: InferenceResultJson): ProtoInferenceResult {
   return {
     requestId: result.requestId,
+    correlationId: result.correlationId ?? '',
     task: taskToProto(result.task),
     caption: result.caption ?? '',
     answer: result.answer ?? '',
@@ -209,6 +237,7 @@ export function fromProtoResult(result: ProtoInferenceResult__Output): Inference
   const t = result.timings;
   const json: Record<string, unknown> = {
     requestId: result.requestId,
+    ...(result.correlationId ? { correlationId: result.correlationId } : {}),
     task: task ?? `invalid ${String(result.task)}`,
     ...(task === 'caption' ? { caption: result.caption } : {}),
     ...(task === 'vqa' ? { answer: result.answer, question: result.question } : {}),
@@ -225,19 +254,28 @@ export function fromProtoResult(result: ProtoInferenceResult__Output): Inference
   return parseWith(inferenceResultSchema, 'InferenceResult', json);
 }
 
-/** The ListExperts response of a pack: experts in fusion order, each with its queue name. */
-export function toListExpertsResponse(manifest: PackManifest): ProtoListExpertsResponse {
+/**
+ * The ListExperts response of a pack: experts in fusion order, each with its queue name and, when `live`
+ * knows it (the router's last queue poll), its live worker count and interactive backlog.
+ */
+export function toListExpertsResponse(
+  manifest: PackManifest,
+  live: (expertId: string) => { liveWorkers: number; waitingJobs: number } | undefined = () => undefined,
+): ProtoListExpertsResponse {
   return {
     packName: manifest.name,
     packVersion: manifest.version,
     experts: expertsInOrder(manifest).map((expert) => {
+      const known = live(expert.id);
       return {
+        ...(known ? { liveWorkers: known.liveWorkers, waitingJobs: known.waitingJobs } : {}),
         id: expert.id,
         description: expert.description,
         aspects: [...expert.aspects],
         questionTypes: [...expert.questionTypes],
         model: expert.modelName,
         queue: expertQueueName(expert.id),
+        tasks: TASKS.filter((task) => expert.prompts[task] !== undefined),
       };
     }),
   };

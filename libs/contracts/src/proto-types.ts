@@ -9,6 +9,10 @@ export type {
 } from './generated/rsmoe/v1/Router';
 export type { AnswerRequest as ProtoAnswerRequest, AnswerRequest__Output as ProtoAnswerRequest__Output } from './generated/rsmoe/v1/AnswerRequest';
 export type { CaptionRequest as ProtoCaptionRequest, CaptionRequest__Output as ProtoCaptionRequest__Output } from './generated/rsmoe/v1/CaptionRequest';
+export type {
+  ExpertErrorCode as ProtoExpertErrorCode,
+  ExpertErrorCode__Output as ProtoExpertErrorCode__Output,
+} from './generated/rsmoe/v1/ExpertErrorCode';
 export type { ExpertInfo as ProtoExpertInfo, ExpertInfo__Output as ProtoExpertInfo__Output } from './generated/rsmoe/v1/ExpertInfo';
 export type { ExpertOutput as ProtoExpertOutput, ExpertOutput__Output as ProtoExpertOutput__Output } from './generated/rsmoe/v1/ExpertOutput';
 export type { ExpertStatus as ProtoExpertStatus, ExpertStatus__Output as ProtoExpertStatus__Output } from './generated/rsmoe/v1/ExpertStatus';

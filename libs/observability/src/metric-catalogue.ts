@@ -122,6 +122,22 @@ export const METRICS = Object.freeze({
     service: 'router',
   },
 
+  routerExpertLiveWorkers: {
+    name: 'rsmoe_router_expert_live_workers',
+    type: 'gauge',
+    help: "Workers connected to each expert's queue at the router's last poll; 0: the expert is down and routed around.",
+    labelNames: ['expert'],
+    service: 'router',
+  },
+
+  routerAdmissionRefusals: {
+    name: 'rsmoe_router_admission_refusals_total',
+    type: 'counter',
+    help: 'Routed experts left out or refused before dispatch, by expert and reason: unavailable (no live worker), queue_full, queue_wait.',
+    labelNames: ['expert', 'reason'],
+    service: 'router',
+  },
+
   // Aggregator
   aggregatorFusionDuration: {
     name: 'rsmoe_aggregator_fusion_duration_seconds',

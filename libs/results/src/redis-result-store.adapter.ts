@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { InferenceResultJson, RedisKeys, RouterInboxMessage } from '@rsmoe/contracts';
+import { parseInferenceResult, type InferenceResultJson, type RedisKeys, type RouterInboxMessage } from '@rsmoe/contracts';
 
 const STORE_THEN_NOTIFY = `
 if redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]), 'NX') then
@@ -18,6 +18,12 @@ export class RedisResultStore {
     private readonly keys: RedisKeys,
     private readonly ttlSeconds: number,
   ) {}
+
+  /** The stored result of a request, validated; undefined when none (not yet, or past its TTL). */
+  async get(requestId: string): Promise<InferenceResultJson | undefined> {
+    const stored = await this.redis.get(this.keys.resultKey(requestId));
+    return stored === null ? undefined : parseInferenceResult(JSON.parse(stored));
+  }
 
   async exists(requestId: string): Promise<boolean> {
     return (await this.redis.exists(this.keys.resultKey(requestId))) === 1;

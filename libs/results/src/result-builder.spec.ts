@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AggregateJobData, ExpertOutputJson } from '@rsmoe/contracts';
+import { formatExpertJobFailure, type AggregateJobData, type ExpertOutputJson } from '@rsmoe/contracts';
 import { buildResult } from './result-builder';
 
 const timings = { queueMs: 3, preprocessMs: 1, visionEncodeMs: 2, prefillMs: 1, decodeMs: 5, timeToFirstTokenMs: 4, computeMs: 9 };
@@ -44,8 +44,26 @@ describe('buildResult', () => {
     expect(result.caption).toBe('A farmland.');
     expect(result.degraded).toBe(true);
     expect(result.missingExperts).toEqual(['object', 'relation']);
-    expect(result.experts[1]).toMatchObject({ expertId: 'object', status: 'failed', error: 'image_undecodable: bad bytes', prompt: 'p-object' });
-    expect(result.experts[2]).toMatchObject({ expertId: 'relation', status: 'timed_out' });
+    expect(result.experts[1]).toMatchObject({ expertId: 'object', status: 'failed', errorCode: 'internal', error: 'image_undecodable: bad bytes', prompt: 'p-object' });
+    expect(result.experts[2]).toMatchObject({ expertId: 'relation', status: 'timed_out', errorCode: 'deadline_exceeded' });
+  });
+
+  it('reads the typed code of a failed job, and marks the experts routed around as unavailable', () => {
+    const failures = new Map([['object', formatExpertJobFailure({ errorCode: 'invalid_image', message: 'could not decode the PNG image' })]]);
+    const result = buildResult({ ...job, unavailableExperts: ['relation'] }, { outputs: new Map([['theme', output('theme', 'a farmland.')]]), failures }, 1_100);
+    expect(result.experts[1]).toMatchObject({ status: 'failed', errorCode: 'invalid_image', error: 'could not decode the PNG image' });
+    expect(result.experts[2]).toMatchObject({ status: 'skipped', errorCode: 'expert_unavailable', error: expect.stringContaining('expert.relation') });
+    expect(result).toMatchObject({ degraded: true, missingExperts: ['object', 'relation'], caption: 'A farmland.' });
+  });
+
+  it('keeps an expert output code, fills one for an older expert that sent none, and echoes the correlation id', () => {
+    const dropped = { ...output('object', ''), status: 'timed_out' as const, error: 'dropped without computing' };
+    const refused = { ...output('relation', ''), status: 'failed' as const, errorCode: 'invalid_params' as const, error: 'maxNewTokens' };
+    const outputs = new Map([['theme', output('theme', 'a farmland.')], ['object', dropped], ['relation', refused]]);
+    const result = buildResult({ ...job, correlationId: 'client-7' }, { outputs, failures: new Map() }, 1_100);
+    expect(result.experts.map((expert) => expert.errorCode)).toEqual([undefined, 'deadline_exceeded', 'invalid_params']);
+    expect(result.correlationId).toBe('client-7');
+    expect(buildResult(job, { outputs, failures: new Map() }, 1_100)).not.toHaveProperty('correlationId');
   });
 
   it('picks an answer for a question', () => {

@@ -1,7 +1,10 @@
-import type { AggregateJobData, ExpertOutputJson, InferenceResultJson } from '@rsmoe/contracts';
+import { expertQueueName, parseExpertJobFailure, type AggregateJobData, type ExpertOutputJson, type InferenceResultJson } from '@rsmoe/contracts';
 import { fuseAnswers, fuseCaptions } from '@rsmoe/fusion';
 
-/** What the children of a request produced: outputs by expert id, and failure reasons by expert id. */
+/**
+ * What the children of a request produced: outputs by expert id, and failure reasons by expert id (BullMQ
+ * failure reasons as the jobs left them: formatExpertJobFailure's JSON, or plain text from older experts).
+ */
 export interface ChildOutcomes {
   outputs: Map<string, ExpertOutputJson>;
   failures: Map<string, string>;
@@ -9,21 +12,41 @@ export interface ChildOutcomes {
 
 const NO_TIMINGS = { queueMs: 0, preprocessMs: 0, visionEncodeMs: 0, prefillMs: 0, decodeMs: 0, timeToFirstTokenMs: 0, computeMs: 0 };
 
+/** The code of a missing output from an expert that predates errorCode (it says only its status). */
+const CODE_OF_UNCODED_STATUS: Record<ExpertOutputJson['status'], ExpertOutputJson['errorCode']> = {
+  ok: undefined,
+  failed: 'internal',
+  timed_out: 'deadline_exceeded',
+  skipped: 'deadline_exceeded',
+};
+
+/** The output of a routed expert that produced none: why, as a status, a code and a detail. */
+function missingOutput(job: AggregateJobData, expertId: string, failure: string | undefined): Pick<ExpertOutputJson, 'status' | 'errorCode' | 'error'> {
+  if (job.unavailableExperts?.includes(expertId)) {
+    return { status: 'skipped', errorCode: 'expert_unavailable', error: `no live worker on ${expertQueueName(expertId)} at dispatch: routed around` };
+  }
+  if (failure !== undefined) {
+    const { errorCode, message } = parseExpertJobFailure(failure);
+    // A reason without a code (an older expert, or BullMQ's own, e.g. a lost lock) is not an input error.
+    return { status: 'failed', errorCode: errorCode ?? 'internal', error: message };
+  }
+  return { status: 'timed_out', errorCode: 'deadline_exceeded', error: 'no output before the request deadline' };
+}
+
 /**
  * Builds the result of one request from its routed experts and what their jobs produced. A routed expert
- * with no output is `failed` (with the job's failure reason) or `timed_out` (nothing by the deadline).
+ * with no output is `skipped` (routed around: `expert_unavailable`), `failed` (with the job's failure code
+ * and reason) or `timed_out` (nothing by the fuse point: `deadline_exceeded`).
  */
 export function buildResult(job: AggregateJobData, children: ChildOutcomes, nowUnixMs: number): InferenceResultJson {
   const experts: ExpertOutputJson[] = job.routed.map((routed) => {
     const output = children.outputs.get(routed.expertId);
-    if (output) return output;
-    const failure = children.failures.get(routed.expertId);
+    if (output) return output.status === 'ok' || output.errorCode ? output : { ...output, errorCode: CODE_OF_UNCODED_STATUS[output.status] };
     return {
       expertId: routed.expertId,
       prompt: routed.prompt,
       text: '',
-      status: failure === undefined ? 'timed_out' : 'failed',
-      error: failure ?? 'no output before the request deadline',
+      ...missingOutput(job, routed.expertId, children.failures.get(routed.expertId)),
       promptTokens: 0,
       generatedTokens: 0,
       timings: NO_TIMINGS,
@@ -40,6 +63,7 @@ export function buildResult(job: AggregateJobData, children: ChildOutcomes, nowU
       : { answer: fuseAnswers(partials, { strategy: job.fusionStrategy, order }).answer, question: job.question, questionType: job.questionType };
   return {
     requestId: job.requestId,
+    ...(job.correlationId !== undefined ? { correlationId: job.correlationId } : {}),
     task: job.task,
     ...fused,
     experts,

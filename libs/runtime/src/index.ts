@@ -13,6 +13,8 @@ export type {
   VlmRuntimeOptions,
 } from './vlm-runtime';
 export { DEFAULT_GENERATION_LIMITS, GENERATION_DEFAULTS } from './generation-options';
+export { interruptReasonOf } from './generation/stopping-criteria';
+export type { InterruptReason } from './generation/stopping-criteria';
 export type { GenerationLimits, GenerationOptions } from './generation-options';
 export type { ExecutionProviderChoice, ResolvedExecutionProvider } from './onnx-session.adapter';
 export type { DtypeChoice, GenerationConfig, GraphName, ModelConfig, ModelDtype, ModelFamily } from './model-files';

@@ -196,6 +196,61 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
     expect(result.text.split(' ')).toHaveLength(4);
   });
 
+  describe('deadline and cancellation', () => {
+    /** A signal that reads as aborted from its `reads`-th look on: a cancel at an exact decoding step. */
+    const abortsAfter = (reads: number, reason: Error = new Error('client went away')): AbortSignal => {
+      let seen = 0;
+      return {
+        get aborted() {
+          seen += 1;
+          return seen > reads;
+        },
+        reason,
+      } as AbortSignal;
+    };
+
+    it('stops a cancelled row at the step it is cancelled, while the rest of the batch generates on', async () => {
+      const alone = golden.cases.map((goldenCase) => goldenCase.greedy_tokens);
+      // One look before the search, then one per step: cancelled after its 3rd token.
+      const results = await runtime.generate([goldenRequest(0), { ...goldenRequest(1), signal: abortsAfter(3) }, goldenRequest(2)]);
+      expect(results[1].finishReason).toBe('cancelled');
+      expect(results[1].tokenIds).toEqual(alone[1].slice(0, 3));
+      expect(results[1].text).toBe(runtime.decodeTokens(alone[1].slice(0, 3)).trim());
+      expect(results[0].tokenIds).toEqual(alone[0]);
+      expect(results[2].tokenIds).toEqual(alone[2]);
+      expect(results[0].finishReason).toBe('length');
+    });
+
+    it('does not decode a request already past its deadline, and stops one at its deadline', async () => {
+      const [expired, neighbour] = await runtime.generate([{ ...goldenRequest(0), deadlineUnixMs: Date.now() - 1 }, goldenRequest(1)]);
+      expect(expired).toMatchObject({ finishReason: 'deadline', tokenIds: [], generatedTokens: 0, text: '' });
+      expect(neighbour.tokenIds).toEqual(golden.cases[1].greedy_tokens);
+
+      const timedOut = new AbortController();
+      timedOut.abort(Object.assign(new Error('deadline'), { name: 'TimeoutError' }));
+      const [aborted] = await runtime.generate([{ ...goldenRequest(0), signal: timedOut.signal }]);
+      expect(aborted.finishReason).toBe('deadline');
+      expect(aborted.generatedTokens).toBe(0);
+    });
+
+    it('ends beam search on cancel with the best hypothesis so far', async () => {
+      const [full] = await runtime.generate([goldenRequest(1, { numBeams: 3, maxNewTokens: 12 })]);
+      expect(full.finishReason).not.toBe('cancelled');
+      const [cut] = await runtime.generate([{ ...goldenRequest(1, { numBeams: 3, maxNewTokens: 12 }), signal: abortsAfter(6) }]);
+      expect(cut.finishReason).toBe('cancelled');
+      expect(cut.generatedTokens).toBeGreaterThan(0);
+      expect(cut.generatedTokens).toBeLessThan(full.generatedTokens);
+    });
+
+    it('stops at an AbortSignal.timeout: timers fire between decoding steps', async () => {
+      // onnxruntime-node starts every session run from setImmediate, so timers (this one, BullMQ's lock
+      // renewal) run between steps; the decode loop needs no yielding of its own.
+      const [result] = await runtime.generate([{ ...goldenRequest(0, { maxNewTokens: 200 }), signal: AbortSignal.timeout(1) }]);
+      expect(result.finishReason).toBe('deadline');
+      expect(result.generatedTokens).toBeLessThan(200);
+    });
+  });
+
   it('rejects bad requests with typed errors', async () => {
     await expect(runtime.generate([goldenRequest(0, { maxNewTokens: 0 })])).rejects.toBeInstanceOf(InvalidGenerationRequestError);
     await expect(runtime.generate([goldenRequest(0, { temperature: -1, doSample: true })])).rejects.toThrow(/temperature/);

@@ -102,6 +102,14 @@ export interface GenerationRequest {
   /** How to read the image bytes (GeoTIFF band selection, stretch percentiles). */
   decodeOptions?: Omit<DecodeOptions, 'limits'>;
   options?: GenerationOptions;
+  /**
+   * The caller gives up when this fires: the request's sequences stop at the next step with finishReason
+   * `deadline` (a `TimeoutError` reason) or `cancelled`, and a request aborted before its search starts is
+   * not decoded at all (0 tokens). The other requests of a batch keep generating.
+   */
+  signal?: AbortSignal;
+  /** The request's deadline, Unix ms: generation stops at the first step at or past it (finishReason `deadline`). */
+  deadlineUnixMs?: number;
 }
 
 /** Wall-clock milliseconds spent in each phase. Batched requests share the batch's phase times. */
@@ -350,29 +358,42 @@ export class VlmRuntime {
     const started = performance.now();
     const { prepared, preprocessMs, visionEncodeMs } = await this.prepareAll(requests);
     const results: GenerationResult[] = new Array(requests.length);
-    const batchRows = prepared.flatMap((request, index) => (request.options.numBeams > 1 ? [] : [index]));
+    // A request already past its deadline or cancelled is answered without a decoder run.
+    const skipped = new Set<number>();
+    prepared.forEach((request, index) => {
+      const interrupted = request.stopping.interrupted();
+      if (!interrupted) return;
+      skipped.add(index);
+      const idle = { preprocessMs, visionEncodeMs, prefillMs: 0, decodeMs: 0, timeToFirstTokenMs: 0, totalMs: elapsed(started) };
+      results[index] = this.toResult(request, [], interrupted, idle);
+    });
+    const batchRows = prepared.flatMap((request, index) => (request.options.numBeams > 1 || skipped.has(index) ? [] : [index]));
     if (batchRows.length > 0) {
-      const outcome = await greedyOrSampleSearch(this.language, batchRows.map((index) => prepared[index]), this.generationConfig.padTokenId);
+      const outcome = await greedyOrSampleSearch(
+        this.language,
+        batchRows.map((index) => prepared[index]),
+        this.generationConfig.padTokenId,
+      );
       batchRows.forEach((index, row) => {
         results[index] = this.toResult(prepared[index], outcome.tokens[row], outcome.finishReasons[row], {
           preprocessMs,
           visionEncodeMs,
           prefillMs: outcome.prefillMs,
           decodeMs: outcome.decodeMs[row],
-          timeToFirstTokenMs: outcome.firstTokenAt - started,
+          timeToFirstTokenMs: Math.max(0, outcome.firstTokenAt - started),
           totalMs: elapsed(started),
         });
       });
     }
     for (let index = 0; index < prepared.length; index++) {
-      if (prepared[index].options.numBeams <= 1) continue;
+      if (prepared[index].options.numBeams <= 1 || skipped.has(index)) continue;
       const outcome = await beamSearch(this.language, prepared[index]);
       results[index] = this.toResult(prepared[index], outcome.tokens, outcome.finishReason, {
         preprocessMs,
         visionEncodeMs,
         prefillMs: outcome.prefillMs,
         decodeMs: outcome.decodeMs,
-        timeToFirstTokenMs: outcome.firstTokenAt - started,
+        timeToFirstTokenMs: Math.max(0, outcome.firstTokenAt - started),
         totalMs: elapsed(started),
       });
     }
@@ -389,7 +410,7 @@ export class VlmRuntime {
       visionEncodeMs,
       prefillMs: outcome.prefillMs,
       decodeMs: outcome.decodeMs,
-      timeToFirstTokenMs: outcome.firstTokenAt - started,
+      timeToFirstTokenMs: Math.max(0, outcome.firstTokenAt - started),
       totalMs: elapsed(started),
     });
   }
@@ -441,8 +462,12 @@ export class VlmRuntime {
         padAt: encoded.padAt,
         imageEmbeddings: embeddings[index],
         options: options[index],
-        stopping: new StoppingCriteria(new Set(this.generationConfig.eosTokenIds), options[index].stopStrings, maxNewTokens, (ids) =>
-          this.promptEncoder.decode(ids),
+        stopping: new StoppingCriteria(
+          new Set(this.generationConfig.eosTokenIds),
+          options[index].stopStrings,
+          maxNewTokens,
+          (ids) => this.promptEncoder.decode(ids),
+          { signal: request.signal, deadlineUnixMs: request.deadlineUnixMs },
         ),
       };
     });

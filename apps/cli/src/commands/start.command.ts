@@ -3,7 +3,8 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_PACK_DIR, REPO_ROOT } from '@rsmoe/config';
 import { checkSharedEncoders, ContractValidationError, formatDtypeSetting, loadPackManifest, parseDtypeSetting, type DtypeSetting } from '@rsmoe/contracts';
 import { readEncoderId } from '@rsmoe/runtime';
-import { MeshLauncher } from '../mesh/mesh-launcher';
+import { MeshLauncher, describeServiceEvent } from '../mesh/mesh-launcher';
+import { DEFAULT_RESTART_POLICY } from '../mesh/restart-backoff';
 import { locateRedis } from '../mesh/redis-locator';
 
 function port(value: string): number {
@@ -63,6 +64,9 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
           INTRA_OP_THREADS: flags.threads,
           ...(flags.dtype !== undefined ? { MODEL_DTYPE: formatDtypeSetting(flags.dtype) } : {}),
         },
+        // A service that exits on its own comes back with backoff (0.5 s doubling to 10 s), and says so.
+        restart: DEFAULT_RESTART_POLICY,
+        onServiceEvent: (event) => process.stderr.write(`${describeServiceEvent(event)}\n`),
         onLog: (service, line) => {
           if (flags.verbose || /"level":"(warn|error)"/.test(line) || !line.startsWith('{')) process.stderr.write(`[${service}] ${line}\n`);
         },

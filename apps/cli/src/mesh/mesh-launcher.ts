@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadPackManifest } from '@rsmoe/contracts';
+import { RestartBackoff, type RestartPolicy } from './restart-backoff';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
@@ -32,6 +33,51 @@ export interface MeshOptions {
   onLog?: (service: string, line: string) => void;
   /** Longest wait for one service to report ready, in ms. */
   readyTimeoutMs?: number;
+  /**
+   * Restart a service that exits on its own (never one stopped through stopService/stop), with exponential
+   * backoff (DEFAULT_RESTART_POLICY for `rsmoe start`). Absent or false: a crashed service stays down (the
+   * end-to-end tests kill services on purpose).
+   */
+  restart?: RestartPolicy | false;
+  /** Told of every unexpected exit and restart (`rsmoe start` prints describeServiceEvent of each). */
+  onServiceEvent?: (event: ServiceEvent) => void;
+  /** Only these services (names as in serviceNames); default all. Tests start one expert alone. */
+  only?: readonly string[];
+}
+
+/** What the launcher's supervision saw: a service exited on its own, was restarted, or failed to come back. */
+export type ServiceEvent =
+  | {
+      kind: 'exited';
+      service: string;
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      /** When the restart comes, in ms; absent when restarts are off. */
+      restartInMs?: number;
+      crashesInARow: number;
+      crashLoop: boolean;
+    }
+  | { kind: 'restarted'; service: string; pid: number }
+  | { kind: 'restart-failed'; service: string; error: string };
+
+/** The line `rsmoe start` prints for an event. */
+export function describeServiceEvent(event: ServiceEvent): string {
+  switch (event.kind) {
+    case 'exited': {
+      const how = event.signal ? `signal ${event.signal}` : `exit code ${event.code}`;
+      const next = event.restartInMs === undefined ? 'not restarting (restarts are off)' : `restarting in ${formatSeconds(event.restartInMs)}`;
+      const loop = event.crashLoop ? ` — CRASH LOOP: ${event.crashesInARow} crashes in a row; still retrying, Ctrl-C stops the mesh` : '';
+      return `rsmoe: ${event.service} exited (${how}); ${next}${loop}`;
+    }
+    case 'restarted':
+      return `rsmoe: ${event.service} restarted and ready (pid ${event.pid})`;
+    case 'restart-failed':
+      return `rsmoe: ${event.service} did not come back: ${event.error.split('\n')[0]}`;
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 interface Service {
@@ -50,6 +96,9 @@ export class MeshLauncher {
   private readonly running = new Map<string, ChildProcess>();
   private readonly services = new Map<string, Service>();
   private readonly metricsPorts = new Map<string, number>();
+  private readonly backoffs = new Map<string, RestartBackoff>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private stopping = false;
 
   constructor(private readonly options: MeshOptions) {
     const manifest = loadPackManifest(options.packDir);
@@ -67,6 +116,10 @@ export class MeshLauncher {
     add('aggregator', 'apps/aggregator/src/main.ts', {}, 'aggregator ready');
     for (const expert of manifest.experts) add(`expert.${expert.id}`, 'apps/expert/src/main.ts', { EXPERT_ID: expert.id }, 'expert ready');
     add('gateway', 'apps/gateway/src/main.ts', { PORT: String(options.gatewayPort), ROUTER_URL: `127.0.0.1:${options.routerPort}` }, 'gateway ready');
+    if (options.only) {
+      for (const name of options.only) if (!this.services.has(name)) throw new Error(`unknown service ${name}; services: ${this.serviceNames.join(', ')}`);
+      for (const name of this.serviceNames) if (!options.only.includes(name)) this.services.delete(name);
+    }
     [...this.services.values()].forEach((service, index) => {
       const port = options.metricsBasePort ? options.metricsBasePort + index : 0;
       service.env = { METRICS_PORT: String(port), ...service.env };
@@ -93,10 +146,11 @@ export class MeshLauncher {
 
   /** Starts every service (experts and workers first, the gateway last) and waits until each is ready. */
   async start(): Promise<void> {
+    this.stopping = false;
     const backends = this.serviceNames.filter((name) => name !== 'gateway');
     try {
       await Promise.all(backends.map((name) => this.startService(name)));
-      await this.startService('gateway');
+      if (this.services.has('gateway')) await this.startService('gateway');
     } catch (error) {
       await this.stop();
       throw error;
@@ -113,6 +167,9 @@ export class MeshLauncher {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.running.set(name, child);
+    const backoff = this.backoffs.get(name) ?? new RestartBackoff(this.options.restart || undefined);
+    this.backoffs.set(name, backoff);
+    backoff.started();
     return new Promise<void>((resolveReady, reject) => {
       const timeoutMs = this.options.readyTimeoutMs ?? 60_000;
       const timer = setTimeout(() => reject(new Error(`${name} was not ready within ${timeoutMs} ms`)), timeoutMs);
@@ -132,14 +189,44 @@ export class MeshLauncher {
       createInterface({ input: child.stderr! }).on('line', onLine);
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        if (this.running.get(name) === child) this.running.delete(name);
         reject(new Error(`${name} exited (${signal ?? code}) before it was ready:\n${lastLines.join('\n')}`));
+        // stopService removes a child before signalling it: one still here exited on its own.
+        if (this.running.get(name) !== child) return;
+        this.running.delete(name);
+        this.exitedOnItsOwn(name, code, signal);
       });
     });
   }
 
+  private exitedOnItsOwn(name: string, code: number | null, signal: NodeJS.Signals | null): void {
+    const decision = this.backoffs.get(name)!.crashed();
+    const restart = this.options.restart && !this.stopping;
+    this.options.onServiceEvent?.({
+      kind: 'exited',
+      service: name,
+      code,
+      signal,
+      ...(restart ? { restartInMs: decision.delayMs } : {}),
+      crashesInARow: decision.crashesInARow,
+      crashLoop: decision.crashLoop,
+    });
+    if (!restart) return;
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(name);
+      if (this.stopping) return;
+      this.startService(name).then(
+        () => this.options.onServiceEvent?.({ kind: 'restarted', service: name, pid: this.running.get(name)?.pid ?? -1 }),
+        // The exit that rejected this start schedules the next try itself.
+        (error: unknown) => this.options.onServiceEvent?.({ kind: 'restart-failed', service: name, error: error instanceof Error ? error.message : String(error) }),
+      );
+    }, decision.delayMs);
+    this.restartTimers.set(name, timer);
+  }
+
   /** Stops one service with a signal (SIGTERM drains; SIGKILL simulates a crash) and waits for its exit. */
   async stopService(name: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    clearTimeout(this.restartTimers.get(name));
+    this.restartTimers.delete(name);
     const child = this.running.get(name);
     if (!child) return null;
     this.running.delete(name);
@@ -150,6 +237,9 @@ export class MeshLauncher {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.restartTimers.values()) clearTimeout(timer);
+    this.restartTimers.clear();
     await Promise.all([...this.running.keys()].map((name) => this.stopService(name)));
   }
 }

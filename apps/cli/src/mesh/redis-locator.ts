@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { redactRedisUrl } from '@rsmoe/config';
 
 async function answersPing(url: string): Promise<boolean> {
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -40,7 +41,7 @@ export interface LocatedRedis {
 export async function locateRedis(configuredUrl: string | undefined): Promise<LocatedRedis> {
   if (configuredUrl) {
     if (await answersPing(configuredUrl)) return { url: configuredUrl, how: 'REDIS_URL' };
-    throw new Error(`REDIS_URL=${configuredUrl} does not answer PING`);
+    throw new Error(`REDIS_URL=${redactRedisUrl(configuredUrl)} does not answer PING`);
   }
   const local = 'redis://127.0.0.1:6379';
   if (await answersPing(local)) return { url: local, how: 'the Redis on 127.0.0.1:6379' };

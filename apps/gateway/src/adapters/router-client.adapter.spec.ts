@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import * as grpc from '@grpc/grpc-js';
 import {
+  REASON_METADATA_KEY,
+  REFUSAL_REASONS,
   ROUTER_SERVICE_NAME,
   loadHealthPackage,
   loadRouterPackage,
@@ -21,6 +23,8 @@ interface Received {
   method: string;
   request: ProtoCaptionRequest__Output | ProtoAnswerRequest__Output;
   requestIdMetadata: string[];
+  correlationIdMetadata: string[];
+  traceparentMetadata: string[];
   /** The call's deadline as the server saw it (transmitted as grpc-timeout). */
   deadline: number;
 }
@@ -44,20 +48,32 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
     server = new grpc.Server();
     server.addService(loadRouterPackage().rsmoe.v1.Router.service, {
       Caption: (call: grpc.ServerUnaryCall<ProtoCaptionRequest__Output, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        received.push({ method: 'Caption', request: call.request, requestIdMetadata: call.metadata.get('x-request-id').map(String), deadline: deadlineOf(call) });
+        received.push({ method: 'Caption', request: call.request, requestIdMetadata: call.metadata.get('x-request-id').map(String), correlationIdMetadata: call.metadata.get('x-correlation-id').map(String), traceparentMetadata: call.metadata.get('traceparent').map(String), deadline: deadlineOf(call) });
         if (hang) return;
         if (call.request.requestId === 'please-fail') {
-          callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'queue full' });
+          const trailers = new grpc.Metadata();
+          trailers.set('retry-after-ms', '1500');
+          callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'queue full', metadata: trailers });
           return;
         }
-        callback(null, toProtoResult(cannedResult(call.request.requestId)));
+        if (call.request.requestId === 'experts-down') {
+          const trailers = new grpc.Metadata();
+          trailers.set(REASON_METADATA_KEY, REFUSAL_REASONS.expertsUnavailable);
+          callback({ code: grpc.status.UNAVAILABLE, details: 'no live worker for caption expert theme (queue expert.theme)', metadata: trailers });
+          return;
+        }
+        callback(null, toProtoResult({ ...cannedResult(call.request.requestId), ...(call.request.correlationId ? { correlationId: call.request.correlationId } : {}) }));
       },
       Answer: (call: grpc.ServerUnaryCall<ProtoAnswerRequest__Output, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        received.push({ method: 'Answer', request: call.request, requestIdMetadata: call.metadata.get('x-request-id').map(String), deadline: deadlineOf(call) });
+        received.push({ method: 'Answer', request: call.request, requestIdMetadata: call.metadata.get('x-request-id').map(String), correlationIdMetadata: call.metadata.get('x-correlation-id').map(String), traceparentMetadata: call.metadata.get('traceparent').map(String), deadline: deadlineOf(call) });
         callback(null, toProtoResult(cannedResult(call.request.requestId, 'vqa', call.request.question)));
       },
       CaptionStream: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
-      ListExperts: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, CANNED_EXPERTS),
+      ListExperts: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+        callback(
+          null,
+          call.metadata.get('x-request-id')[0] === 'with-liveness' ? { ...CANNED_EXPERTS, experts: [{ ...CANNED_EXPERTS.experts[0], liveWorkers: 0, waitingJobs: 3 }] } : CANNED_EXPERTS,
+        ),
     });
     server.addService(loadHealthPackage().grpc.health.v1.Health.service, {
       Check: (call: grpc.ServerUnaryCall<ProtoHealthCheckRequest__Output, unknown>, callback: grpc.sendUnaryData<unknown>) => {
@@ -113,6 +129,7 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
 
   it('ListExperts and the health check', async () => {
     expect(await adapter.listExperts({ requestId: 'grpc-req-3', deadlineUnixMs: Date.now() + 2000 })).toEqual(CANNED_EXPERTS);
+    expect((await adapter.listExperts({ requestId: 'with-liveness', deadlineUnixMs: Date.now() + 2000 })).experts).toEqual([{ ...CANNED_EXPERTS.experts[0], liveWorkers: 0, waitingJobs: 3 }]);
     expect(await adapter.checkHealth(Date.now() + 1000)).toEqual({ serving: true, status: 'SERVING' });
     servingStatus = 'NOT_SERVING';
     expect(await adapter.checkHealth(Date.now() + 1000)).toEqual({ serving: false, status: 'NOT_SERVING' });
@@ -123,6 +140,11 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
       name: 'RouterCallError',
       grpcCode: grpc.status.RESOURCE_EXHAUSTED,
       details: 'queue full',
+      retryAfterMs: 1500,
+    });
+    await expect(adapter.caption({ requestId: 'experts-down', images: [image], params: {}, deadlineUnixMs: Date.now() + 2000 })).rejects.toMatchObject({
+      grpcCode: grpc.status.UNAVAILABLE,
+      reason: REFUSAL_REASONS.expertsUnavailable,
     });
 
     hang = true;
@@ -141,6 +163,7 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
     try {
       await expect(nowhere.caption({ requestId: 'grpc-nowhere', images: [image], params: {}, deadlineUnixMs: Date.now() + 2000 })).rejects.toMatchObject({
         grpcCode: grpc.status.UNAVAILABLE,
+        reason: undefined,
       });
       expect(await nowhere.checkHealth(Date.now() + 500)).toMatchObject({ serving: false, status: expect.stringMatching(/^UNAVAILABLE/) });
     } finally {
@@ -157,10 +180,16 @@ describe('RouterClientAdapter against a real grpc-js server', () => {
       const body = new FormData();
       body.append('image', new Blob([new Uint8Array(await images.png())]), 'scene.png');
       body.append('timeoutMs', '3000');
-      const response = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': 'e2e-1' }, body });
+      const response = await fetch(`${base}/v1/captions`, { method: 'POST', headers: { 'X-Request-Id': 'e2e-1', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' }, body });
       expect(response.status).toBe(200);
-      expect(await response.json()).toEqual(cannedResult('e2e-1'));
-      expect(received[0].requestIdMetadata).toEqual(['e2e-1']);
+      const meshId = response.headers.get('x-request-id')!;
+      expect(meshId).toMatch(/^[0-9a-f]{32}$/);
+      expect(await response.json()).toEqual({ ...cannedResult(meshId), correlationId: 'e2e-1' });
+      expect(received[0].requestIdMetadata).toEqual([meshId]);
+      expect(received[0].correlationIdMetadata).toEqual(['e2e-1']);
+      expect(received[0].traceparentMetadata).toEqual([response.headers.get('traceparent')]);
+      expect(received[0].traceparentMetadata[0]).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+      expect(received[0].request).toMatchObject({ requestId: meshId, correlationId: 'e2e-1' });
       expect(Number(received[0].request.deadlineUnixMs) - Date.now()).toBeLessThanOrEqual(3000);
       const ready = await fetch(`${base}/v2/health/ready`);
       expect(ready.status).toBe(200);

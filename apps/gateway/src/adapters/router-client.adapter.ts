@@ -1,9 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import {
+  REASON_METADATA_KEY,
   ROUTER_SERVICE_NAME,
   fromProtoResult,
   generationParamsToProto,
   imageRefToProto,
+  isTask,
   loadHealthPackage,
   loadRouterPackage,
   type InferenceResultJson,
@@ -18,6 +20,25 @@ import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, Router
 
 /** Metadata key carrying the request id on every call (STYLE.md 8: a request id from edge to edge). */
 export const REQUEST_ID_METADATA_KEY = 'x-request-id';
+/** Metadata key carrying the client's correlation id, when it sent one. */
+export const CORRELATION_ID_METADATA_KEY = 'x-correlation-id';
+/** Metadata key carrying the W3C trace context. */
+export const TRACEPARENT_METADATA_KEY = 'traceparent';
+/** Trailing metadata of a RESOURCE_EXHAUSTED refusal: when to come back, in ms. */
+export const RETRY_AFTER_METADATA_KEY = 'retry-after-ms';
+
+/** The router's `reason` trailing metadata (REFUSAL_REASONS), if it sent one. */
+function reasonOf(error: grpc.ServiceError): string | undefined {
+  const value = error.metadata?.get(REASON_METADATA_KEY)[0];
+  return value === undefined ? undefined : String(value);
+}
+
+/** The router's `retry-after-ms` (a non-negative number), if it sent one. */
+function retryAfterOf(error: grpc.ServiceError): number | undefined {
+  const value = error.metadata?.get(RETRY_AFTER_METADATA_KEY)[0];
+  const ms = value === undefined ? Number.NaN : Number(String(value));
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
 
 type UnaryMethod<Req, Res> = (
   request: Req,
@@ -57,6 +78,7 @@ export class RouterClientAdapter implements RouterPort {
         images: call.images.map(imageRefToProto),
         params: generationParamsToProto(call.params),
         deadlineUnixMs: call.deadlineUnixMs,
+        correlationId: call.correlationId ?? '',
       },
       call,
     );
@@ -72,6 +94,7 @@ export class RouterClientAdapter implements RouterPort {
         params: generationParamsToProto(call.params),
         deadlineUnixMs: call.deadlineUnixMs,
         question: call.question,
+        correlationId: call.correlationId ?? '',
       },
       call,
     );
@@ -94,6 +117,9 @@ export class RouterClientAdapter implements RouterPort {
         questionTypes: [...expert.questionTypes],
         model: expert.model,
         queue: expert.queue,
+        tasks: expert.tasks.filter(isTask),
+        ...(expert.liveWorkers !== undefined ? { liveWorkers: expert.liveWorkers } : {}),
+        ...(expert.waitingJobs !== undefined ? { waitingJobs: expert.waitingJobs } : {}),
       })),
     };
   }
@@ -141,13 +167,15 @@ export class RouterClientAdapter implements RouterPort {
       }
       const metadata = new grpc.Metadata();
       metadata.set(REQUEST_ID_METADATA_KEY, context.requestId);
+      if (context.correlationId !== undefined) metadata.set(CORRELATION_ID_METADATA_KEY, context.correlationId);
+      if (context.traceparent !== undefined) metadata.set(TRACEPARENT_METADATA_KEY, context.traceparent);
       const onAbort = (): void => call.cancel();
       const call = method(request, metadata, { deadline: new Date(context.deadlineUnixMs) }, (error, response) => {
         context.signal?.removeEventListener('abort', onAbort);
         if (error) {
           reject(
             isServiceError(error)
-              ? new RouterCallError(error.code, error.details, { cause: error })
+              ? new RouterCallError(error.code, error.details, { cause: error, retryAfterMs: retryAfterOf(error), reason: reasonOf(error) })
               : new RouterCallError(grpc.status.UNKNOWN, String(error), { cause: error }),
           );
         } else if (response === undefined) {

@@ -1,9 +1,13 @@
-import type { GenerationParams, ImageRefJson, InferenceResultJson } from '@rsmoe/contracts';
+import type { GenerationParams, ImageRefJson, InferenceResultJson, Task } from '@rsmoe/contracts';
 
 /** Per-call settings every router call carries. */
 export interface RouterCallContext {
-  /** Sent as `request_id` (when the message has one) and as `x-request-id` metadata. */
+  /** The mesh's request id (made by the gateway): sent as `request_id` (when the message has one) and as `x-request-id` metadata. */
   requestId: string;
+  /** The client's own id, when it sent one: `correlation_id` (Caption/Answer) and `x-correlation-id` metadata. */
+  correlationId?: string;
+  /** W3C trace context of the gateway's span: `traceparent` metadata. */
+  traceparent?: string;
   /** Instant after which the call is abandoned (Unix ms); becomes the gRPC deadline. */
   deadlineUnixMs: number;
   /** Aborted when the HTTP client goes away: the call is cancelled. */
@@ -29,6 +33,12 @@ export interface ExpertInfoJson {
   model: string;
   /** The BullMQ queue the expert consumes. */
   queue: string;
+  /** Tasks the expert has a prompt for; empty from a router that does not say (read as every task). */
+  tasks: Task[];
+  /** Workers on its queue at the router's last poll; absent while unknown. 0: the expert is down. */
+  liveWorkers?: number;
+  /** Interactive jobs waiting on its queue at the router's last poll; absent while unknown. */
+  waitingJobs?: number;
 }
 
 export interface ExpertListJson {

@@ -1,4 +1,5 @@
 import { DocumentBuilder, type OpenAPIObject, type ParameterObject, type ReferenceObject, type SchemaObject } from '@nestjs/swagger';
+import { EXPERT_ERROR_CODES } from '@rsmoe/contracts';
 import type { GatewayConfig } from '../gateway.config';
 
 type Schema = SchemaObject;
@@ -28,23 +29,63 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
   };
   const fileImage: Schema = { type: 'string', format: 'binary', description: `PNG, JPEG, WebP or TIFF/GeoTIFF. ${limits}` };
   const paramsText: Schema = { type: 'string', description: 'GenerationParams as JSON text.', example: '{"maxNewTokens":32}' };
+  const clientId: Schema = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' };
   const headers: ParameterObject[] = [
-    { name: 'X-Request-Id', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' }, description: 'Request id; generated when absent, always echoed.' },
+    {
+      name: 'X-Correlation-Id',
+      in: 'header',
+      required: false,
+      schema: clientId,
+      description: 'The client’s own id for the request: echoed as `X-Correlation-Id` and in the result as `correlationId`; never a key (400 invalid_correlation_id when malformed).',
+    },
+    {
+      name: 'X-Request-Id',
+      in: 'header',
+      required: false,
+      schema: clientId,
+      description: 'Read as a correlation id when `X-Correlation-Id` is absent (400 invalid_request_id when malformed). The mesh’s own request id is always made by the gateway and returned in the `X-Request-Id` response header.',
+    },
+    {
+      name: 'traceparent',
+      in: 'header',
+      required: false,
+      schema: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
+      description: 'W3C trace context: the trace continues under a new gateway span (a new trace when absent or invalid), forwarded to the router and returned.',
+    },
   ];
+  const idHeaders = {
+    'X-Request-Id': { description: 'The mesh’s request id: 32 hex characters, unguessable; the key of `GET /v1/requests/{id}`.', schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
+    'X-Correlation-Id': { description: 'The client’s id, when it sent one.', schema: clientId },
+    traceparent: { description: 'The gateway span’s W3C trace context.', schema: { type: 'string' } },
+  };
+  const withIds = <T extends object>(response: T) => ({ ...response, headers: idHeaders });
   const inferenceHeaders: ParameterObject[] = [
     ...headers,
     { name: 'X-Request-Timeout-Ms', in: 'header', required: false, schema: timeoutMs, description: 'Deadline in ms; the smaller of this and `timeoutMs` wins.' },
   ];
   const inferenceResponses = {
-    200: { description: 'The fused result.', content: json(ref('InferenceResult')) },
-    400: errorResponse('missing_image, invalid_base64, missing_question, invalid_question, invalid_params, invalid_timeout, unknown_field, invalid_json, invalid_multipart, invalid_request_id, invalid_argument'),
-    408: errorResponse('deadline_exceeded'),
-    413: errorResponse('payload_too_large'),
+    200: withIds({ description: 'The fused result (`degraded: true` when some, not all, experts are missing).', content: json(ref('InferenceResult')) }),
+    400: errorResponse(
+      'missing_image, invalid_base64, missing_question, invalid_question, invalid_params (the message names the field; bounds: maxNewTokens ≤ ' +
+        `${config.MAX_NEW_TOKENS}, numBeams ≤ ${config.MAX_BEAMS}, no doSample with numBeams > 1, at most ${config.MAX_STOP_STRINGS} stopStrings of ${config.MAX_STOP_STRINGS_CHARS} characters together), ` +
+        'invalid_timeout, unknown_field, invalid_json (also: nested deeper than 32 levels), invalid_multipart, invalid_request_id, invalid_correlation_id, invalid_argument',
+    ),
+    408: errorResponse('deadline_exceeded; body_timeout (no body byte for BODY_IDLE_TIMEOUT_MS; the connection is closed)'),
+    413: errorResponse(`payload_too_large (a JSON body over ${config.MAX_JSON_BODY_BYTES} bytes: send large images as multipart)`),
     415: errorResponse('unsupported_media_type (the message names the format found)'),
-    422: errorResponse('too_many_pixels, invalid_image, question_too_long'),
-    429: errorResponse('overloaded'),
-    502: errorResponse('router_error'),
-    503: errorResponse('router_unavailable, storage_unavailable'),
+    422: errorResponse('too_many_pixels, invalid_image (found here or by every expert), question_too_long'),
+    429: {
+      ...errorResponse('overloaded: the mesh refused the request for lack of capacity; retry after `Retry-After` seconds'),
+      headers: { 'Retry-After': { description: 'Seconds to wait (at least 1).', schema: { type: 'integer', minimum: 1 } } },
+    },
+    502: errorResponse('experts_failed (no expert produced an output; `error.details.experts` lists each expert’s status, errorCode and error), router_error'),
+    503: {
+      ...errorResponse(
+        'router_unavailable (the router cannot be reached), experts_unavailable (no routed expert has a live worker; the message names them), ' +
+          'image_lost (the image stored for this request was lost by the blob store, e.g. a Redis restart: send it again), storage_unavailable',
+      ),
+      headers: { 'Retry-After': { description: 'Seconds to wait, on experts_unavailable and image_lost.', schema: { type: 'integer', minimum: 1 } } },
+    },
   };
 
   const document = new DocumentBuilder()
@@ -106,8 +147,10 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
       '/v1/requests/{id}': {
         get: {
           operationId: 'getRequest',
-          summary: 'A stored result (kept for the result TTL)',
-          parameters: [...headers, { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' } }],
+          summary: 'A stored result (kept for the result TTL), by the mesh request id only',
+          description:
+            'Only the unguessable mesh id (the `X-Request-Id` response header of the request that made it) finds a result; a client’s own id never does. Once API keys exist, a read will also need the key that made the request.',
+          parameters: [...headers, { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } }],
           responses: {
             200: { description: 'The stored result.', content: json(ref('InferenceResult')) },
             400: errorResponse('invalid_request_id'),
@@ -139,13 +182,21 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
       '/v2/health/ready': {
         get: {
           operationId: 'ready',
-          summary: 'Readiness: Redis answers PING and the router reports SERVING (pack loaded)',
+          summary: 'Readiness: Redis answers PING, the router reports SERVING (pack loaded), and every task has an expert with a live worker',
           responses: {
             200: {
-              description: 'Ready.',
-              content: json({ type: 'object', properties: { status: { type: 'string', enum: ['ready'] }, checks: ref('ReadinessChecks') } }),
+              description: 'Ready; `degraded` when some experts are down (listed in `down`) while every task still has a live one.',
+              content: json({
+                type: 'object',
+                properties: {
+                  status: { type: 'string', enum: ['ready'] },
+                  degraded: { type: 'boolean' },
+                  down: { type: 'array', items: { type: 'string' } },
+                  checks: ref('ReadinessChecks'),
+                },
+              }),
             },
-            503: errorResponse('not_ready; `error.details.checks` says which check failed'),
+            503: errorResponse('not_ready; `error.details.checks` says which check failed (`experts.unservedTasks`: tasks with no live expert)'),
           },
         },
       },
@@ -162,7 +213,7 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
               properties: {
                 code: { type: 'string', description: 'Stable error code.', example: 'unsupported_media_type' },
                 message: { type: 'string' },
-                requestId: { type: 'string' },
+                requestId: { type: 'string', description: 'The mesh request id (also the `X-Request-Id` response header).' },
                 details: { type: 'object', additionalProperties: true },
               },
             },
@@ -173,16 +224,21 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
           additionalProperties: false,
           description: 'Decoding overrides; an unset field keeps the pack / model default.',
           properties: {
-            maxNewTokens: { type: 'integer', minimum: 1 },
-            numBeams: { type: 'integer', minimum: 1 },
-            doSample: { type: 'boolean' },
+            maxNewTokens: { type: 'integer', minimum: 1, maximum: config.MAX_NEW_TOKENS },
+            numBeams: { type: 'integer', minimum: 1, maximum: config.MAX_BEAMS },
+            doSample: { type: 'boolean', description: 'Not with numBeams > 1.' },
             temperature: { type: 'number', minimum: 0, exclusiveMinimum: true },
             topK: { type: 'integer', minimum: 0 },
             topP: { type: 'number', minimum: 0, exclusiveMinimum: true, maximum: 1 },
             seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
             repetitionPenalty: { type: 'number', minimum: 0, exclusiveMinimum: true },
             lengthPenalty: { type: 'number' },
-            stopStrings: { type: 'array', items: { type: 'string', minLength: 1 } },
+            stopStrings: {
+              type: 'array',
+              maxItems: config.MAX_STOP_STRINGS,
+              items: { type: 'string', minLength: 1 },
+              description: `At most ${config.MAX_STOP_STRINGS_CHARS} characters together.`,
+            },
           },
         },
         ExpertOutput: {
@@ -194,6 +250,10 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
             text: { type: 'string' },
             status: { type: 'string', enum: ['ok', 'failed', 'timed_out', 'skipped'] },
             error: { type: 'string' },
+            errorCode: {
+              type: 'string',
+              enum: [...EXPERT_ERROR_CODES],
+            },
             promptTokens: { type: 'integer' },
             generatedTokens: { type: 'integer' },
             finishReason: { type: 'string', enum: ['eos', 'stop_string', 'length'] },
@@ -217,7 +277,8 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
           type: 'object',
           required: ['requestId', 'task', 'experts', 'routed', 'degraded', 'missingExperts', 'timings', 'packName', 'packVersion', 'fusionStrategy'],
           properties: {
-            requestId: { type: 'string' },
+            requestId: { type: 'string', description: 'The mesh request id.' },
+            correlationId: { type: 'string', description: 'The client’s own id (X-Correlation-Id / X-Request-Id), when it sent one.' },
             task: { type: 'string', enum: ['caption', 'vqa'] },
             caption: { type: 'string', description: 'The fused caption (task caption).' },
             answer: { type: 'string', description: 'The answer (task vqa).' },
@@ -253,6 +314,9 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
                   questionTypes: { type: 'array', items: { type: 'string' } },
                   model: { type: 'string' },
                   queue: { type: 'string' },
+                  tasks: { type: 'array', items: { type: 'string', enum: ['caption', 'vqa'] } },
+                  liveWorkers: { type: 'integer', description: 'Workers on the queue at the router’s last poll; absent while unknown; 0: down.' },
+                  waitingJobs: { type: 'integer', description: 'Interactive jobs waiting at the router’s last poll; absent while unknown.' },
                 },
               },
             },
@@ -263,6 +327,15 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
           properties: {
             redis: { type: 'object', properties: { ok: { type: 'boolean' }, detail: { type: 'string' } } },
             router: { type: 'object', properties: { ok: { type: 'boolean' }, detail: { type: 'string' } } },
+            experts: {
+              type: 'object',
+              properties: {
+                ok: { type: 'boolean' },
+                detail: { type: 'string' },
+                down: { type: 'array', items: { type: 'string' } },
+                unservedTasks: { type: 'array', items: { type: 'string' } },
+              },
+            },
           },
         },
       },

@@ -48,6 +48,13 @@ export class ErrorResponseFilter implements ExceptionFilter {
     const req = http.getRequest<HttpRequest>();
     const res = http.getResponse<HttpResponse>();
     const { requestId } = requestContext(req);
+    if (req.socket?.destroyed && !(exception instanceof GatewayError)) {
+      // The connection is gone (the client went away, or a stalled upload was cut): a body parser's
+      // "Request aborted" is no bug, and there is nobody to answer.
+      this.logger.debug('the connection closed before the request was read', { requestId, method: req.method, path: req.url?.split('?')[0] });
+      res.destroy();
+      return;
+    }
     const error = this.toGatewayError(exception, req);
     const fields = { requestId, status: error.status, code: error.code, method: req.method, path: req.url?.split('?')[0] };
     // A bug (500) is an error; a dependency being down (502/503) a warning; a client mistake only debug.
@@ -63,11 +70,14 @@ export class ErrorResponseFilter implements ExceptionFilter {
       error: { code: error.code, message: error.message, requestId, ...(error.details ? { details: error.details } : {}) },
     };
     res.setHeader('X-Request-Id', requestId);
+    for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
     res.status(error.status).json(body);
   }
 
   private toGatewayError(exception: unknown, req: HttpRequest): GatewayError {
     if (exception instanceof GatewayError) return exception;
+    // Thrown inside body parsing (e.g. the JSON depth check) and wrapped on the way.
+    if (exception instanceof HttpException && exception.cause instanceof GatewayError) return exception.cause;
     if (exception instanceof RouterCallError) return routerErrorToGatewayError(exception);
     if (exception instanceof StorageUnavailableError) {
       return new GatewayError(503, ERROR_CODES.storageUnavailable, 'the blob or result store is unavailable', { cause: exception });

@@ -13,7 +13,10 @@ export const ERROR_CODES = Object.freeze({
   unsupportedMediaType: 'unsupported_media_type',
   /** 422: width × height in the header exceeds MAX_IMAGE_PIXELS. */
   tooManyPixels: 'too_many_pixels',
-  /** 422: the header of a supported format cannot be read (corrupt or truncated). */
+  /**
+   * 422: the image cannot be decoded: its header cannot be read here (corrupt or truncated), or the router
+   * found that every expert failed to decode it. One code wherever the failure is found.
+   */
   invalidImage: 'invalid_image',
   /** 400: `/v1/vqa` without a question, or an empty one. */
   missingQuestion: 'missing_question',
@@ -25,8 +28,10 @@ export const ERROR_CODES = Object.freeze({
   invalidParams: 'invalid_params',
   /** 400: `timeoutMs` / `X-Request-Timeout-Ms` is not an integer in [1, MAX_REQUEST_TIMEOUT_MS]. */
   invalidTimeout: 'invalid_timeout',
-  /** 400: the `X-Request-Id` header does not match [A-Za-z0-9_-]{1,128}. */
+  /** 400: the `X-Request-Id` header (a client correlation id) or a `{id}` path segment does not match [A-Za-z0-9_-]{1,128}. */
   invalidRequestId: 'invalid_request_id',
+  /** 400: the `X-Correlation-Id` header does not match [A-Za-z0-9_-]{1,128}. */
+  invalidCorrelationId: 'invalid_correlation_id',
   /** 400: a field the endpoint does not know was sent (the message names it). */
   unknownField: 'unknown_field',
   /** 400: the body is not valid JSON. */
@@ -37,18 +42,32 @@ export const ERROR_CODES = Object.freeze({
   badRequest: 'bad_request',
   /** 404: no stored result for this request id (never stored, or expired). */
   requestNotFound: 'request_not_found',
-  /** 404: no such route, or the router reported NOT_FOUND. */
+  /** 404: no such route, or the router reported NOT_FOUND outside an inference request. */
   notFound: 'not_found',
   /** 408: the request's deadline passed before the result was ready. */
   deadlineExceeded: 'deadline_exceeded',
-  /** 429: the router is overloaded (RESOURCE_EXHAUSTED). */
+  /** 408: the request body did not arrive in time (stalled upload); the connection is closed. */
+  bodyTimeout: 'body_timeout',
+  /** 429: the mesh refused the request for lack of capacity (router RESOURCE_EXHAUSTED); `Retry-After` says when to retry. */
   overloaded: 'overloaded',
   /** 400: the router refused the request as invalid (INVALID_ARGUMENT). */
   invalidArgument: 'invalid_argument',
   /** 502: the router failed with any other status. */
   routerError: 'router_error',
+  /** 502: no routed expert produced an output (each failed or timed out); `error.details.experts` says why, per expert. */
+  expertsFailed: 'experts_failed',
   /** 503: the router cannot be reached. */
   routerUnavailable: 'router_unavailable',
+  /**
+   * 503: the router is up but no expert routed for the request has a live worker; the message names them.
+   * `Retry-After: 1`.
+   */
+  expertsUnavailable: 'experts_unavailable',
+  /**
+   * 503: the image stored for this very request was gone from the blob store when the mesh read it (e.g. a
+   * Redis restart in between): a transient loss on our side; send the request again. `Retry-After: 1`.
+   */
+  imageLost: 'image_lost',
   /** 503: the blob / result store (Redis) cannot be reached. */
   storageUnavailable: 'storage_unavailable',
   /** 503: a readiness check failed. */
@@ -72,12 +91,15 @@ export class GatewayError extends Error {
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; details?: Record<string, unknown> },
+    options?: { cause?: unknown; details?: Record<string, unknown>; headers?: Record<string, string> },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.details = options?.details;
+    this.headers = options?.headers;
   }
 
   /** Extra machine-readable facts sent as `error.details` (e.g. which readiness check failed). */
   readonly details: Record<string, unknown> | undefined;
+  /** Response headers of the error (e.g. `Retry-After` of a 429). */
+  readonly headers: Record<string, string> | undefined;
 }

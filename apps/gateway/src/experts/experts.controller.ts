@@ -15,7 +15,7 @@ export class ExpertsController {
 
   @Get()
   list(@Req() req: HttpRequest): Promise<ExpertListJson> {
-    const { requestId, receivedAtMs } = requestContext(req);
-    return this.router.listExperts({ requestId, deadlineUnixMs: receivedAtMs + this.config.REQUEST_TIMEOUT_MS });
+    const { requestId, traceparent, receivedAtMs } = requestContext(req);
+    return this.router.listExperts({ requestId, traceparent, deadlineUnixMs: receivedAtMs + this.config.REQUEST_TIMEOUT_MS });
   }
 }

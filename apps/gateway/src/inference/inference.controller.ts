@@ -50,11 +50,11 @@ export class InferenceController {
 }
 
 function contextOf(req: HttpRequest, res: HttpResponse): InferenceContext {
-  const { requestId, receivedAtMs } = requestContext(req);
+  const { requestId, correlationId, traceparent, receivedAtMs } = requestContext(req);
   const abort = new AbortController();
   // The client went away before the answer: cancel the router call instead of computing for nobody.
   res.once('close', () => {
     if (!res.writableFinished) abort.abort();
   });
-  return { requestId, receivedAtMs, signal: abort.signal };
+  return { requestId, ...(correlationId !== undefined ? { correlationId } : {}), traceparent, receivedAtMs, signal: abort.signal };
 }

@@ -1,25 +1,43 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Inject, Injectable } from '@nestjs/common';
 import type { BlobStore } from '@rsmoe/blobstore';
 import type { ImageRefJson, InferenceResultJson, Task } from '@rsmoe/contracts';
 import type { Logger } from '@rsmoe/observability';
 import type { RouterPort } from '../adapters/router.port';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
+import { DEFAULT_RETRY_AFTER_MS, RouterCallError, retryAfterSeconds } from '../errors/router-status.mapping';
 import { StorageUnavailableError } from '../errors/storage-errors';
 import type { ImageIntake, RawInferenceInput } from '../intake/image-intake.service';
-import { BLOB_STORE, IMAGE_INTAKE, LOGGER, ROUTER } from '../tokens';
+import { BLOB_STORE, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, ROUTER } from '../tokens';
+import type { OverloadGate } from './overload-gate';
 
 /** Who is asking and since when. */
 export interface InferenceContext {
+  /** The mesh's request id, made by the gateway (unguessable; keys the stored result). */
   requestId: string;
+  /** The client's own id for the request, echoed in the result; never a key. */
+  correlationId?: string;
+  /** W3C trace context of the gateway's span, forwarded to the router. */
+  traceparent?: string;
   /** Arrival of the HTTP request (Unix ms); the deadline counts from here. */
   receivedAtMs: number;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
 }
 
+/** One expert's outcome in the body of a 502 experts_failed. */
+export interface FailedExpertDetail {
+  expertId: string;
+  status: string;
+  errorCode?: string;
+  error?: string;
+}
+
 /**
  * A caption or question request from the HTTP edge to the router: validate everything, store the image
- * bytes once (only the sha256 travels on), call the router with the request's deadline.
+ * bytes once (only the sha256 travels on), call the router with the request's deadline, and check the
+ * result: it must be this request's, and at least one expert must have produced an output. A NOT_FOUND for
+ * the image just stored is 503 `image_lost`, not 404.
  */
 @Injectable()
 export class InferenceService {
@@ -27,6 +45,7 @@ export class InferenceService {
     @Inject(IMAGE_INTAKE) private readonly intake: ImageIntake,
     @Inject(BLOB_STORE) private readonly blobs: BlobStore,
     @Inject(ROUTER) private readonly router: RouterPort,
+    @Inject(OVERLOAD_GATE) private readonly overload: OverloadGate,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -38,6 +57,7 @@ export class InferenceService {
     this.assertBeforeDeadline(deadlineUnixMs);
     this.logger.debug('forwarding to the router', {
       requestId: context.requestId,
+      correlationId: context.correlationId,
       task,
       sha256: image.sha256,
       byteLength: image.byteLength,
@@ -46,8 +66,61 @@ export class InferenceService {
       deadlineUnixMs,
     });
     // One image per HTTP request for now: the router and the experts take a list (prompt order).
-    const call = { requestId: context.requestId, images: [image], params: accepted.params, deadlineUnixMs, signal: context.signal };
-    return task === 'vqa' ? this.router.answer({ ...call, question: accepted.question ?? '' }) : this.router.caption(call);
+    const call = {
+      requestId: context.requestId,
+      ...(context.correlationId !== undefined ? { correlationId: context.correlationId } : {}),
+      ...(context.traceparent !== undefined ? { traceparent: context.traceparent } : {}),
+      images: [image],
+      params: accepted.params,
+      deadlineUnixMs,
+      signal: context.signal,
+    };
+    let result: InferenceResultJson;
+    try {
+      result = task === 'vqa' ? await this.router.answer({ ...call, question: accepted.question ?? '' }) : await this.router.caption(call);
+    } catch (error) {
+      if (error instanceof RouterCallError && error.grpcCode === GrpcStatus.RESOURCE_EXHAUSTED && error.retryAfterMs !== undefined) {
+        this.overload.refuse(task, error.retryAfterMs);
+      }
+      // Caption/Answer's only NOT_FOUND is a missing image, and this request stored it a moment ago: the
+      // blob store lost it (a Redis restart), a transient fault of ours, not the client's 404.
+      if (error instanceof RouterCallError && error.grpcCode === GrpcStatus.NOT_FOUND) {
+        throw new GatewayError(503, ERROR_CODES.imageLost, 'the image was lost by the blob store before the experts read it (a transient fault); send the request again', {
+          cause: error,
+          headers: { 'Retry-After': String(retryAfterSeconds(DEFAULT_RETRY_AFTER_MS)) },
+        });
+      }
+      throw error;
+    }
+    return this.checkResult(result, task, context);
+  }
+
+  /**
+   * A result is answered only to the request that made it (a router bug or a replayed id must never hand
+   * one client another's result), carries the client's correlation id, and has at least one expert output.
+   */
+  private checkResult(result: InferenceResultJson, task: Task, context: InferenceContext): InferenceResultJson {
+    if (result.requestId !== context.requestId || result.task !== task) {
+      this.logger.error('the router answered with another request’s result', {
+        requestId: context.requestId,
+        resultRequestId: result.requestId,
+        task,
+        resultTask: result.task,
+      });
+      throw new RouterCallError(GrpcStatus.INTERNAL, 'the result belongs to another request');
+    }
+    if (!result.experts.some((expert) => expert.status === 'ok')) {
+      const experts: FailedExpertDetail[] = result.experts.map((expert) => ({
+        expertId: expert.expertId,
+        status: expert.status,
+        ...(expert.errorCode !== undefined ? { errorCode: expert.errorCode } : {}),
+        ...(expert.error !== undefined ? { error: expert.error } : {}),
+      }));
+      const summary = experts.map((expert) => `${expert.expertId} ${expert.errorCode ?? expert.status}`).join(', ') || 'no expert was routed';
+      throw new GatewayError(502, ERROR_CODES.expertsFailed, `no expert produced an output (${summary})`, { details: { experts } });
+    }
+    if (context.correlationId === undefined || result.correlationId === context.correlationId) return result;
+    return { ...result, correlationId: context.correlationId };
   }
 
   private async store(bytes: Buffer, mediaType: string, requestId: string): Promise<ImageRefJson> {

@@ -1,4 +1,11 @@
-import { formatIssues, generationParamsSchema, type GenerationParams, type Task } from '@rsmoe/contracts';
+import {
+  DEFAULT_GENERATION_PARAM_LIMITS,
+  formatIssues,
+  generationParamsSchemaWithin,
+  type GenerationParamLimits,
+  type GenerationParams,
+  type Task,
+} from '@rsmoe/contracts';
 // The image-only entry: format sniffing without loading onnxruntime into the gateway.
 import { imageFormatLabel, sniffImageFormat, sniffUnsupportedImageFormat } from '@rsmoe/runtime/image';
 import sharp from 'sharp';
@@ -16,6 +23,8 @@ export interface IntakeLimits {
   defaultTimeoutMs: number;
   /** Longest deadline a client may ask for, in ms. */
   maxTimeoutMs: number;
+  /** Bounds of `params` (the experts' schema, libs/contracts generationParamsSchemaWithin). Default: the experts' own. */
+  generation?: GenerationParamLimits;
 }
 
 /** What an inference endpoint received, before validation. */
@@ -79,7 +88,12 @@ function badRequest(code: (typeof ERROR_CODES)[keyof typeof ERROR_CODES], messag
  * GatewayError with its HTTP status and stable code.
  */
 export class ImageIntake {
-  constructor(private readonly limits: IntakeLimits) {}
+  /** The experts' GenerationParams schema under this gateway's bounds (never looser than the experts'). */
+  private readonly paramsSchema: ReturnType<typeof generationParamsSchemaWithin>;
+
+  constructor(private readonly limits: IntakeLimits) {
+    this.paramsSchema = generationParamsSchemaWithin(limits.generation ?? DEFAULT_GENERATION_PARAM_LIMITS);
+  }
 
   /** Validates a whole request for `task`; the order is: fields, image, question, params, timeout. */
   async accept(task: Task, input: RawInferenceInput): Promise<AcceptedInferenceRequest> {
@@ -176,7 +190,7 @@ export class ImageIntake {
         throw badRequest(ERROR_CODES.invalidParams, 'params: not valid JSON');
       }
     }
-    const parsed = generationParamsSchema.safeParse(params);
+    const parsed = this.paramsSchema.safeParse(params);
     if (!parsed.success) {
       const problems = formatIssues(parsed.error).map((problem) => (problem.startsWith('(root)') ? problem.replace('(root)', 'params') : `params.${problem}`));
       throw badRequest(ERROR_CODES.invalidParams, problems.join('; '));

@@ -37,7 +37,7 @@ export function cannedResult(requestId: string, task: 'caption' | 'vqa' = 'capti
 export const CANNED_EXPERTS: ExpertListJson = {
   packName: 'test-pack',
   packVersion: '0.0.1',
-  experts: [{ id: 'theme', description: 'scene type', aspects: ['theme'], questionTypes: ['rural_urban'], model: 'tiny-llava', queue: 'expert.theme' }],
+  experts: [{ id: 'theme', description: 'scene type', aspects: ['theme'], questionTypes: ['rural_urban'], model: 'tiny-llava', queue: 'expert.theme', tasks: ['caption', 'vqa'] }],
 };
 
 type Behaviour = (call: CaptionCall | AnswerCall) => Promise<InferenceResultJson>;
@@ -47,6 +47,10 @@ export class FakeRouter implements RouterPort {
   readonly calls: Array<{ method: 'caption' | 'answer'; call: CaptionCall | AnswerCall }> = [];
   behaviour: Behaviour | undefined;
   health: RouterHealth = { serving: true, status: 'SERVING' };
+  /** What ListExperts answers (an Error: it fails with it). */
+  experts: ExpertListJson | Error = CANNED_EXPERTS;
+  /** How many times ListExperts was called. */
+  listExpertsCalls = 0;
 
   async caption(call: CaptionCall): Promise<InferenceResultJson> {
     this.calls.push({ method: 'caption', call });
@@ -59,7 +63,9 @@ export class FakeRouter implements RouterPort {
   }
 
   async listExperts(_call: RouterCallContext): Promise<ExpertListJson> {
-    return CANNED_EXPERTS;
+    this.listExpertsCalls += 1;
+    if (this.experts instanceof Error) throw this.experts;
+    return this.experts;
   }
 
   async checkHealth(_deadlineUnixMs: number): Promise<RouterHealth> {

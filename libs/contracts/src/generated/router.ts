@@ -27,6 +27,7 @@ export interface ProtoGrpcType {
     v1: {
       AnswerRequest: MessageTypeDefinition<_rsmoe_v1_AnswerRequest, _rsmoe_v1_AnswerRequest__Output>
       CaptionRequest: MessageTypeDefinition<_rsmoe_v1_CaptionRequest, _rsmoe_v1_CaptionRequest__Output>
+      ExpertErrorCode: EnumTypeDefinition
       ExpertInfo: MessageTypeDefinition<_rsmoe_v1_ExpertInfo, _rsmoe_v1_ExpertInfo__Output>
       ExpertOutput: MessageTypeDefinition<_rsmoe_v1_ExpertOutput, _rsmoe_v1_ExpertOutput__Output>
       ExpertStatus: EnumTypeDefinition

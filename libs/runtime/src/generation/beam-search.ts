@@ -21,7 +21,8 @@ interface Hypothesis {
 /**
  * Beam search for one prompt, its beams run as the batch. A candidate that the stopping criteria end (EOS
  * or a stop string) becomes a finished hypothesis, as Hugging Face treats EOS; the search stops once
- * numBeams hypotheses are finished or the token budget is spent.
+ * numBeams hypotheses are finished or the token budget is spent. At the request's deadline or on cancel
+ * it stops at once with the best hypothesis so far (finished or live), reported as `deadline`/`cancelled`.
  */
 export async function beamSearch(model: LanguageModel, row: SearchRow): Promise<BeamOutcome> {
   const prefillStart = performance.now();
@@ -37,6 +38,13 @@ export async function beamSearch(model: LanguageModel, row: SearchRow): Promise<
   let firstTokenAt = 0;
   const decodeStart = performance.now();
   for (let step = 0; step < row.stopping.maxNewTokens; step++) {
+    const interrupted = row.stopping.interrupted();
+    if (interrupted) {
+      const best = [...finished, ...beams.map((beam) => ({ ...beam, score: normalise(beam.score, beam.tokens.length), finishedBy: interrupted }))]
+        .filter((hypothesis) => hypothesis.tokens.length > 0)
+        .sort((a, b) => b.score - a.score)[0];
+      return { tokens: best?.tokens ?? [], finishReason: interrupted, prefillMs, decodeMs: performance.now() - decodeStart, firstTokenAt };
+    }
     const candidates: { beam: number; token: number; score: number }[] = [];
     beams.forEach((beam, index) => {
       const logits = rowLogits[index];
@@ -52,6 +60,7 @@ export async function beamSearch(model: LanguageModel, row: SearchRow): Promise<
     for (const [rank, candidate] of candidates.entries()) {
       const tokens = [...beams[candidate.beam].tokens, candidate.token];
       const reason = row.stopping.check(tokens);
+      // An interruption is handled once per step, above: here only the sequence's own ends count.
       if (reason === 'eos' || reason === 'stop_string') {
         // Like Hugging Face: an ended candidate below the top numBeams is not a hypothesis. EOS is not part
         // of the scored length; a stop string's tokens are.

@@ -19,8 +19,9 @@ export interface BatchOutcome {
 }
 
 /**
- * Greedy or sampled decoding of a padded batch. Finished rows are fed padding until every row is done,
- * so each row gets exactly the tokens it would get alone.
+ * Greedy or sampled decoding of a padded batch. Finished rows (a row past its deadline or cancelled
+ * included) are fed padding until every row is done, so each row gets exactly the tokens it would get
+ * alone and the others keep generating.
  */
 export async function greedyOrSampleSearch(model: LanguageModel, rows: readonly SearchRow[], padTokenId: number): Promise<BatchOutcome> {
   const batch = rows.length;

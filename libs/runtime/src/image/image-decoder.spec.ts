@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import path from 'node:path';
 import { writeArrayBuffer, type GeotiffWriterMetadata } from 'geotiff';
 import sharp from 'sharp';
@@ -361,6 +362,90 @@ describe('decodeImage: bad input', () => {
     const error = await rejection(decodeImage(readFileSync(ucmFiles[0]), { limits: { maxPixels: 10_000 } }));
     expect(error).toBeInstanceOf(TooManyPixelsError);
     expect(error.message).toContain('256×256');
+  });
+
+  describe('work at the pixel limit is bounded before it starts', () => {
+    /** A 2 × 1 RGB PNG whose header says `width`×`height`: its pixel data is far too short to decode. */
+    async function pngHeader(width: number, height: number): Promise<Uint8Array> {
+      const header = new Uint8Array(await sharp({ create: { width: 2, height: 1, channels: 3, background: '#000' } }).png().toBuffer());
+      const view = new DataView(header.buffer);
+      view.setUint32(16, width);
+      view.setUint32(20, height);
+      view.setUint32(29, crc32(header.subarray(12, 29)));
+      return header;
+    }
+
+    /** A little-endian TIFF header (one IFD) for an uncompressed strip image; the pixel data is absent. */
+    function tiffHeader(width: number, height: number, bands: number, bits: number, sampleFormat: 1 | 3): Uint8Array {
+      const tags: [number, number, number, number[]][] = [
+        [256, 4, 1, [width]],
+        [257, 4, 1, [height]],
+        [258, 3, bands, Array(bands).fill(bits)],
+        [259, 3, 1, [1]],
+        [262, 3, 1, [bands >= 3 ? 2 : 1]],
+        [273, 4, 1, [0]],
+        [277, 3, 1, [bands]],
+        [278, 4, 1, [height]],
+        [279, 4, 1, [width * height * bands * (bits / 8)]],
+        [284, 3, 1, [1]],
+        [339, 3, bands, Array(bands).fill(sampleFormat)],
+      ];
+      const bytes = new Uint8Array(1024);
+      const view = new DataView(bytes.buffer);
+      bytes.set([0x49, 0x49, 42, 0]);
+      view.setUint32(4, 8, true);
+      view.setUint16(8, tags.length, true);
+      let extra = 8 + 2 + tags.length * 12 + 4;
+      tags.forEach(([tag, type, count, values], i) => {
+        const at = 10 + i * 12;
+        view.setUint16(at, tag, true);
+        view.setUint16(at + 2, type, true);
+        view.setUint32(at + 4, count, true);
+        const size = type === 3 ? 2 : 4;
+        const write = (offset: number, value: number) => (size === 2 ? view.setUint16(offset, value, true) : view.setUint32(offset, value, true));
+        if (count * size <= 4) {
+          values.forEach((value, k) => write(at + 8 + k * size, value));
+        } else {
+          view.setUint32(at + 8, extra, true);
+          values.forEach((value, k) => write(extra + k * size, value));
+          extra += count * size;
+        }
+      });
+      return bytes;
+    }
+
+    it('refuses a 64,000,000 × 1 PNG (within the pixel limit) by its longest side', async () => {
+      const strip = await pngHeader(64_000_000, 1);
+      const error = await rejection(decodeImage(strip));
+      expect(error).toBeInstanceOf(TooManyPixelsError);
+      expect(error.message).toContain('64000000×1');
+      expect(error.message).toContain(`limit of ${DEFAULT_IMAGE_LIMITS.maxSide} pixels`);
+    });
+
+    it('refuses an 8000 × 8000 three-band float32 TIFF by the memory its decoding needs', async () => {
+      const error = await rejection(decodeImage(tiffHeader(8000, 8000, 3, 32, 3)));
+      expect(error).toBeInstanceOf(TooManyPixelsError);
+      expect(error.message).toMatch(/8000×8000 image needs about 1152 MB \(18 bytes per pixel\), more than the limit of 537 MB/);
+    });
+
+    it('applies maxDecodeBytes to every path, and nothing is refused at exactly the limit', async () => {
+      // geotiff path: one float32 band = 4 bytes + 1 stretched + 3 RGB per pixel.
+      const floats = geoTiff(new Float32Array(64 * 64).map((_, i) => i), 64, 64, { BitsPerSample: [32], SampleFormat: [3] });
+      const exact = 64 * 64 * 8;
+      await expect(decodeImage(floats, { limits: { maxDecodeBytes: exact } })).resolves.toMatchObject({ width: 64, height: 64 });
+      await expect(decodeImage(floats, { limits: { maxDecodeBytes: exact - 1 } })).rejects.toThrow(/8 bytes per pixel/);
+      // sharp path: 8-bit RGB = 3 source + 3 RGB bytes per pixel.
+      const png = await sharp(pattern(64, 64, 3), raw(64, 64, 3)).png().toBuffer();
+      await expect(decodeImage(png, { limits: { maxDecodeBytes: 64 * 64 * 6 } })).resolves.toMatchObject({ width: 64 });
+      await expect(decodeImage(png, { limits: { maxDecodeBytes: 64 * 64 * 6 - 1 } })).rejects.toThrow(TooManyPixelsError);
+      await expect(decodeImage(png, { limits: { maxSide: 63 } })).rejects.toThrow(/limit of 63 pixels/);
+      await expect(decodeImage(png, { limits: { maxSide: 64 } })).resolves.toMatchObject({ height: 64 });
+    });
+
+    it('accepts an 8-bit RGB image at the pixel limit with the default limits (its header, checked alone)', async () => {
+      // 8000 × 8000 × 6 bytes = 384 MB ≤ 512 MiB: it gets past every limit and fails only for want of pixels.
+      await expect(decodeImage(await pngHeader(8000, 8000))).rejects.toBeInstanceOf(ImageDecodeError);
+    });
   });
 
   it('rejects invalid stretch percentiles', async () => {

@@ -14,18 +14,38 @@ import {
   type SupportedImageFormat,
 } from './image-format';
 
-/** Limits applied before any pixel is decoded. */
+/**
+ * Limits applied before any pixel is decoded, from the encoded size and the header alone, so that the
+ * work one image costs is bounded before it starts (decoding time grows with the bytes it allocates).
+ */
 export interface ImageLimits {
   /** Largest accepted encoded size, in bytes. Default 32 MiB. */
   maxBytes: number;
   /** Largest accepted width × height, read from the header before decoding. Default 64 000 000. */
   maxPixels: number;
+  /**
+   * Largest accepted width or height, in pixels. Default 32 768: a 64 000 000 × 1 strip is within the pixel
+   * limit but no model input, and its resizes and crops cost as much as a huge image.
+   */
+  maxSide: number;
+  /**
+   * Most bytes the decoder may allocate for one image: the source samples it holds (every band at its own
+   * bit depth; a TIFF read through geotiff also its stretched bands) plus the 8-bit RGB result. Default
+   * 512 MiB: an 8-bit RGB image at the pixel limit fits (384 MB), an 8000 × 8000 three-band float TIFF
+   * (1.15 GB) does not.
+   */
+  maxDecodeBytes: number;
 }
 
 export const DEFAULT_IMAGE_LIMITS: Readonly<ImageLimits> = Object.freeze({
   maxBytes: 32 * 1024 * 1024,
   maxPixels: 64_000_000,
+  maxSide: 32_768,
+  maxDecodeBytes: 512 * 1024 * 1024,
 });
+
+// Nothing is decoded twice: libvips' operation cache would only keep large buffers alive after a request.
+sharp.cache(false);
 
 export interface DecodeOptions {
   /** Overrides of {@link DEFAULT_IMAGE_LIMITS}. */
@@ -99,9 +119,11 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   if (format === 'tiff') return decodeTiff(bytes, limits, options.bands, percentiles);
   const metadata = await readSharpHeader(bytes, format);
   checkPixelCount(metadata.width, metadata.height, limits);
+  const depth = depthInfo(metadata.depth);
+  checkDecodeBytes(metadata.width, metadata.height, metadata.channels * Math.ceil(depth.sourceBitsPerSample / 8) + 3, limits);
   return decodeWithSharp(bytes, format, limits, {
     sourceBands: metadata.channels,
-    ...depthInfo(metadata.depth),
+    ...depth,
   });
 }
 
@@ -116,6 +138,20 @@ function checkPixelCount(width: number, height: number, limits: ImageLimits): vo
   if (width * height > limits.maxPixels) {
     throw new TooManyPixelsError(
       `the image is ${width}×${height} (${width * height} pixels), more than the limit of ${limits.maxPixels} pixels`,
+    );
+  }
+  if (Math.max(width, height) > limits.maxSide) {
+    throw new TooManyPixelsError(`the image is ${width}×${height}: a side is longer than the limit of ${limits.maxSide} pixels`);
+  }
+}
+
+/** Refuses an image whose decoding would allocate more than maxDecodeBytes (bytesPerPixel: every buffer held at once). */
+function checkDecodeBytes(width: number, height: number, bytesPerPixel: number, limits: ImageLimits): void {
+  const needed = width * height * bytesPerPixel;
+  if (needed > limits.maxDecodeBytes) {
+    const mb = (bytes: number) => `${Math.ceil(bytes / 1e6)} MB`;
+    throw new TooManyPixelsError(
+      `decoding the ${width}×${height} image needs about ${mb(needed)} (${bytesPerPixel} bytes per pixel), more than the limit of ${mb(limits.maxDecodeBytes)}`,
     );
   }
 }
@@ -227,9 +263,16 @@ async function decodeTiff(
   }
 
   const plain8Bit = source.sourceSampleFormat === 'uint' && source.sourceBitsPerSample <= 8 && source.sourceBands <= 4;
-  if (plain8Bit && bands === undefined) return decodeWithSharp(bytes, 'tiff', limits, source);
+  const width = image.getWidth();
+  const height = image.getHeight();
+  if (plain8Bit && bands === undefined) {
+    checkDecodeBytes(width, height, source.sourceBands + 3, limits);
+    return decodeWithSharp(bytes, 'tiff', limits, source);
+  }
 
   const selected = bands ?? (source.sourceBands >= 3 ? [0, 1, 2] : [0]);
+  // geotiff holds the selected bands at their own depth, the stretch one byte per band, then RGB.
+  checkDecodeBytes(width, height, selected.length * (Math.ceil(source.sourceBitsPerSample / 8) + 1) + 3, limits);
   const count = source.sourceBands;
   for (const band of selected) {
     if (!Number.isInteger(band) || band < 0 || band >= count) {
@@ -246,8 +289,6 @@ async function decodeTiff(
     throw decodeError('tiff', error);
   }
   const noData = image.getGDALNoData();
-  const width = image.getWidth();
-  const height = image.getHeight();
   const keep8Bit = source.sourceBitsPerSample === 8;
   const channels = rasters.map((raster) =>
     keep8Bit && raster instanceof Uint8Array ? raster : stretchToUint8(raster, noData, percentiles),

@@ -31,6 +31,10 @@ export interface AnswerRequest {
    * The question, in natural language (not empty).
    */
   'question'?: (string);
+  /**
+   * The client's own id for this request (its X-Request-Id), echoed in the result; never a key. Empty: none.
+   */
+  'correlationId'?: (string);
 }
 
 /**
@@ -59,4 +63,8 @@ export interface AnswerRequest__Output {
    * The question, in natural language (not empty).
    */
   'question': (string);
+  /**
+   * The client's own id for this request (its X-Request-Id), echoed in the result; never a key. Empty: none.
+   */
+  'correlationId': (string);
 }

@@ -27,6 +27,10 @@ export interface CaptionRequest {
    * Instant after which the request is abandoned (Unix epoch milliseconds).
    */
   'deadlineUnixMs'?: (number | string | Long);
+  /**
+   * The client's own id for this request (its X-Request-Id), echoed in the result; never a key. Empty: none.
+   */
+  'correlationId'?: (string);
 }
 
 /**
@@ -51,4 +55,8 @@ export interface CaptionRequest__Output {
    * Instant after which the request is abandoned (Unix epoch milliseconds).
    */
   'deadlineUnixMs': (string);
+  /**
+   * The client's own id for this request (its X-Request-Id), echoed in the result; never a key. Empty: none.
+   */
+  'correlationId': (string);
 }

@@ -27,6 +27,24 @@ export interface ExpertInfo {
    * The BullMQ queue the expert consumes.
    */
   'queue'?: (string);
+  /**
+   * Workers connected to the queue at the router's last poll (BullMQ getWorkersCount, every
+   * EXPERT_POLL_INTERVAL_MS, default 1 s). Absent until the first poll succeeded; 0 means the expert is down
+   * and requests route around it.
+   */
+  'liveWorkers'?: (number);
+  /**
+   * Interactive jobs waiting in the queue (waiting + prioritized at priority 0) at the last poll; absent with
+   * live_workers.
+   */
+  'waitingJobs'?: (number);
+  /**
+   * Tasks the expert has a prompt for (`caption`, `vqa`), in that order. Empty from a router older than
+   * this field: read as every task.
+   */
+  'tasks'?: (string)[];
+  '_liveWorkers'?: "liveWorkers";
+  '_waitingJobs'?: "waitingJobs";
 }
 
 /**
@@ -54,4 +72,22 @@ export interface ExpertInfo__Output {
    * The BullMQ queue the expert consumes.
    */
   'queue': (string);
+  /**
+   * Workers connected to the queue at the router's last poll (BullMQ getWorkersCount, every
+   * EXPERT_POLL_INTERVAL_MS, default 1 s). Absent until the first poll succeeded; 0 means the expert is down
+   * and requests route around it.
+   */
+  'liveWorkers'?: (number);
+  /**
+   * Interactive jobs waiting in the queue (waiting + prioritized at priority 0) at the last poll; absent with
+   * live_workers.
+   */
+  'waitingJobs'?: (number);
+  /**
+   * Tasks the expert has a prompt for (`caption`, `vqa`), in that order. Empty from a router older than
+   * this field: read as every task.
+   */
+  'tasks': (string)[];
+  '_liveWorkers'?: "liveWorkers";
+  '_waitingJobs'?: "waitingJobs";
 }

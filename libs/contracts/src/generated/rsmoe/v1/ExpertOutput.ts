@@ -3,6 +3,7 @@
 
 import type { ExpertStatus as _rsmoe_v1_ExpertStatus, ExpertStatus__Output as _rsmoe_v1_ExpertStatus__Output } from '../../rsmoe/v1/ExpertStatus';
 import type { ExpertTimings as _rsmoe_v1_ExpertTimings, ExpertTimings__Output as _rsmoe_v1_ExpertTimings__Output } from '../../rsmoe/v1/ExpertTimings';
+import type { ExpertErrorCode as _rsmoe_v1_ExpertErrorCode, ExpertErrorCode__Output as _rsmoe_v1_ExpertErrorCode__Output } from '../../rsmoe/v1/ExpertErrorCode';
 
 /**
  * One expert's partial output.
@@ -46,6 +47,11 @@ export interface ExpertOutput {
    * Why generation stopped: "eos", "stop_string" or "length"; empty unless status is OK.
    */
   'finishReason'?: (string);
+  /**
+   * Why the expert's output is missing, as a code; UNSPECIFIED when OK (and from experts that predate it:
+   * then only `error` says why).
+   */
+  'errorCode'?: (_rsmoe_v1_ExpertErrorCode);
 }
 
 /**
@@ -90,4 +96,9 @@ export interface ExpertOutput__Output {
    * Why generation stopped: "eos", "stop_string" or "length"; empty unless status is OK.
    */
   'finishReason': (string);
+  /**
+   * Why the expert's output is missing, as a code; UNSPECIFIED when OK (and from experts that predate it:
+   * then only `error` says why).
+   */
+  'errorCode': (_rsmoe_v1_ExpertErrorCode__Output);
 }

@@ -57,6 +57,10 @@ export interface InferenceResult {
    * Fusion strategy used, e.g. "ordered-dedup" (captions) or "priority" (answers).
    */
   'fusionStrategy'?: (string);
+  /**
+   * The client's own id for the request (CaptionRequest/AnswerRequest.correlation_id); empty when none.
+   */
+  'correlationId'?: (string);
 }
 
 /**
@@ -110,4 +114,8 @@ export interface InferenceResult__Output {
    * Fusion strategy used, e.g. "ordered-dedup" (captions) or "priority" (answers).
    */
   'fusionStrategy': (string);
+  /**
+   * The client's own id for the request (CaptionRequest/AnswerRequest.correlation_id); empty when none.
+   */
+  'correlationId': (string);
 }
