@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { env, parseEnv, type Env } from '@rsmoe/config';
+import { env, parseEnv, sharedServiceEnv, type Env } from '@rsmoe/config';
 import { ContractValidationError, parseDtypeSetting, type DtypeSetting } from '@rsmoe/contracts';
 
 /** A dtype name (`fp16`) or per graph `vision_encoder=fp32,decoder_model_merged=q4f16`; unset: the pack's. */
@@ -22,14 +22,10 @@ export function loadExpertConfig(source: Env) {
   return parseEnv(
     'expert',
     {
+      ...sharedServiceEnv(),
       /** Which expert of the pack this process serves: picks its queue and its model. */
       EXPERT_ID: env.string('theme'),
       PACK_DIR: env.packDir(),
-      REDIS_URL: env.redisUrl(),
-      /** Prefix of the mesh's own Redis keys (results, channels, features, blobs). */
-      KEY_PREFIX: env.keyPrefix(),
-      /** BullMQ key prefix. */
-      QUEUE_PREFIX: env.queuePrefix(),
       /** Jobs this process holds at once; batching needs at least MAX_BATCH_SIZE. */
       CONCURRENCY: env.integer(8, 1, 1024),
       MAX_BATCH_SIZE: env.integer(8, 1, 256),
@@ -69,11 +65,6 @@ export function loadExpertConfig(source: Env) {
       INTRA_OP_THREADS: env.integer(0, 0, 1024),
       /** How long a SIGTERM waits for in-flight jobs before exiting, in ms. */
       DRAIN_TIMEOUT_MS: env.integer(30_000, 0),
-      /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
-      METRICS_PORT: env.metricsPort(),
-      /** Interface the metrics + health server binds to. Default 127.0.0.1; the pod IP in Kubernetes. */
-      METRICS_HOST: env.metricsHost(),
-      LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,
   );

@@ -1,4 +1,4 @@
-import { ConfigError, env, parseEnv, type Env } from '@rsmoe/config';
+import { ConfigError, env, parseEnv, sharedServiceEnv, type Env } from '@rsmoe/config';
 import { DEFAULT_GENERATION_PARAM_LIMITS } from '@rsmoe/contracts';
 import { z } from 'zod';
 
@@ -20,13 +20,11 @@ export function loadGatewayConfig(source: Env) {
   const config = parseEnv(
     'gateway',
     {
+      ...sharedServiceEnv(),
       /** HTTP port (0 picks a free one). Default 8080. */
       PORT: env.integer(8080, 0, 65_535),
       /** Interface the HTTP server binds to. Default all interfaces. */
       HOST: env.string('0.0.0.0'),
-      REDIS_URL: env.redisUrl(),
-      /** Prefix of the mesh's own Redis keys (blobs, results). Default `rsmoe`. */
-      KEY_PREFIX: env.keyPrefix(),
       /** The router's gRPC address, `host:port`. Default 127.0.0.1:50051. */
       ROUTER_URL: env.string('127.0.0.1:50051'),
       /** Largest accepted encoded image, in bytes. Default 32 MiB. */
@@ -45,10 +43,6 @@ export function loadGatewayConfig(source: Env) {
       READY_CHECK_TIMEOUT_MS: env.integer(2_000, 1, 60_000),
       /** How long SIGTERM waits for in-flight requests before closing their connections, in ms. Default 30 000. */
       SHUTDOWN_TIMEOUT_MS: env.integer(30_000, 0),
-      /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
-      METRICS_PORT: env.metricsPort(),
-      /** Interface the metrics + health server binds to: loopback by default; `0.0.0.0` or the pod IP to be scraped from outside. */
-      METRICS_HOST: env.string('127.0.0.1'),
       /** Largest JSON body (`application/json`, base64 images included), in bytes; refused by size before parsing. Multipart has its own limits. Default 1 MiB. */
       MAX_JSON_BODY_BYTES: env.integer(1024 * 1024, 1024, 1024 * 1024 * 1024),
       /** Longest wait for a request's headers, in ms (slow-header clients are cut off). Default 10 000. */
@@ -69,7 +63,6 @@ export function loadGatewayConfig(source: Env) {
       MAX_STOP_STRINGS: env.integer(DEFAULT_GENERATION_PARAM_LIMITS.maxStopStrings, 0, DEFAULT_GENERATION_PARAM_LIMITS.maxStopStrings),
       /** Most characters of all `params.stopStrings` together; at most the experts' own limit (1024). Default 1024. */
       MAX_STOP_STRINGS_CHARS: env.integer(DEFAULT_GENERATION_PARAM_LIMITS.maxStopStringsChars, 0, DEFAULT_GENERATION_PARAM_LIMITS.maxStopStringsChars),
-      LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,
   );

@@ -1,4 +1,4 @@
-import { env, parseEnv, type Env } from '@rsmoe/config';
+import { env, parseEnv, sharedServiceEnv, type Env } from '@rsmoe/config';
 import { IMAGES_PER_REQUEST_LIMIT } from '@rsmoe/contracts';
 
 /** Every setting of the router, from its environment; defaults live here and only here. */
@@ -6,12 +6,10 @@ export function loadRouterConfig(source: Env) {
   return parseEnv(
     'router',
     {
+      ...sharedServiceEnv(),
       /** gRPC listen address. */
       GRPC_HOST: env.string('127.0.0.1'),
       GRPC_PORT: env.integer(50051, 0, 65535),
-      REDIS_URL: env.redisUrl(),
-      KEY_PREFIX: env.keyPrefix(),
-      QUEUE_PREFIX: env.queuePrefix(),
       PACK_DIR: env.packDir(),
       /** Use the pack's learned router model (scene hint, question type) when it has one; `off`: rules only. */
       ROUTER_MODEL: env.oneOf(['on', 'off'] as const, 'on'),
@@ -62,11 +60,6 @@ export function loadRouterConfig(source: Env) {
       MAX_BULK_WAITING_PER_EXPERT: env.integer(1_024, 1),
       /** How long finished jobs stay inspectable in Redis, in seconds (at least the drain window). */
       JOB_RETENTION_S: env.integer(3_600, 1),
-      /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. Default 9464. */
-      METRICS_PORT: env.metricsPort(),
-      /** Interface the metrics + health server binds to. Default all interfaces. */
-      METRICS_HOST: env.metricsHost(),
-      LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
     },
     source,
   );

@@ -82,6 +82,24 @@ export const env = {
   metricsPort: () => z.coerce.number().int().min(0).max(65_535).default(9464),
 };
 
+/**
+ * The settings every mesh service shares, written once: its Redis, the key and queue prefixes, its
+ * metrics + health server and its log level. Each service spreads this into its own shape.
+ */
+export function sharedServiceEnv() {
+  return {
+    /** `redis://[:password@]host:port[/db]` or `rediss://` for TLS. */
+    REDIS_URL: env.redisUrl(),
+    KEY_PREFIX: env.keyPrefix(),
+    QUEUE_PREFIX: env.queuePrefix(),
+    /** Port of the metrics + health server (GET /metrics, /health/live, /health/ready); 0 picks a free one. */
+    METRICS_PORT: env.metricsPort(),
+    /** Interface that server binds to: loopback by default; the pod IP in Kubernetes. */
+    METRICS_HOST: env.metricsHost(),
+    LOG_LEVEL: env.oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
+  };
+}
+
 /** What is wrong with a redis:// or rediss:// URL that the scheme check lets through, if anything. */
 function redisUrlProblem(url: string): string | undefined {
   let parsed: URL;
