@@ -1,22 +1,11 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { createRng as seededRandom } from '../../libs/runtime/src/sampling';
 
 /**
  * A seeded generator of hostile inputs for the gateway: the same seed gives the same cases, byte for byte,
  * so a failure found in CI can be replayed. Nothing here talks to the network; fuzz.spec.ts sends the cases.
  */
-
-/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 export class Dice {
   constructor(readonly random: () => number) {}

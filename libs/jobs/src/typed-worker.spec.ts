@@ -113,22 +113,6 @@ describe('createJobProcessor', () => {
 });
 
 describe('createJobProcessor: how a handler tells the deadline from a cancel, and typed failure reasons', () => {
-  it('names the abort at the abort instant TimeoutError (as AbortSignal.timeout does), the shutdown abort not', async () => {
-    const reasons: unknown[] = [];
-    const shutdown = new AbortController();
-    const process = createJobProcessor(
-      'expert.theme',
-      EXPERT_QUEUE_JOBS,
-      { generate: (_data, { signal }) => new Promise((resolve) => signal.addEventListener('abort', () => (reasons.push(signal.reason), resolve(expertOutput())), { once: true })) },
-      { shutdown: shutdown.signal },
-    );
-    await process(fakeJob('generate', expertJobData({ deadlineUnixMs: Date.now() + 5_000, fuseAtUnixMs: Date.now() + 20 })));
-    const running = process(fakeJob('generate', expertJobData({ deadlineUnixMs: Date.now() + 60_000 })));
-    shutdown.abort();
-    await running;
-    expect(reasons.map((reason) => (reason as Error).name)).toEqual(['TimeoutError', 'Error']);
-  });
-
   it('fails data that does not parse with the reason invalidDataReason writes', async () => {
     const process = createJobProcessor('expert.theme', EXPERT_QUEUE_JOBS, { generate: async () => expertOutput() }, { invalidDataReason: (error) => `{"errorCode":"invalid_params","message":${JSON.stringify(error.message)}}` });
     const error = await process(fakeJob('generate', { ...expertJobData(), images: [] })).catch((caught: unknown) => caught);
