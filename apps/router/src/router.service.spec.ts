@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadPackManifest, type AggregateJobData, type ExpertJobData, type InferenceResultJson } from '@rsmoe/contracts';
 import { InstructionRouter } from '@rsmoe/routing';
+import { previousExpertJobDataSchema } from '../../../libs/contracts/test-support/previous-contracts';
 import { CompletionTimeoutError } from './router-inbox.adapter';
 import { RouterRequestError, RouterService, type RouterServiceDeps } from './router.service';
 
@@ -105,6 +106,26 @@ describe('RouterService', () => {
     ]);
     complete({ requestId: 'm1', experts: [] } as unknown as InferenceResultJson);
     await pending;
+  });
+
+  it('rolling update: a one-image job is accepted by an expert of the previous release; a several-image job is not offered as one image', async () => {
+    for (const [requestImages, acceptedByPrevious] of [
+      [[image], true],
+      [[image, second], false],
+    ] as const) {
+      const { service, dispatched, complete } = harness();
+      const pending = service.infer({ requestId: 'r1', task: 'caption', images: [...requestImages], params: {} });
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const child of dispatched[0].children) {
+        // What that expert reads is its single `image`; several images it refuses (a degraded answer) rather
+        // than describing the first alone.
+        const read = previousExpertJobDataSchema.safeParse(child);
+        expect(read.success).toBe(acceptedByPrevious);
+        if (read.success) expect(read.data).toMatchObject({ image, requestId: 'r1' });
+      }
+      complete({ requestId: 'r1', experts: [] } as unknown as InferenceResultJson);
+      await pending.catch(() => undefined);
+    }
   });
 
   it('refuses no image, more than MAX_IMAGES_PER_REQUEST, a bad reference, and names images missing from the blob store', async () => {

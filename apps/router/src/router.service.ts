@@ -197,6 +197,8 @@ export class RouterService {
           expertId: assignment.expertId,
           prompt: assignment.prompt,
           images: request.images,
+          // Read by experts from before image lists (a rolling update); they can serve a lone image only.
+          ...(request.images.length === 1 ? { image: request.images[0] } : {}),
           generation: { ...expert?.generation, ...request.params },
           enqueuedAtUnixMs: enqueuedAt,
           replyTo: this.deps.completions.channel,

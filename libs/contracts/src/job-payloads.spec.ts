@@ -58,9 +58,10 @@ describe('ExpertJobData', () => {
     expect(problemsOf(() => parseExpertJobData(expertJobData({ images: [] })))).toEqual(['images: needs at least one image']);
     const tooMany = Array.from({ length: IMAGES_PER_REQUEST_LIMIT + 1 }, () => first);
     expect(problemsOf(() => parseExpertJobData(expertJobData({ images: tooMany })))).toEqual([`images: at most ${IMAGES_PER_REQUEST_LIMIT} images`]);
-    // The old single-image field is not read: a payload without `images` is refused, not half-parsed.
+    // An older router's single `image` is read as the list (rolling update); neither field is refused.
     const { images: _images, ...withoutImages } = expertJobData();
-    expect(problemsOf(() => parseExpertJobData({ ...withoutImages, image: first }))).toEqual([expect.stringMatching(/^images: Required/)]);
+    expect(parseExpertJobData({ ...withoutImages, image: first }).images).toEqual([first]);
+    expect(problemsOf(() => parseExpertJobData(withoutImages))).toEqual([expect.stringMatching(/^images: Required/)]);
   });
 
   it('rejects a non-object payload', () => {

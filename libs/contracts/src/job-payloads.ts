@@ -69,6 +69,12 @@ export interface ExpertJobData extends JobEnvelope {
    * stay in the blob store. A model packs a lone image differently from one of several (LLaVA-OneVision).
    */
   images: ImageRefJson[];
+  /**
+   * The lone image again, under the name experts before image lists read: the router writes it when the
+   * request has exactly one image, so a rolling update with older experts keeps serving. Readers use
+   * `images`; a payload with only `image` (from an older router) is read as `images: [image]`.
+   */
+  image?: ImageRefJson;
   /** Request-level decoding overrides, already merged over the pack's expert settings. */
   generation: GenerationParams;
   /**
@@ -191,7 +197,16 @@ export const expertAssignmentSchema: z.ZodType<ExpertAssignment, z.ZodTypeDef, u
   reason: z.string(),
 });
 
-export const expertJobDataSchema: z.ZodType<ExpertJobData, z.ZodTypeDef, unknown> = z
+/** An older router's single `image` becomes the `images` list (see ExpertJobData.image). */
+function imagesFromLegacyImage(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const data = value as { images?: unknown; image?: unknown };
+  return data.images === undefined && data.image !== undefined ? { ...data, images: [data.image] } : value;
+}
+
+export const expertJobDataSchema: z.ZodType<ExpertJobData, z.ZodTypeDef, unknown> = z.preprocess(
+  imagesFromLegacyImage,
+  z
   .object({
     ...envelopeFields,
     requestId: requestIdSchema,
@@ -202,12 +217,14 @@ export const expertJobDataSchema: z.ZodType<ExpertJobData, z.ZodTypeDef, unknown
       .array(imageRefSchema)
       .min(1, 'needs at least one image')
       .max(IMAGES_PER_REQUEST_LIMIT, `at most ${IMAGES_PER_REQUEST_LIMIT} images`),
+    image: imageRefSchema.optional(),
     generation: generationParamsSchema,
     deadlineUnixMs: unixMs,
     enqueuedAtUnixMs: unixMs,
     replyTo: channelSchema,
   })
-  .superRefine(fuseNotAfterDeadline);
+  .superRefine(fuseNotAfterDeadline),
+);
 
 export const expertTimingsSchema: z.ZodType<ExpertTimingsJson, z.ZodTypeDef, unknown> = z.object({
   queueMs: nonNegativeMs,
