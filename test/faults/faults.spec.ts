@@ -5,7 +5,7 @@ import { createRedisKeys } from '@rsmoe/contracts';
 import { MeshLauncher, type ServiceEvent } from '../../apps/cli/src/mesh/mesh-launcher';
 import { freePort } from '../../apps/cli/src/mesh/redis-locator';
 import { PACK_DIR, testImage } from '../e2e/mesh-fixture';
-import { PrivateRedis } from '../support/private-redis';
+import { PrivateRedis } from '../../apps/cli/src/mesh/private-redis';
 import { SteadyLoad, summarise, type LoadOutcome } from './steady-load';
 
 /**

@@ -14,7 +14,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANNED_EXPERTS, cannedResult } from '../../apps/gateway/src/testing/gateway-test-kit';
 import { generateCases, makeBaseImages, type FetchCase, type FuzzCase, type RawCase } from './fuzz-inputs';
-import { PrivateRedis } from '../support/private-redis';
+import { PrivateRedis } from '../../apps/cli/src/mesh/private-redis';
 
 const REPO_ROOT = resolve(__dirname, '../..');
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_206);

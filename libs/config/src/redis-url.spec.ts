@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PrivateRedis } from '../../../test/support/private-redis';
+import { PrivateRedis } from '../../../apps/cli/src/mesh/private-redis';
 import { ConfigError, env, parseEnv, redactRedisUrl } from './config';
 
 const shape = { REDIS_URL: env.redisUrl(), METRICS_HOST: env.metricsHost() };

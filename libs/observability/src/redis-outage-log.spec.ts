@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PrivateRedis } from '../../../test/support/private-redis';
+import { PrivateRedis } from '../../../apps/cli/src/mesh/private-redis';
 import { createLogger } from './logger';
 import { RedisOutageLog } from './redis-outage-log';
 

@@ -3,17 +3,34 @@ import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { FlowProducer, Worker } from 'bullmq';
+import { FlowProducer, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { AGGREGATE_QUEUE, expertQueueName, loadPackManifest } from '@rsmoe/contracts';
+import { RedisBlobStore } from '@rsmoe/blobstore';
+import {
+  AGGREGATE_QUEUE,
+  JOB_NAMES,
+  expertJobId,
+  expertQueueName,
+  loadPackManifest,
+  parseRouterInboxMessage,
+  type ExpertJobData,
+  type ImageRefJson,
+} from '@rsmoe/contracts';
 import { InstructionRouter } from '@rsmoe/routing';
 import { VlmRuntime, type ImageFeatures } from '@rsmoe/runtime';
 import { MeshLauncher } from '../mesh/mesh-launcher';
+import { PrivateRedis } from '../mesh/private-redis';
 import { freePort } from '../mesh/redis-locator';
+import { formatGoalLine, goalMet, meshGoals, type GoalCheck } from './mesh-goals';
+import { snapshotRedis, usageBetween } from './redis-stats';
 
 export interface MeshBenchmarkOptions {
   packDir: string;
-  redisUrl: string;
+  /**
+   * The Redis to use; absent: a private redis-server on a free port, started and stopped by the run, so that
+   * Redis's CPU and command counts are the mesh's alone.
+   */
+  redisUrl?: string;
   imagePaths: string[];
   concurrency: number[];
   /** Requests per concurrency level (after warm-up). */
@@ -23,7 +40,20 @@ export interface MeshBenchmarkOptions {
    * request costs several times the CPU (six processes warm up more slowly than one).
    */
   warmup: number;
+  /**
+   * One expert alone, driven at `concurrency` with its default batching and then with MAX_BATCH_SIZE=1
+   * (`requests` each, after `warmup`); absent: not run.
+   */
+  batching?: { expertId?: string; concurrency: number; requests: number; warmup: number };
+  /** Mesh ÷ in-process throughput goal at the highest level (0.8 on the tiny pack, 0.9 where compute is real). */
+  throughputGoal: number;
   log: (line: string) => void;
+}
+
+export interface MeshBenchmarkReport {
+  rows: LatencyRow[];
+  batching?: { expertId: string; concurrency: number; batchedPerSecond: number; unbatchedPerSecond: number };
+  goals: (GoalCheck & { met: boolean })[];
 }
 
 export interface LatencyRow {
@@ -34,7 +64,18 @@ export interface LatencyRow {
   requestsPerSecond: number;
   /** CPU time per request of the processes doing the work (the mesh's services; this process in-process). */
   cpuMsPerRequest?: number;
+  /** The same per service of the mesh (gateway, router, aggregator, expert.<id>). */
+  cpuMsPerRequestByService?: Record<string, number>;
+  /** Redis's CPU per request (INFO used_cpu_sys + used_cpu_user); paths that use Redis only. */
+  redisCpuMsPerRequest?: number;
+  /** Redis commands per request (INFO commandstats, commands inside scripts included). */
+  redisCommandsPerRequest?: number;
+  /** The same, per command name, most called first. */
+  redisCommands?: Record<string, number>;
 }
+
+/** How long a level's CPU and Redis meters wait after its last answer, in ms (idle Redis: ~26 commands/s). */
+const SETTLE_MS = 250;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -124,6 +165,8 @@ async function rawQueuePaths(redisUrl: string, expertIds: string[]) {
   ];
   await Promise.all(workers.map((worker) => worker.waitUntilReady()));
   const flows = new FlowProducer({ connection: connect(), prefix });
+  const queueConnection = connect();
+  const queues = expertIds.map((expertId) => new Queue(expertQueueName(expertId), { connection: queueConnection, prefix }));
   const send = async (index: number, replies: 'children' | 'parent'): Promise<void> => {
     const id = `raw${index}x${randomBytes(3).toString('hex')}`;
     const done = new Promise<void>((resolve) => waiters.set(id, { missing: replies === 'children' ? expertIds.length : 1, done: resolve }));
@@ -147,8 +190,17 @@ async function rawQueuePaths(redisUrl: string, expertIds: string[]) {
     hop: (index: number) => send(index, 'children'),
     /** The floor of the aggregator's path: the flow is added, the children finish, the parent replies. */
     flow: (index: number) => send(index, 'parent'),
+    /** Plain jobs: one per expert, added together, no flow parent; every job replies to the inbox. */
+    async jobs(index: number): Promise<void> {
+      const id = `rawj${index}x${randomBytes(3).toString('hex')}`;
+      const done = new Promise<void>((resolve) => waiters.set(id, { missing: expertIds.length, done: resolve }));
+      await Promise.all(expertIds.map((expertId, position) => queues[position].add('generate', { id, reply: true }, { jobId: `${id}.${expertId}`, removeOnComplete: true })));
+      await done;
+      waiters.delete(id);
+    },
     async close(): Promise<void> {
       await Promise.all(workers.map((worker) => worker.close()));
+      await Promise.all(queues.map((queue) => queue.close()));
       await flows.close();
       await deleteKeys(publisher, prefix);
       for (const redis of connections) redis.disconnect();
@@ -157,33 +209,146 @@ async function rawQueuePaths(redisUrl: string, expertIds: string[]) {
 }
 
 /**
- * Whole-mesh latency (HTTP → gateway → gRPC → BullMQ → experts → router or aggregator → back) next to the
- * same generations called in-process and to the raw BullMQ round trips with no-op workers, in one run.
+ * One expert alone (its own process, nothing else of the mesh) fed jobs straight into its queue with
+ * `concurrency` in flight, each answered by its partial on an inbox channel: requests per second.
  */
-export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<LatencyRow[]> {
+async function expertThroughput(
+  options: { packDir: string; redisUrl: string; expertId: string; prompt: string; env: Record<string, string>; log: (line: string) => void },
+  images: Buffer[],
+  run: { concurrency: number; requests: number; warmup: number },
+): Promise<number> {
+  const prefix = `benchx${randomBytes(4).toString('hex')}`;
+  const service = `expert.${options.expertId}`;
+  const manifest = loadPackManifest(options.packDir);
+  const generation = manifest.experts.find((expert) => expert.id === options.expertId)?.generation ?? {};
+  const expert = new MeshLauncher({
+    packDir: options.packDir,
+    redisUrl: options.redisUrl,
+    keyPrefix: prefix,
+    queuePrefix: prefix,
+    gatewayPort: 0,
+    routerPort: 0,
+    only: [service],
+    env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1', ...options.env },
+    onLog: (name, line) => (/"level":"error"/.test(line) ? options.log(`[${name}] ${line}`) : undefined),
+  });
+  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(expertQueueName(options.expertId), { connection: redis, prefix });
+  const inbox = `${prefix}:inbox`;
+  const waiters = new Map<string, () => void>();
+  subscriber.on('message', (_channel: string, text: string) => {
+    const message = parseRouterInboxMessage(text);
+    if (message.kind === 'partial' && message.output.status !== 'ok') options.log(`[${service}] ${message.output.status}: ${message.output.error ?? ''}`);
+    waiters.get(message.requestId)?.();
+  });
+  try {
+    await subscriber.subscribe(inbox);
+    const blobs = new RedisBlobStore(redis, { keyPrefix: prefix, ttlSeconds: 3600, maxBytes: 32 * 1024 * 1024 });
+    const refs: ImageRefJson[] = await Promise.all(images.map((image) => blobs.put(image, 'image/png').then(({ sha256, byteLength, mediaType }) => ({ sha256, byteLength, mediaType }))));
+    await expert.start();
+    const once = async (index: number): Promise<void> => {
+      const requestId = `bx${index}x${randomBytes(3).toString('hex')}`;
+      const now = Date.now();
+      const data: ExpertJobData = {
+        requestId,
+        task: 'caption',
+        expertId: options.expertId,
+        prompt: options.prompt,
+        images: [refs[index % refs.length]],
+        generation,
+        deadlineUnixMs: now + 600_000,
+        fuseAtUnixMs: now + 600_000,
+        enqueuedAtUnixMs: now,
+        replyTo: inbox,
+      };
+      const answered = new Promise<void>((resolve) => waiters.set(requestId, resolve));
+      await queue.add(JOB_NAMES.expertGenerate, data, { jobId: expertJobId(requestId, options.expertId), removeOnComplete: true, removeOnFail: true });
+      await answered;
+      waiters.delete(requestId);
+    };
+    await drive(run.concurrency, run.warmup, (index) => once(index + 1_000_000));
+    return (await drive(run.concurrency, run.requests, once)).perSecond;
+  } finally {
+    await expert.stop();
+    await queue.close();
+    await deleteKeys(redis, prefix);
+    redis.disconnect();
+    subscriber.disconnect();
+  }
+}
+
+/**
+ * Whole-mesh latency (HTTP → gateway → gRPC → BullMQ → experts → router or aggregator → back) next to the
+ * same generations called in-process and to the raw BullMQ round trips with no-op workers, in one run; then
+ * micro-batching (one expert, default batching vs MAX_BATCH_SIZE=1) and the issue-15 goals, one line each.
+ */
+export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<MeshBenchmarkReport> {
+  const privateRedis = options.redisUrl === undefined ? await PrivateRedis.start() : undefined;
+  try {
+    return await runOn(privateRedis?.url ?? options.redisUrl!, options);
+  } finally {
+    await privateRedis?.stop();
+  }
+}
+
+async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<MeshBenchmarkReport> {
   const { log } = options;
+  log(`redis: ${options.redisUrl === undefined ? `a private redis-server (${redisUrl})` : redisUrl}`);
   const images = await Promise.all(options.imagePaths.map((path) => readFile(path)));
   const manifest = loadPackManifest(options.packDir);
   const rows: LatencyRow[] = [];
-  const record = (path: string, concurrency: number, result: { latencies: number[]; perSecond: number }, cpuMsPerRequest?: number): void => {
+  const meter = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const record = (path: string, concurrency: number, result: { latencies: number[]; perSecond: number }, extra: Partial<LatencyRow> = {}): void => {
     const row: LatencyRow = {
       path,
       concurrency,
       p50Ms: percentile(result.latencies, 50),
       p99Ms: percentile(result.latencies, 99),
       requestsPerSecond: result.perSecond,
-      ...(cpuMsPerRequest !== undefined ? { cpuMsPerRequest } : {}),
+      ...extra,
     };
     rows.push(row);
-    const cpu = cpuMsPerRequest !== undefined ? `  cpu ${cpuMsPerRequest.toFixed(1).padStart(5)} ms/req` : '';
-    log(`${path.padEnd(18)} c=${String(concurrency).padStart(2)}  p50 ${row.p50Ms.toFixed(2).padStart(7)} ms  p99 ${row.p99Ms.toFixed(2).padStart(7)} ms  ${row.requestsPerSecond.toFixed(1).padStart(7)} req/s${cpu}`);
+    const cpu = row.cpuMsPerRequest !== undefined ? `  cpu ${row.cpuMsPerRequest.toFixed(1).padStart(5)} ms/req` : '';
+    const redis = row.redisCommandsPerRequest !== undefined ? `  redis ${row.redisCpuMsPerRequest!.toFixed(1).padStart(4)} ms/req ${row.redisCommandsPerRequest.toFixed(1).padStart(6)} cmd/req` : '';
+    log(`${path.padEnd(18)} c=${String(concurrency).padStart(2)}  p50 ${row.p50Ms.toFixed(2).padStart(7)} ms  p99 ${row.p99Ms.toFixed(2).padStart(7)} ms  ${row.requestsPerSecond.toFixed(1).padStart(7)} req/s${cpu}${redis}`);
+    if (row.cpuMsPerRequestByService) log(`${''.padEnd(18)} cpu ms/req by service: ${Object.entries(row.cpuMsPerRequestByService).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ')}`);
+    if (row.redisCommands) log(`${''.padEnd(18)} redis commands/req: ${Object.entries(row.redisCommands).slice(0, 10).map(([name, calls]) => `${name} ${calls.toFixed(1)}`).join(', ')}`);
   };
-  /** Runs one level and records it with the CPU the given processes spent per request. */
-  const measure = async (path: string, concurrency: number, once: (index: number) => Promise<void>, cpuSeconds: () => number | undefined): Promise<void> => {
+  /**
+   * Runs one level and records it with the CPU the given processes spent per request and, for paths on
+   * Redis, Redis's CPU and commands per request.
+   */
+  const measure = async (
+    path: string,
+    concurrency: number,
+    once: (index: number) => Promise<void>,
+    cpuSeconds: () => number | undefined,
+    usesRedis: boolean,
+    services?: Record<string, number>,
+  ): Promise<void> => {
+    const redisBefore = usesRedis ? await snapshotRedis(meter) : undefined;
+    const servicesCpu = (): [string, number | undefined][] => Object.entries(services ?? {}).map(([name, pid]) => [name, cpuSecondsOf([pid])]);
+    const servicesBefore = servicesCpu();
     const before = cpuSeconds();
     const result = await drive(concurrency, options.requests, once);
+    // Work that trails the answers (a flow parent finishing after its children replied) belongs to this level.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     const after = cpuSeconds();
-    record(path, concurrency, result, before !== undefined && after !== undefined ? ((after - before) * 1000) / options.requests : undefined);
+    const servicesAfter = servicesCpu();
+    const redisAfter = usesRedis ? await snapshotRedis(meter) : undefined;
+    const perRequest = (seconds: number): number => (seconds * 1000) / options.requests;
+    const extra: Partial<LatencyRow> = before !== undefined && after !== undefined ? { cpuMsPerRequest: perRequest(after - before) } : {};
+    if (services && servicesBefore.every(([, seconds]) => seconds !== undefined) && servicesAfter.every(([, seconds]) => seconds !== undefined)) {
+      extra.cpuMsPerRequestByService = Object.fromEntries(servicesAfter.map(([name, seconds], index) => [name, perRequest(seconds! - servicesBefore[index][1]!)]));
+    }
+    if (redisBefore && redisAfter) {
+      const usage = usageBetween(redisBefore, redisAfter);
+      extra.redisCpuMsPerRequest = perRequest(usage.cpuSeconds);
+      extra.redisCommandsPerRequest = usage.totalCalls / options.requests;
+      extra.redisCommands = Object.fromEntries([...usage.commands].map(([name, calls]) => [name, calls / options.requests]));
+    }
+    record(path, concurrency, result, extra);
   };
   const ownCpuSeconds = (): number => {
     const usage = process.cpuUsage();
@@ -194,7 +359,7 @@ export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<L
   const prefix = `bench${randomBytes(4).toString('hex')}`;
   const mesh = new MeshLauncher({
     packDir: options.packDir,
-    redisUrl: options.redisUrl,
+    redisUrl,
     keyPrefix: prefix,
     queuePrefix: prefix,
     gatewayPort: await freePort(),
@@ -243,13 +408,18 @@ export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<L
   try {
     await drive(4, options.warmup, caption);
     const meshPids = Object.values(mesh.pids);
-    for (const concurrency of options.concurrency) await measure('mesh', concurrency, caption, () => cpuSecondsOf(meshPids));
+    for (const concurrency of options.concurrency) await measure('mesh', concurrency, caption, () => cpuSecondsOf(meshPids), true, mesh.pids);
+    // Requests open past DEADLINE_JOB_GRACE_MS armed a deadline job, due at their fuse point: its pickup
+    // comes after the run and is not in the counts above (its add is).
+    const aggregate = new Queue(AGGREGATE_QUEUE, { connection: meter, prefix });
+    const delayed = await aggregate.getDelayedCount();
+    await aggregate.close();
+    const sent = options.warmup + options.requests * options.concurrency.length;
+    log(`mesh: ${delayed} deadline jobs still delayed for ${sent} requests (${((100 * delayed) / sent).toFixed(0)} %); their pickups are not counted above`);
   } finally {
     agent.destroy();
     await mesh.stop();
-    const cleanup = new Redis(options.redisUrl);
-    await deleteKeys(cleanup, prefix);
-    cleanup.disconnect();
+    await deleteKeys(meter, prefix);
   }
 
   // (2) The same generations in-process: one runtime per routed expert, as the experts load them. A
@@ -277,7 +447,7 @@ export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<L
     }
   };
   await drive(1, options.warmup, inProcess);
-  for (const concurrency of options.concurrency) await measure('in-process', concurrency, inProcess, ownCpuSeconds);
+  for (const concurrency of options.concurrency) await measure('in-process', concurrency, inProcess, ownCpuSeconds, false);
   // Only when every expert is the same model can one call batch all prompts (the fixture pack): a lower
   // bound no real pack reaches, shown for reference.
   const shared = experts.every(({ expert }) => expert.modelDir === experts[0].expert.modelDir);
@@ -288,17 +458,21 @@ export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<L
       await runtime.generate(experts.map(({ assignment, expert }) => ({ prompt: assignment.prompt, imageFeatures, options: expert.generation })));
     };
     await drive(1, options.warmup, inProcessBatched);
-    for (const concurrency of options.concurrency) await measure('in-process-batched', concurrency, inProcessBatched, ownCpuSeconds);
+    for (const concurrency of options.concurrency) await measure('in-process-batched', concurrency, inProcessBatched, ownCpuSeconds, false);
   }
   await Promise.all(experts.map(({ runtime }) => runtime.release()));
 
-  // (3) The floors of the queueing hop: raw BullMQ flows with no-op workers.
-  const raw = await rawQueuePaths(options.redisUrl, decision.experts.map((assignment) => assignment.expertId));
+  // (3) The floors of the queueing hop: raw BullMQ flows with no-op workers (the same fan-out as the mesh:
+  // one parent, one child per routed expert). Their CPU is this process's (workers and client together).
+  const raw = await rawQueuePaths(redisUrl, decision.experts.map((assignment) => assignment.expertId));
   try {
     await drive(4, options.warmup, raw.hop);
-    for (const concurrency of options.concurrency) record('raw-hop', concurrency, await drive(concurrency, options.requests, (index) => raw.hop(index + 1_000_000)));
+    for (const concurrency of options.concurrency) await measure('raw-hop', concurrency, (index) => raw.hop(index + 1_000_000), ownCpuSeconds, true);
     await drive(4, options.warmup, (index) => raw.flow(index + 2_000_000));
-    for (const concurrency of options.concurrency) record('raw-flow', concurrency, await drive(concurrency, options.requests, (index) => raw.flow(index + 3_000_000)));
+    for (const concurrency of options.concurrency) await measure('raw-flow', concurrency, (index) => raw.flow(index + 3_000_000), ownCpuSeconds, true);
+    // Plain jobs, no flow parent: what the flow parent costs is raw-hop minus this.
+    await drive(4, options.warmup, (index) => raw.jobs(index + 4_000_000));
+    for (const concurrency of options.concurrency) await measure('raw-jobs', concurrency, (index) => raw.jobs(index + 5_000_000), ownCpuSeconds, true);
   } finally {
     await raw.close();
   }
@@ -310,5 +484,27 @@ export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<L
       `p50 ${(meshRow.p50Ms - base.p50Ms).toFixed(2)} ms, p99 ${(meshRow.p99Ms - base.p99Ms).toFixed(2)} ms (ratio p50 ${(meshRow.p50Ms / base.p50Ms).toFixed(2)})`;
     log(`overhead c=${concurrency}: mesh - in-process = ${versus(local)}${batched ? `; mesh - in-process-batched = ${versus(batched)}` : ''}; floor raw-hop p50 ${hop.p50Ms.toFixed(2)} ms, p99 ${hop.p99Ms.toFixed(2)} ms`);
   }
-  return rows;
+
+  // (4) Micro-batching: one expert alone, default batching vs MAX_BATCH_SIZE=1, same concurrency.
+  let batching: MeshBenchmarkReport['batching'];
+  if (options.batching) {
+    const assignment = decision.experts.find((candidate) => candidate.expertId === (options.batching!.expertId ?? candidate.expertId));
+    if (!assignment) throw new Error(`expert ${options.batching.expertId} is not routed for captions; routed: ${decision.experts.map((e) => e.expertId).join(', ')}`);
+    const alone = { packDir: options.packDir, redisUrl, expertId: assignment.expertId, prompt: assignment.prompt, log };
+    const batchedPerSecond = await expertThroughput({ ...alone, env: {} }, images, options.batching);
+    log(`expert.${assignment.expertId} alone   c=${String(options.batching.concurrency).padStart(2)}  default batching ${batchedPerSecond.toFixed(1)} req/s`);
+    const unbatchedPerSecond = await expertThroughput({ ...alone, env: { MAX_BATCH_SIZE: '1' } }, images, options.batching);
+    log(`expert.${assignment.expertId} alone   c=${String(options.batching.concurrency).padStart(2)}  MAX_BATCH_SIZE=1 ${unbatchedPerSecond.toFixed(1)} req/s`);
+    batching = { expertId: assignment.expertId, concurrency: options.batching.concurrency, batchedPerSecond, unbatchedPerSecond };
+  }
+  meter.disconnect();
+
+  const levels = [Math.min(...options.concurrency), Math.max(...options.concurrency)];
+  const [low, high] = levels.map((concurrency) => {
+    const find = (path: string) => rows.find((row) => row.path === path && row.concurrency === concurrency)!;
+    return { concurrency, mesh: find('mesh'), inProcess: find('in-process'), rawHop: find('raw-hop') };
+  });
+  const goals = meshGoals({ low, high, throughputGoal: options.throughputGoal, ...(batching ? { batching } : {}) });
+  for (const goal of goals) log(formatGoalLine(goal));
+  return { rows, ...(batching ? { batching } : {}), goals: goals.map((goal) => ({ ...goal, met: goalMet(goal) })) };
 }

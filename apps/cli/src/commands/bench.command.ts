@@ -31,6 +31,25 @@ function integerList(value: string): number[] {
   return list;
 }
 
+interface MeshBenchFlags {
+  pack: string;
+  redis?: string;
+  concurrency: string;
+  requests: string;
+  warmup: string;
+  batching: boolean;
+  batchExpert?: string;
+  batchConcurrency: string;
+  batchRequests?: string;
+  throughputGoal?: string;
+}
+
+function ratio(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new InvalidArgumentError('expected a positive number');
+  return parsed;
+}
+
 function count(value: string, least = 0): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < least) throw new InvalidArgumentError(`expected an integer ≥ ${least}`);
@@ -89,22 +108,42 @@ export function registerBenchCommand(program: Command): void {
     });
   bench
     .command('mesh')
-    .description('whole-mesh latency next to in-process generation and a raw BullMQ flow, in one run')
+    .description(
+      'whole-mesh latency, CPU (services + Redis) and Redis commands next to in-process generation and raw BullMQ ' +
+        'flows, then one expert with and without micro-batching; ends with the issue-15 goals, one line each (met/MISSED)',
+    )
     .option('--pack <dir>', 'model pack', resolve(REPO_ROOT, 'models/fixtures/tiny-pack'))
-    .option('--redis <url>', 'Redis URL', 'redis://127.0.0.1:6379')
-    .option('--concurrency <list>', 'comma-separated concurrency levels', '1,8,32')
+    .option('--redis <url>', 'Redis URL (default: a private redis-server on a free port, so Redis CPU and commands are the mesh\'s alone)')
+    .option('--concurrency <list>', 'comma-separated concurrency levels (goals read the lowest and the highest)', '1,8,32')
     .option('--requests <n>', 'requests per level', '200')
     .option('--warmup <n>', 'requests per path before measuring (steady state: V8 has optimised the hot code)', '500')
-    .action(async (flags: { pack: string; redis: string; concurrency: string; requests: string; warmup: string }) => {
-      const rows = await runMeshBenchmark({
-        packDir: flags.pack,
+    .option('--no-batching', 'skip the micro-batching comparison')
+    .option('--batch-expert <id>', 'expert of the micro-batching comparison (default: the first routed for captions)')
+    .option('--batch-concurrency <n>', 'requests in flight in the micro-batching comparison', '16')
+    .option('--batch-requests <n>', 'requests per side of the micro-batching comparison (default: --requests)')
+    .option('--throughput-goal <ratio>', 'mesh ÷ in-process throughput goal (default 0.8 on packs under models/fixtures, else 0.9)')
+    .action(async (flags: MeshBenchFlags) => {
+      const packDir = resolve(flags.pack);
+      const requests = count(flags.requests, 1);
+      const warmup = count(flags.warmup);
+      const report = await runMeshBenchmark({
+        packDir,
         redisUrl: flags.redis,
         imagePaths: [0, 1, 2].map((index) => resolve(REPO_ROOT, `models/fixtures/tiny-llava/golden-${index}.png`)),
-        concurrency: flags.concurrency.split(',').map(Number),
-        requests: Number(flags.requests),
-        warmup: Number(flags.warmup),
+        concurrency: integerList(flags.concurrency),
+        requests,
+        warmup,
+        batching: flags.batching
+          ? {
+              expertId: flags.batchExpert,
+              concurrency: count(flags.batchConcurrency, 1),
+              requests: flags.batchRequests === undefined ? requests : count(flags.batchRequests, 1),
+              warmup: Math.min(warmup, 100),
+            }
+          : undefined,
+        throughputGoal: flags.throughputGoal === undefined ? (packDir.startsWith(resolve(REPO_ROOT, 'models/fixtures')) ? 0.8 : 0.9) : ratio(flags.throughputGoal),
         log: (line) => process.stdout.write(`${line}\n`),
       });
-      process.stdout.write(`${JSON.stringify({ benchmark: 'mesh', rows })}\n`);
+      process.stdout.write(`${JSON.stringify({ benchmark: 'mesh', ...report })}\n`);
     });
 }

@@ -1,24 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
-import { freePort } from '../../apps/cli/src/mesh/redis-locator';
-
-async function answersPing(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
+import { answersPing, freePort } from './redis-locator';
 
 /**
  * A redis-server of our own on a free loopback port, with no persistence (`--save "" --appendonly no`):
  * restarting it wipes it, and never touches the Redis other tests share on 6379. The one helper for every
- * suite that needs its own server (faults, fuzz, Redis outage and password tests).
+ * suite that needs its own server (faults, fuzz, Redis outage and password tests) and for `bench mesh`,
+ * whose Redis CPU and command counts must be the mesh's alone.
  */
 export class PrivateRedis {
   private process: ChildProcess | undefined;
@@ -46,7 +33,7 @@ export class PrivateRedis {
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.process = child;
     for (let attempt = 0; attempt < 100; attempt++) {
-      if (await answersPing(this.url)) return;
+      if (await answersPing(this.url, 500)) return;
       if (child.exitCode !== null) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

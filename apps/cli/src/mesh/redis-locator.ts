@@ -3,8 +3,9 @@ import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { redactRedisUrl } from '@rsmoe/config';
 
-async function answersPing(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+/** True when a Redis at `url` answers PING within `connectTimeoutMs`. */
+export async function answersPing(url: string, connectTimeoutMs = 1_000): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: connectTimeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
   redis.on('error', () => undefined);
   try {
     await redis.connect();

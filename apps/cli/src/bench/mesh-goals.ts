@@ -1,0 +1,121 @@
+/** One goal of issue 15, checked on numbers measured in the same run. */
+export interface GoalCheck {
+  /** Short name, e.g. `cpu/request c=32`. */
+  name: string;
+  /** How the value was made, with the numbers it came from. */
+  detail: string;
+  value: number;
+  /** `max`: value ≤ limit meets the goal; `min`: value ≥ limit does. */
+  kind: 'max' | 'min';
+  limit: number;
+  /** Appended to value and limit (`ms`, `×`). */
+  unit: string;
+}
+
+export function goalMet(check: GoalCheck): boolean {
+  return check.kind === 'max' ? check.value <= check.limit : check.value >= check.limit;
+}
+
+function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+/** `goal cpu/request c=32: 19.1 ms (goal ≤ 12.1 ms) MISSED — mesh 15.0 + Redis 4.1 vs in-process 8.1 + 4`. */
+export function formatGoalLine(check: GoalCheck): string {
+  const unit = check.unit === '×' ? '×' : ` ${check.unit}`;
+  const comparison = check.kind === 'max' ? '≤' : '≥';
+  return `goal ${check.name}: ${formatNumber(check.value)}${unit} (goal ${comparison} ${formatNumber(check.limit)}${unit}) ${goalMet(check) ? 'met' : 'MISSED'} — ${check.detail}`;
+}
+
+/** One path at one concurrency, as the mesh benchmark measured it (the fields the goals read). */
+export interface GoalRow {
+  p50Ms: number;
+  p99Ms: number;
+  requestsPerSecond: number;
+  /** CPU per request of the processes doing the work (the services for the mesh; this process in-process). */
+  cpuMsPerRequest?: number;
+  /** Redis's own CPU per request (used_cpu_sys + used_cpu_user). */
+  redisCpuMsPerRequest?: number;
+  /** Redis commands per request (INFO commandstats calls, scripts' commands included). */
+  redisCommandsPerRequest?: number;
+}
+
+export interface GoalInputs {
+  /** The lowest concurrency level (c=1 in the issue) and the highest (c=32). */
+  low: { concurrency: number; mesh: GoalRow; inProcess: GoalRow; rawHop: GoalRow };
+  high: { concurrency: number; mesh: GoalRow; inProcess: GoalRow; rawHop: GoalRow };
+  /** Mesh ÷ in-process throughput the pack must reach (0.8 on the tiny pack, 0.9 where compute is real). */
+  throughputGoal: number;
+  /** One expert alone at the same concurrency, default batching vs MAX_BATCH_SIZE=1; absent when not run. */
+  batching?: { expertId: string; concurrency: number; batchedPerSecond: number; unbatchedPerSecond: number };
+}
+
+/** The issue's goals, in its order, from one run's rows; a goal whose numbers are missing is left out. */
+export function meshGoals(inputs: GoalInputs): GoalCheck[] {
+  const checks: GoalCheck[] = [];
+  const { high, low } = inputs;
+  const meshCpu = high.mesh.cpuMsPerRequest;
+  const redisCpu = high.mesh.redisCpuMsPerRequest;
+  const localCpu = high.inProcess.cpuMsPerRequest;
+  if (meshCpu !== undefined && redisCpu !== undefined && localCpu !== undefined) {
+    checks.push({
+      name: `cpu/request c=${high.concurrency}`,
+      detail: `mesh services ${meshCpu.toFixed(1)} + Redis ${redisCpu.toFixed(1)} ms vs in-process ${localCpu.toFixed(1)} + 4 ms`,
+      value: meshCpu + redisCpu,
+      kind: 'max',
+      limit: localCpu + 4,
+      unit: 'ms',
+    });
+  }
+  const meshCommands = high.mesh.redisCommandsPerRequest;
+  const rawCommands = high.rawHop.redisCommandsPerRequest;
+  if (meshCommands !== undefined && rawCommands !== undefined && rawCommands > 0) {
+    checks.push({
+      name: `redis commands/request c=${high.concurrency}`,
+      detail: `mesh ${meshCommands.toFixed(1)} ÷ raw BullMQ flow (same fan-out) ${rawCommands.toFixed(1)}`,
+      value: meshCommands / rawCommands,
+      kind: 'max',
+      limit: 1.5,
+      unit: '×',
+    });
+  }
+  checks.push({
+    name: `throughput c=${high.concurrency}`,
+    detail: `mesh ${high.mesh.requestsPerSecond.toFixed(1)} ÷ in-process ${high.inProcess.requestsPerSecond.toFixed(1)} req/s`,
+    value: high.mesh.requestsPerSecond / high.inProcess.requestsPerSecond,
+    kind: 'min',
+    limit: inputs.throughputGoal,
+    unit: '×',
+  });
+  const overheadP50 = low.mesh.p50Ms - low.inProcess.p50Ms;
+  checks.push({
+    name: `overhead p50 c=${low.concurrency}`,
+    detail: `(mesh ${low.mesh.p50Ms.toFixed(2)} − in-process ${low.inProcess.p50Ms.toFixed(2)} ms) ÷ raw hop ${low.rawHop.p50Ms.toFixed(2)} ms`,
+    value: overheadP50 / low.rawHop.p50Ms,
+    kind: 'max',
+    limit: 2,
+    unit: '×',
+  });
+  const overheadP99 = low.mesh.p99Ms - low.inProcess.p99Ms;
+  checks.push({
+    name: `overhead p99 c=${low.concurrency}`,
+    detail: `(mesh ${low.mesh.p99Ms.toFixed(2)} − in-process ${low.inProcess.p99Ms.toFixed(2)} ms) ÷ raw hop ${low.rawHop.p99Ms.toFixed(2)} ms`,
+    value: overheadP99 / low.rawHop.p99Ms,
+    kind: 'max',
+    limit: 3,
+    unit: '×',
+  });
+  const { batching } = inputs;
+  if (batching) {
+    checks.push({
+      name: `micro-batching expert.${batching.expertId} c=${batching.concurrency}`,
+      detail: `default batching ${batching.batchedPerSecond.toFixed(1)} ÷ MAX_BATCH_SIZE=1 ${batching.unbatchedPerSecond.toFixed(1)} req/s`,
+      value: batching.batchedPerSecond / batching.unbatchedPerSecond,
+      kind: 'min',
+      limit: 3,
+      unit: '×',
+    });
+  }
+  return checks;
+}
