@@ -16,6 +16,8 @@ export class ExpertQueueProbe {
     private readonly connection: Redis,
     private readonly queuePrefix: string,
     private readonly now: () => number = Date.now,
+    /** Told each queue made here, to attach its error handler (RedisOutageLog.watchEmitter). */
+    private readonly watch: (queue: Queue, name: string) => void = () => undefined,
   ) {}
 
   async sample(expertId: ExpertId, windowMs: number): Promise<QueueSample> {
@@ -38,6 +40,7 @@ export class ExpertQueueProbe {
     let queue = this.queues.get(expertId);
     if (!queue) {
       queue = new Queue(expertQueueName(expertId), { connection: this.connection, prefix: this.queuePrefix });
+      this.watch(queue, `bullmq-queue ${queue.name} (capacity probe)`);
       this.queues.set(expertId, queue);
     }
     return queue;

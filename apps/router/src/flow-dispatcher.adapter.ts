@@ -18,6 +18,8 @@ export interface DispatchOptions {
   backoffMs: number;
   /** Seconds finished jobs stay in Redis. */
   retentionSeconds: number;
+  /** Told each BullMQ emitter made here, to attach its error handler (RedisOutageLog.watchEmitter). */
+  watch?: (emitter: Queue | FlowProducer, name: string) => void;
 }
 
 /**
@@ -38,6 +40,8 @@ export class FlowDispatcher {
   ) {
     this.flows = new FlowProducer({ connection, prefix: options.queuePrefix });
     this.aggregate = new Queue(AGGREGATE_QUEUE, { connection, prefix: options.queuePrefix });
+    options.watch?.(this.flows, 'bullmq-flow-producer');
+    options.watch?.(this.aggregate, `bullmq-queue ${AGGREGATE_QUEUE} (dispatch)`);
     this.retention = { removeOnComplete: { age: options.retentionSeconds }, removeOnFail: { age: options.retentionSeconds } };
   }
 

@@ -42,6 +42,7 @@ describe('createRouterApp (in-process, real Redis, fake experts)', () => {
   let image: ImageRefJson;
   const metrics = new ServiceMetrics();
   const experts = new Map<string, { worker: Worker; connection: Redis }>();
+  const watched: string[] = [];
 
   function startExpert(expertId: string, options: { autorun?: boolean } = {}): Worker {
     const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -84,7 +85,16 @@ describe('createRouterApp (in-process, real Redis, fake experts)', () => {
     subscriber = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     aggregatorConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     const logger = createLogger('router-app-test', { level: 'error' });
-    router = await createRouterApp(loadRouterConfig({ ...env, EXPERT_POLL_INTERVAL_MS: '100', MAX_WAITING_PER_EXPERT: '3' }), { redis, subscriber, logger, metrics });
+    router = await createRouterApp(loadRouterConfig({ ...env, EXPERT_POLL_INTERVAL_MS: '100', MAX_WAITING_PER_EXPERT: '3' }), {
+      redis,
+      subscriber,
+      logger,
+      metrics,
+      watchEmitter: (emitter, name) => {
+        watched.push(name);
+        return emitter;
+      },
+    });
     aggregator = createAggregatorApp(loadAggregatorConfig(env), { redis, workerConnection: aggregatorConnection, logger, metrics: new ServiceMetrics() });
     await aggregator.ready();
     client = new (loadRouterPackage().rsmoe.v1.Router)(`127.0.0.1:${router.port}`, grpc.credentials.createInsecure());
@@ -132,6 +142,14 @@ describe('createRouterApp (in-process, real Redis, fake experts)', () => {
     expect(error).toBeNull();
     expect(value).toMatchObject({ requestId: 'ok1', correlationId: 'client-ok1', degraded: false });
     expect(value?.experts.map((expert) => expert.status)).toEqual(['OK', 'OK', 'OK']);
+  });
+
+  it('hands every BullMQ emitter it makes to watchEmitter (one outage log, no unhandled error events)', () => {
+    const names = watched;
+    expect(names).toContain('bullmq-flow-producer');
+    expect(names).toContain('bullmq-queue aggregate (dispatch)');
+    // The capacity probe's queues, made at its first poll (every 100 ms here).
+    for (const expertId of EXPERTS) expect(names).toContain(`bullmq-queue ${expertQueueName(expertId)} (capacity probe)`);
   });
 
   it('routes around a killed expert at once: degraded with EXPERT_UNAVAILABLE, well before the deadline, no job queued for it', async () => {

@@ -68,6 +68,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
     attempts: config.JOB_ATTEMPTS,
     backoffMs: config.JOB_BACKOFF_MS,
     retentionSeconds: config.JOB_RETENTION_S,
+    watch: (emitter, name) => void watch(emitter, name),
   });
   const blobs = new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: 900, maxBytes: Number.MAX_SAFE_INTEGER });
   const resultStore = new RedisResultStore(redis, keys, config.RESULT_TTL_S);
@@ -94,7 +95,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
     );
   });
   // One background loop knows which expert queues have live workers and how backed up they are.
-  const probe = new ExpertQueueProbe(redis, config.QUEUE_PREFIX);
+  const probe = new ExpertQueueProbe(redis, config.QUEUE_PREFIX, Date.now, (queue, name) => void watch(queue, name));
   const capacity = new ExpertCapacityService({
     expertIds: manifest.experts.map((expert) => expert.id),
     sample: (expertId, windowMs) => probe.sample(expertId, windowMs),
