@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { InvalidGenerationRequestError, ModelFileError, ModelSignatureError } from './errors';
@@ -248,6 +249,14 @@ export class VlmRuntime {
 
     const dtype = options.dtype ?? 'fp32';
     const graphPath = (graph: GraphName): string => file(graphFile(graph, dtype));
+    // Every graph file of this dtype, checked in one fixed order before any session loads: the error names
+    // the same missing file every time (sessions load in parallel, and the first to fail would vary).
+    const graphs: GraphName[] = ['vision_encoder', ...(config.family === 'instructblip' ? (['qformer'] as const) : []), 'embed_tokens', 'decoder_model_merged'];
+    for (const graph of graphs) {
+      await access(graphPath(graph)).catch((error: unknown) => {
+        throw new ModelFileError(graphPath(graph), 'cannot be read (missing file?)', { cause: error });
+      });
+    }
     const sessionBase = { intraOpThreads: options.intraOpThreads ?? 0, deviceId: options.deviceId };
     const visionFile = graphPath('vision_encoder');
     const { provider, fallbackReason } = await resolveExecutionProvider(options.executionProvider ?? 'auto', visionFile, sessionBase);
