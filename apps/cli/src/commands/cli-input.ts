@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ContractValidationError, parseDtypeSetting, type DtypeSetting } from '@rsmoe/contracts';
 
 /** A problem with what the user gave the command (a flag, a file): reported in one line, exit code 2. */
 export class CliInputError extends Error {
@@ -56,4 +57,14 @@ export function withInputErrors<A extends unknown[]>(command: Command, action: (
       process.exitCode = INPUT_ERROR_EXIT_CODE;
     }
   };
+}
+
+/** Commander parser of `--dtype` (fp16, q4f16, ... or graph=dtype,...): a bad value is a usage error naming it. */
+export function dtypeOption(value: string): DtypeSetting {
+  try {
+    return parseDtypeSetting(value, '--dtype');
+  } catch (error) {
+    if (error instanceof ContractValidationError) throw new InvalidArgumentError(error.problems.join('; '));
+    throw error;
+  }
 }

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ContractValidationError, parseDtypeSetting, type DtypeSetting } from '@rsmoe/contracts';
+import type { DtypeSetting } from '@rsmoe/contracts';
 import { VlmRuntime, type GenerationOptions } from '@rsmoe/runtime';
+import { dtypeOption } from './cli-input';
 
 function positiveInteger(value: string): number {
   const parsed = Number(value);
@@ -26,14 +27,6 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function dtype(value: string): DtypeSetting {
-  try {
-    return parseDtypeSetting(value, '--dtype');
-  } catch (error) {
-    if (error instanceof ContractValidationError) throw new InvalidArgumentError(error.problems.join('; '));
-    throw error;
-  }
-}
 
 interface GenerateFlags {
   model: string;
@@ -77,7 +70,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--bands <list>', 'GeoTIFF bands to read as RGB, 0-based (e.g. 3,2,1)', bandList)
     .addOption(new Option('--provider <name>', 'execution provider').choices(['cpu', 'cuda', 'auto']).default('auto'))
     .option('--threads <n>', 'intra-op threads (0 = all cores)', positiveInteger, 0)
-    .option('--dtype <d>', 'graph precision: fp32 (default), fp16, q4f16, quantized, ..., or graph=dtype,... (e.g. vision_encoder=fp32,decoder_model_merged=q4f16)', dtype)
+    .option('--dtype <d>', 'graph precision: fp32 (default), fp16, q4f16, quantized, ..., or graph=dtype,... (e.g. vision_encoder=fp32,decoder_model_merged=q4f16)', dtypeOption)
     .option('--json', 'print the whole result as JSON')
     .action(async (flags: GenerateFlags) => {
       const runtime = await VlmRuntime.load(flags.model, { executionProvider: flags.provider, intraOpThreads: flags.threads, dtype: flags.dtype });

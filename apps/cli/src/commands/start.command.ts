@@ -1,11 +1,12 @@
 import { relative } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_PACK_DIR, REPO_ROOT } from '@rsmoe/config';
-import { checkSharedEncoders, ContractValidationError, formatDtypeSetting, loadPackManifest, parseDtypeSetting, type DtypeSetting } from '@rsmoe/contracts';
+import { checkSharedEncoders, formatDtypeSetting, loadPackManifest, type DtypeSetting } from '@rsmoe/contracts';
 import { readEncoderId } from '@rsmoe/runtime';
 import { MeshLauncher, describeServiceEvent } from '../mesh/mesh-launcher';
 import { DEFAULT_RESTART_POLICY } from '../mesh/restart-backoff';
 import { locateRedis } from '../mesh/redis-locator';
+import { dtypeOption } from './cli-input';
 
 function port(value: string): number {
   const parsed = Number(value);
@@ -13,14 +14,6 @@ function port(value: string): number {
   return parsed;
 }
 
-function dtype(value: string): DtypeSetting {
-  try {
-    return parseDtypeSetting(value, '--dtype');
-  } catch (error) {
-    if (error instanceof ContractValidationError) throw new InvalidArgumentError(error.problems.join('; '));
-    throw error;
-  }
-}
 
 interface StartFlags {
   pack: string;
@@ -44,7 +37,7 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
     .option('--metrics-port <n>', 'metrics + health port of the first service; the others follow it', port, 9464)
     .addOption(new Option('--provider <name>', 'execution provider of the experts').choices(['cpu', 'cuda', 'auto']).default('auto'))
     .option('--threads <n>', 'intra-op threads per expert (0 = all cores)', '1')
-    .option('--dtype <d>', "every expert's graph precision, overriding pack.json: fp32, fp16, q4f16, quantized, ..., or graph=dtype,...", dtype)
+    .option('--dtype <d>', "every expert's graph precision, overriding pack.json: fp32, fp16, q4f16, quantized, ..., or graph=dtype,...", dtypeOption)
     .option('--verbose', 'print every service log line')
     .action(async (flags: StartFlags) => {
       // Before anything starts: experts that declare one encoderId must have the same encoder (at their dtypes).
