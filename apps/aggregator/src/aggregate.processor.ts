@@ -1,4 +1,4 @@
-import { expertIdOfQueue, parseExpertJobResult, type AggregateJobData, type InferenceResultJson } from '@rsmoe/contracts';
+import { parseExpertJobResult, type AggregateJobData, type InferenceResultJson } from '@rsmoe/contracts';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@rsmoe/observability';
 import { buildResult, type ChildOutcomes } from '@rsmoe/results';
@@ -21,74 +21,78 @@ export function outcomeOf(result: InferenceResultJson): ResultOutcome {
   return result.experts.some((expert) => expert.status === 'ok') ? 'degraded' : 'failed';
 }
 
-/** The parent job's view of its children (BullMQ's Job in production). */
-export interface ParentJob {
-  getChildrenValues(): Promise<Record<string, unknown>>;
-  getIgnoredChildrenFailures(): Promise<Record<string, string>>;
+/** One expert job as the aggregator reads it back (BullMQ's Job in production). */
+export interface FinishedJobView {
+  /** Set once the job completed or failed for good (not while it waits for a retry). */
+  finishedOn?: number;
+  returnvalue: unknown;
+  failedReason?: string;
 }
 
-/** The queue name inside a BullMQ job key `<prefix>:<queue>:<id>` (queue names hold no `:`). */
-function queueOfJobKey(jobKey: string): string {
-  const parts = jobKey.split(':');
-  return parts[parts.length - 2] ?? '';
-}
+/**
+ * Reads the expert jobs of a request by their deterministic ids (expertJobId): undefined for a job that is
+ * not in Redis. Plain jobs and the children of flows from routers before plain jobs have the same ids.
+ */
+export type ExpertJobReader = (requestId: string, expertId: string) => Promise<FinishedJobView | undefined>;
 
-export async function readChildOutcomes(parent: ParentJob): Promise<ChildOutcomes> {
-  const [values, failures] = await Promise.all([parent.getChildrenValues(), parent.getIgnoredChildrenFailures()]);
-  const outcomes: ChildOutcomes = { outputs: new Map(), failures: new Map() };
-  for (const value of Object.values(values)) {
-    const output = parseExpertJobResult(value);
-    outcomes.outputs.set(output.expertId, output);
-  }
-  for (const [key, reason] of Object.entries(failures)) {
-    const expertId = expertIdOfQueue(queueOfJobKey(key));
-    if (expertId) outcomes.failures.set(expertId, reason);
-  }
+/** What the dispatched experts' jobs hold: outputs and final failures; `found` counts jobs still in Redis. */
+export async function readExpertOutcomes(data: AggregateJobData, readJob: ExpertJobReader): Promise<ChildOutcomes & { found: number }> {
+  const unavailable = new Set(data.unavailableExperts ?? []);
+  const dispatched = data.routed.map((assignment) => assignment.expertId).filter((expertId) => !unavailable.has(expertId));
+  const jobs = await Promise.all(dispatched.map((expertId) => readJob(data.requestId, expertId)));
+  const outcomes: ChildOutcomes & { found: number } = { outputs: new Map(), failures: new Map(), found: 0 };
+  jobs.forEach((job, index) => {
+    if (!job) return;
+    outcomes.found++;
+    if (!job.finishedOn) return;
+    if (job.failedReason) outcomes.failures.set(dispatched[index], job.failedReason);
+    else if (job.returnvalue !== null && job.returnvalue !== undefined) {
+      const output = parseExpertJobResult(job.returnvalue);
+      outcomes.outputs.set(output.expertId, output);
+    }
+  });
   return outcomes;
 }
 
 /**
- * The aggregator's two job handlers, on data the job layer already validated: `fuse` (the flow parent,
- * once every child finished or failed) and `finalize-at-deadline` (fuses what exists when children are
- * still missing at the fuse point).
+ * The aggregator's job handlers, on data the job layer already validated. It is woken only when the router
+ * could not fuse: `finalize-at-deadline` runs at a request's fuse point (armed by the router for requests
+ * still open after its grace period) and fuses whatever the expert jobs hold then; `fuse` serves the flow
+ * parents that routers before plain jobs still add during a rolling update.
  */
 export class AggregateProcessor {
   constructor(
     private readonly results: ResultSink,
-    private readonly findParent: (requestId: string) => Promise<ParentJob | undefined>,
+    private readonly readJob: ExpertJobReader,
     private readonly logger: Logger,
     private readonly observer: AggregateObserver = { resultStored: () => undefined },
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** A flow parent from an older router: every child finished or failed. */
+  fuse(data: AggregateJobData): Promise<InferenceResultJson | undefined> {
+    return this.finalize(data);
+  }
+
+  finalizeAtDeadline(data: AggregateJobData): Promise<InferenceResultJson | undefined> {
+    return this.finalize(data);
+  }
+
   /**
-   * The flow parent: every child finished or failed. When all of them answered ok, the router has usually
-   * fused and stored already (its fast path): one EXISTS then spares reading the children, at no cost to
-   * the request, which has its answer.
+   * One EXISTS first: the router has usually fused and stored already. The jobs are added before the
+   * deadline job and outlive the result (JOB_RETENTION_S): none of them left means Redis lost the request
+   * (a restart without persistence), and an all-timed-out result made from nothing could replace one
+   * already answered. The router answers 408 then.
    */
-  async fuse(data: AggregateJobData, parent: ParentJob): Promise<InferenceResultJson | undefined> {
+  private async finalize(data: AggregateJobData): Promise<InferenceResultJson | undefined> {
     if (await this.results.exists(data.requestId)) return undefined;
-    const outcomes = await readChildOutcomes(parent);
-    // The parent runs once every dispatched child finished or failed: each left a value or a failure. None
-    // at all means Redis lost them (a restart without persistence) while this job was held in memory; an
-    // all-timed-out result made from nothing could replace one already answered. The router answers 408.
+    const outcomes = await readExpertOutcomes(data, this.readJob);
     const dispatched = data.routed.length - (data.unavailableExperts?.length ?? 0);
-    if (dispatched > 0 && outcomes.outputs.size === 0 && outcomes.failures.size === 0) return this.lost(data, 'its children left no value or failure');
+    if (dispatched > 0 && outcomes.found === 0) {
+      this.logger.warn('request data lost from Redis: nothing fused', { requestId: data.requestId, why: 'none of its expert jobs is in Redis' });
+      return undefined;
+    }
     return this.finish(data, outcomes);
-  }
-
-  async finalizeAtDeadline(data: AggregateJobData): Promise<InferenceResultJson | undefined> {
-    if (await this.results.exists(data.requestId)) return undefined;
-    // The flow parent is added with its children, atomically, and outlives the result: without it, Redis
-    // lost the request (see fuse).
-    const parent = await this.findParent(data.requestId);
-    if (!parent) return this.lost(data, 'its flow parent is gone');
-    return this.finish(data, await readChildOutcomes(parent));
-  }
-
-  private lost(data: AggregateJobData, why: string): undefined {
-    this.logger.warn('request data lost from Redis: nothing fused', { requestId: data.requestId, why });
-    return undefined;
   }
 
   private async finish(data: AggregateJobData, outcomes: ChildOutcomes): Promise<InferenceResultJson | undefined> {

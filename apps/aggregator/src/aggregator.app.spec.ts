@@ -99,12 +99,21 @@ describe('createAggregatorApp (in-process, real Redis)', () => {
     });
   }
 
+  /** Plain jobs, as the router adds them: one per expert, no parent. */
+  async function addJobs(data: AggregateJobData, experts = data.routed.map((r) => r.expertId)) {
+    for (const expertId of experts) {
+      const queue = new Queue(expertQueueName(expertId), { connection: redis, prefix });
+      await queue.add(JOB_NAMES.expertGenerate, { expertId }, { jobId: expertJobId(data.requestId, expertId) });
+      await queue.close();
+    }
+  }
+
   async function storedResult(requestId: string): Promise<InferenceResultJson | undefined> {
     const value = await redis.get(keys.resultKey(requestId));
     return value ? parseInferenceResult(JSON.parse(value)) : undefined;
   }
 
-  it('fuses the flow once every child finished or failed: typed failure codes, the correlation id, published to the router', async () => {
+  it('fuses the flow of a router before plain jobs once every child finished or failed: typed failure codes, the correlation id, published to the router', async () => {
     const data = parent('a1');
     await addFlow(data);
     // Fake experts: object answers, relation refuses the image with a typed failure.
@@ -131,9 +140,9 @@ describe('createAggregatorApp (in-process, real Redis)', () => {
     await expect.poll(() => received.find((r) => r.requestId === 'a1')).toEqual(result);
   });
 
-  it('at the deadline job fuses whatever exists, the missing experts deadline_exceeded, and a routed-around one expert_unavailable', async () => {
+  it('at the deadline job fuses whatever the jobs hold, a job still waiting deadline_exceeded, and a routed-around one expert_unavailable', async () => {
     const data = parent('a2', { unavailableExperts: ['relation'] });
-    await addFlow(data, ['object']);
+    await addJobs(data, ['object']);
     const aggregate = new Queue(AGGREGATE_QUEUE, { connection: redis, prefix });
     await aggregate.add(JOB_NAMES.finalizeAtDeadline, data, { jobId: deadlineJobId('a2') });
     await aggregate.close();
@@ -143,6 +152,41 @@ describe('createAggregatorApp (in-process, real Redis)', () => {
       { expertId: 'object', status: 'timed_out', errorCode: 'deadline_exceeded' },
       { expertId: 'relation', status: 'skipped', errorCode: 'expert_unavailable' },
     ]);
+  });
+
+  it('at the deadline job reads the outputs and final failures of plain jobs that finished, and publishes the result to the router', async () => {
+    const data = parent('a4');
+    await addJobs(data);
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const experts = [
+      new Worker(expertQueueName('object'), async () => expertOutput({ expertId: 'object', text: 'many cars.' }), { connection, prefix }),
+      new Worker(
+        expertQueueName('relation'),
+        async () => {
+          throw new UnrecoverableError(formatExpertJobFailure({ errorCode: 'invalid_image', message: 'image_undecodable: bad bytes' }));
+        },
+        { connection, prefix },
+      ),
+    ];
+    try {
+      for (const expertId of ['object', 'relation']) {
+        const queue = new Queue(expertQueueName(expertId), { connection: redis, prefix });
+        await expect.poll(async () => (await queue.getJob(expertJobId('a4', expertId)))?.finishedOn, { timeout: 10_000 }).toBeDefined();
+        await queue.close();
+      }
+    } finally {
+      await Promise.all(experts.map((worker) => worker.close()));
+      connection.disconnect();
+    }
+    expect(await storedResult('a4')).toBeUndefined();
+    const aggregate = new Queue(AGGREGATE_QUEUE, { connection: redis, prefix });
+    await aggregate.add(JOB_NAMES.finalizeAtDeadline, data, { jobId: deadlineJobId('a4') });
+    await aggregate.close();
+    await expect.poll(() => storedResult('a4'), { timeout: 10_000 }).toBeDefined();
+    const result = (await storedResult('a4'))!;
+    expect(result).toMatchObject({ requestId: 'a4', correlationId: 'client-1', degraded: true, missingExperts: ['relation'], caption: 'Many cars.' });
+    expect(result.experts[1]).toMatchObject({ expertId: 'relation', status: 'failed', errorCode: 'invalid_image' });
+    await expect.poll(() => received.find((r) => r.requestId === 'a4')).toEqual(result);
   });
 
   it('fails a job with invalid data at once, without retrying, and stores nothing', async () => {

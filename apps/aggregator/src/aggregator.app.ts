@@ -1,15 +1,15 @@
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AGGREGATE_QUEUE, AGGREGATE_QUEUE_JOBS, TASKS, aggregateJobId, createRedisKeys } from '@rsmoe/contracts';
+import { AGGREGATE_QUEUE, AGGREGATE_QUEUE_JOBS, TASKS, createRedisKeys, expertJobId, expertQueueName } from '@rsmoe/contracts';
 import { startTypedWorker, type TypedWorker } from '@rsmoe/jobs';
 import type { Logger, RedisErrorEmitter, ServiceMetrics } from '@rsmoe/observability';
 import { RedisResultStore } from '@rsmoe/results';
-import { AggregateProcessor, type ParentJob } from './aggregate.processor';
+import { AggregateProcessor } from './aggregate.processor';
 import type { AggregatorConfig } from './aggregator.config';
 
 /** What the aggregator is made of besides its configuration: connections, logger, metrics. */
 export interface AggregatorDeps {
-  /** Commands: the result store and reading flow parents. */
+  /** Commands: the result store and reading expert jobs back. */
   redis: Redis;
   /** The worker's own connection (BullMQ blocks on it). */
   workerConnection: Redis;
@@ -36,7 +36,16 @@ export interface AggregatorApp {
  */
 export function createAggregatorApp(config: AggregatorConfig, deps: AggregatorDeps): AggregatorApp {
   const watch = deps.watchEmitter ?? (<Emitter>(emitter: Emitter) => emitter);
-  const queue = watch(new Queue(AGGREGATE_QUEUE, { connection: deps.redis, prefix: config.QUEUE_PREFIX }), 'bullmq-queue');
+  // Read-only handles on the expert queues, made on first use: the aggregator reads jobs back by id.
+  const expertQueues = new Map<string, Queue>();
+  const expertQueue = (expertId: string): Queue => {
+    let queue = expertQueues.get(expertId);
+    if (!queue) {
+      queue = watch(new Queue(expertQueueName(expertId), { connection: deps.redis, prefix: config.QUEUE_PREFIX }), `bullmq-queue ${expertQueueName(expertId)}`);
+      expertQueues.set(expertId, queue);
+    }
+    return queue;
+  };
   const fusionDuration = deps.metrics.get('aggregatorFusionDuration');
   const results = deps.metrics.get('aggregatorResults');
   for (const task of TASKS) {
@@ -45,7 +54,7 @@ export function createAggregatorApp(config: AggregatorConfig, deps: AggregatorDe
   }
   const processor = new AggregateProcessor(
     new RedisResultStore(deps.redis, createRedisKeys(config.KEY_PREFIX), config.RESULT_TTL_S),
-    async (requestId) => (await Job.fromId(queue, aggregateJobId(requestId))) ?? undefined,
+    async (requestId, expertId) => (await Job.fromId(expertQueue(expertId), expertJobId(requestId, expertId))) ?? undefined,
     deps.logger,
     {
       resultStored: (task, outcome, seconds) => {
@@ -59,7 +68,7 @@ export function createAggregatorApp(config: AggregatorConfig, deps: AggregatorDe
     queueName: AGGREGATE_QUEUE,
     catalogue: AGGREGATE_QUEUE_JOBS,
     handlers: {
-      fuse: (data, { job }) => processor.fuse(data, job as unknown as ParentJob),
+      fuse: (data) => processor.fuse(data),
       'finalize-at-deadline': (data) => processor.finalizeAtDeadline(data),
     },
     connection: deps.workerConnection,
@@ -75,7 +84,7 @@ export function createAggregatorApp(config: AggregatorConfig, deps: AggregatorDe
     ready: async () => void (await worker.worker.waitUntilReady()),
     async close(force = false) {
       await worker.close(force);
-      await queue.close();
+      await Promise.all([...expertQueues.values()].map((queue) => queue.close()));
     },
   };
 }

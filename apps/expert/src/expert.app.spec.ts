@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBlobStore } from '@rsmoe/blobstore';
 import { REPO_ROOT } from '@rsmoe/config';
-import { JOB_NAMES, expertQueueName, parseExpertJobFailure, type ExpertJobData, type ExpertJobResult } from '@rsmoe/contracts';
+import { JOB_NAMES, expertQueueName, parseExpertJobFailure, parseRouterInboxMessage, type ExpertJobData, type ExpertJobResult, type RouterInboxMessage } from '@rsmoe/contracts';
 import { createLogger } from '@rsmoe/observability';
 import { readEncoderId } from '@rsmoe/runtime';
 import { createExpertApp, type ExpertApp, type LoadedExpertModel } from './expert.app';
@@ -19,7 +19,7 @@ describe('createExpertApp (in-process, real Redis, the tiny pack)', () => {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const subscriber = new Redis(REDIS_URL);
   const queue = new Queue(expertQueueName('theme'), { connection: redis, prefix });
-  const published: { requestId: string; output: ExpertJobResult }[] = [];
+  const published: RouterInboxMessage[] = [];
   const replyTo = `${prefix}:inbox:test`;
   let app: ExpertApp;
   let image: { sha256: string; byteLength: number; mediaType: string };
@@ -39,7 +39,7 @@ describe('createExpertApp (in-process, real Redis, the tiny pack)', () => {
     const blobs = new RedisBlobStore(redis, { keyPrefix: prefix, ttlSeconds: 60, maxBytes: 1 << 20 });
     image = await blobs.put(new Uint8Array(await sharp({ create: { width: 32, height: 32, channels: 3, background: '#557733' } }).png().toBuffer()), 'image/png');
     await subscriber.subscribe(replyTo);
-    subscriber.on('message', (_channel, message: string) => published.push(JSON.parse(message) as { requestId: string; output: ExpertJobResult }));
+    subscriber.on('message', (_channel, message: string) => published.push(parseRouterInboxMessage(message)));
   }, 60_000);
 
   afterAll(async () => {
@@ -83,7 +83,7 @@ describe('createExpertApp (in-process, real Redis, the tiny pack)', () => {
     const output = job.returnvalue as ExpertJobResult;
     expect(output).toMatchObject({ expertId: 'theme', status: 'ok', generatedTokens: 6, finishReason: 'length' });
     expect(output.errorCode).toBeUndefined();
-    expect(published.find((message) => message.requestId === 'ok1')?.output.text).toBe(output.text);
+    expect(published.find((message) => message.requestId === 'ok1')).toMatchObject({ kind: 'partial', output: { text: output.text } });
   });
 
   it('drops a job past its fuse point without computing it: deadline_exceeded', async () => {
@@ -95,14 +95,15 @@ describe('createExpertApp (in-process, real Redis, the tiny pack)', () => {
   });
 
   it('stops a long generation at its fuse point and answers deadline_exceeded', async () => {
-    // 500 tokens with 4 beams take seconds even for the tiny model, so the fuse point always comes first.
+    // 512 tokens with 8 beams take the tiny model several hundred ms on an idle machine, so a fuse point
+    // 50 ms away comes first (a job picked up after it is dropped, answered the same way).
     const now = Date.now();
     const job = await settled(
-      await queue.add(JOB_NAMES.expertGenerate, data('long1', { generation: { maxNewTokens: 500, numBeams: 4 }, fuseAtUnixMs: now + 200 }), { jobId: 'long1.theme' }),
+      await queue.add(JOB_NAMES.expertGenerate, data('long1', { generation: { maxNewTokens: 512, numBeams: 8 }, fuseAtUnixMs: now + 50 }), { jobId: 'long1.theme' }),
     );
     const output = job.returnvalue as ExpertJobResult;
     expect(output).toMatchObject({ status: 'timed_out', errorCode: 'deadline_exceeded', text: '' });
-    expect(output.generatedTokens).toBeLessThan(500);
+    expect(output.generatedTokens).toBeLessThan(512);
     // Answered close to the fuse point, not after 500 tokens.
     expect(job.finishedOn! - now).toBeLessThan(5_000);
   });
@@ -120,6 +121,12 @@ describe('createExpertApp (in-process, real Redis, the tiny pack)', () => {
     expect(parseExpertJobFailure(missing.failedReason)).toMatchObject({ errorCode: 'image_missing' });
     const params = await settled(await queue.add(JOB_NAMES.expertGenerate, { ...data('params1'), images: [] }, { jobId: 'params1.theme', ...options }));
     expect(parseExpertJobFailure(params.failedReason)).toMatchObject({ errorCode: 'invalid_params' });
+    // Each final failure is reported to the router's inbox at once, with the job's failure reason.
+    for (const job of [bad, missing, params]) {
+      await expect
+        .poll(() => published.find((message) => message.kind === 'failure' && message.requestId === job.data.requestId))
+        .toEqual({ kind: 'failure', requestId: job.data.requestId, expertId: 'theme', reason: job.failedReason });
+    }
   });
 
   it('answers readiness on its metrics port, bound to loopback by default', async () => {

@@ -129,6 +129,10 @@ export async function createExpertApp(config: ExpertConfig, deps: ExpertDeps = {
       concurrency: Math.max(config.CONCURRENCY, 1),
       lockDurationMs: config.JOB_LOCK_MS,
       processor,
+      reportFailure: async (replyTo, requestId, reason) => {
+        const message: RouterInboxMessage = { kind: 'failure', requestId, expertId: expert.id, reason };
+        await redis.publish(replyTo, JSON.stringify(message));
+      },
       metrics,
       logger,
       outages,

@@ -30,6 +30,11 @@ export function startExpertWorker(options: {
   lockDurationMs?: number;
   /** Where the worker's connection errors go (one log line per outage); default: each one logged. */
   outages?: RedisOutageLog;
+  /**
+   * Tells the dispatching router (the job's `replyTo`) that the job failed for good, with its failure
+   * reason, so the router fuses without waiting for the fuse point.
+   */
+  reportFailure: (replyTo: string, requestId: string, reason: string) => Promise<void>;
 }): TypedWorker {
   const { metrics, logger } = options;
   const typed = startTypedWorker({
@@ -62,8 +67,15 @@ export function startExpertWorker(options: {
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs ?? 30_000,
     maxStalledCount: 1,
-    onFailed: (job: Job | undefined, error: Error) =>
-      logger.warn('expert job failed', { jobId: job?.id, requestId: (job?.data as { requestId?: string } | undefined)?.requestId, error: error.message }),
+    onFailed: (job: Job | undefined, error: Error) => {
+      const { requestId, replyTo } = (job?.data ?? {}) as { requestId?: unknown; replyTo?: unknown };
+      logger.warn('expert job failed', { jobId: job?.id, requestId, error: error.message });
+      // BullMQ sets finishedOn only when the job will not be retried.
+      if (!job?.finishedOn || typeof requestId !== 'string' || typeof replyTo !== 'string') return;
+      options.reportFailure(replyTo, requestId, job.failedReason ?? error.message).catch((reportError: unknown) =>
+        logger.warn('reporting a failed job to its router failed (the deadline job fuses it)', { requestId, error: (reportError as Error).message }),
+      );
+    },
     onError: options.outages ? () => undefined : (error) => logger.error('worker error', { error }),
   });
   options.outages?.watchEmitter(typed.worker, 'bullmq-worker');

@@ -99,6 +99,8 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     logger: nestLogger(logger),
   });
   app.disable('x-powered-by');
+  // Express hashes every response body for a weak ETag; answers are per request and never revalidated.
+  app.set('etag', false);
   const server = app.getHttpServer();
   // Slow clients are cut off: headers within HEADERS_TIMEOUT_MS, the whole request within REQUEST_BODY_TIMEOUT_MS
   // (Node answers 408), checked every second instead of Node's default 30 s.

@@ -45,18 +45,20 @@ describe('RouterInbox (real Redis pub/sub)', () => {
     publisher.disconnect();
   });
 
-  it('hands each request its own partials and result, and ignores other inboxes and malformed messages', async () => {
+  it('hands each request its own reports and result, and ignores other inboxes and malformed messages', async () => {
     const partials: string[] = [];
-    const first = inbox.listen('r1', 5_000, (partial) => partials.push(partial.text));
+    const first = inbox.listen('r1', 5_000, (report) => partials.push(report.kind === 'partial' ? report.output.text : `failure of ${report.expertId}: ${report.reason}`));
     const second = inbox.listen('r2', 5_000);
     await send('{not json');
     await send({ kind: 'partial', requestId: 'r1', output: output('a farmland') });
+    await send({ kind: 'failure', requestId: 'r1', expertId: 'object', reason: '{"errorCode":"internal","message":"x"}' });
+    await send({ kind: 'failure', requestId: 'r1', expertId: '', reason: 'no expert id: malformed' });
     await send({ kind: 'partial', requestId: 'r1', output: output('for another router') }, keys.routerInbox('router-b'));
     await send({ kind: 'result', requestId: 'r2', result: result('r2') });
     await send({ kind: 'result', requestId: 'r1', result: result('r1') });
     expect((await first.result).requestId).toBe('r1');
     expect((await second.result).requestId).toBe('r2');
-    expect(partials).toEqual(['a farmland']);
+    expect(partials).toEqual(['a farmland', 'failure of object: {"errorCode":"internal","message":"x"}']);
     expect(inbox.waiting).toBe(0);
   });
 

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { parseRouterInboxMessage, type ExpertOutputJson, type InferenceResultJson } from '@rsmoe/contracts';
+import { parseRouterInboxMessage, type InferenceResultJson } from '@rsmoe/contracts';
+import type { ExpertReport } from './router.service';
 
 /** The result did not arrive in time. */
 export class CompletionTimeoutError extends Error {
@@ -8,13 +9,13 @@ export class CompletionTimeoutError extends Error {
 
 interface Waiter {
   onResult: (result: InferenceResultJson) => void;
-  onPartial?: (output: ExpertOutputJson) => void;
+  onReport?: (report: ExpertReport) => void;
 }
 
 /**
  * Completion is pushed, not polled, to one channel per router process: the inbox, subscribed once at
- * start. Jobs carry it as `replyTo`; experts publish their partials there, the aggregator its stored
- * result. So the request path never subscribes or unsubscribes. Messages published while the connection
+ * start. Jobs carry it as `replyTo`; experts publish their outputs and final failures there, the aggregator
+ * its stored result. So the request path never subscribes or unsubscribes. Messages published while the connection
  * is down are lost: after a reconnect every waiting request re-reads the result store.
  */
 export class RouterInbox {
@@ -42,11 +43,11 @@ export class RouterInbox {
     this.started = true;
   }
 
-  /** Waits for one request's result; it rejects with CompletionTimeoutError after `timeoutMs`. */
+  /** Waits for one request's result, telling `onReport` each expert report; rejects with CompletionTimeoutError after `timeoutMs`. */
   listen(
     requestId: string,
     timeoutMs: number,
-    onPartial?: (output: ExpertOutputJson) => void,
+    onReport?: (report: ExpertReport) => void,
   ): { result: Promise<InferenceResultJson>; cancel: () => void } {
     if (!this.started) throw new Error('RouterInbox.listen before start()');
     let cancel: () => void = () => undefined;
@@ -65,7 +66,7 @@ export class RouterInbox {
           cleanup();
           resolve(value);
         },
-        onPartial,
+        onReport,
       });
     });
     return { result, cancel };
@@ -85,8 +86,10 @@ export class RouterInbox {
       return;
     }
     const waiter = this.waiters.get(message.requestId);
-    if (message.kind === 'result') waiter?.onResult(message.result);
-    else waiter?.onPartial?.(message.output);
+    if (!waiter) return;
+    if (message.kind === 'result') waiter.onResult(message.result);
+    else if (message.kind === 'partial') waiter.onReport?.({ kind: 'partial', output: message.output });
+    else waiter.onReport?.({ kind: 'failure', expertId: message.expertId, reason: message.reason });
   }
 
   private async recoverAfterReconnect(): Promise<void> {

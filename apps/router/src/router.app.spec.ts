@@ -146,8 +146,9 @@ describe('createRouterApp (in-process, real Redis, fake experts)', () => {
 
   it('hands every BullMQ emitter it makes to watchEmitter (one outage log, no unhandled error events)', () => {
     const names = watched;
-    expect(names).toContain('bullmq-flow-producer');
     expect(names).toContain('bullmq-queue aggregate (dispatch)');
+    // The dispatcher's expert queues, made at the first request to each (the test above).
+    for (const expertId of EXPERTS) expect(names).toContain(`bullmq-queue ${expertQueueName(expertId)} (dispatch)`);
     // The capacity probe's queues, made at its first poll (every 100 ms here).
     for (const expertId of EXPERTS) expect(names).toContain(`bullmq-queue ${expertQueueName(expertId)} (capacity probe)`);
   });

@@ -19,7 +19,7 @@ import { RedisResultStore } from '@rsmoe/results';
 import { InstructionRouter, type RouterModel } from '@rsmoe/routing';
 import { ExpertCapacityService } from './expert-capacity.service';
 import { ExpertQueueProbe } from './expert-queue-probe.adapter';
-import { FlowDispatcher } from './flow-dispatcher.adapter';
+import { JobDispatcher } from './job-dispatcher.adapter';
 import { RouterInbox } from './router-inbox.adapter';
 import type { RouterConfig } from './router.config';
 import { createHealthHandlers, createRouterHandlers } from './router.grpc';
@@ -63,7 +63,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
   const watch = deps.watchEmitter ?? (<Emitter>(emitter: Emitter) => emitter);
   const manifest = loadPackManifest(config.PACK_DIR);
   const keys = createRedisKeys(config.KEY_PREFIX);
-  const dispatcher = new FlowDispatcher(redis, {
+  const dispatcher = new JobDispatcher(redis, {
     queuePrefix: config.QUEUE_PREFIX,
     attempts: config.JOB_ATTEMPTS,
     backoffMs: config.JOB_BACKOFF_MS,
@@ -125,7 +125,8 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
     dispatcher,
     completions: inbox,
     images: blobs,
-    results: { get: readStored },
+    // Nobody else waits for a result the router fused: stored, not published.
+    results: { get: readStored, store: (result) => resultStore.store(result) },
     maxImages: config.MAX_IMAGES_PER_REQUEST,
     deadlines: {
       defaultMs: config.DEFAULT_DEADLINE_MS,
@@ -136,14 +137,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
       deadlineJobGraceMs: config.DEADLINE_JOB_GRACE_MS,
     },
     onArmFailed: (requestId, error) => logger.warn('arming the deadline job failed', { requestId, error: (error as Error).message }),
-    fastPath:
-      config.FUSE_IN_ROUTER === 'on'
-        ? {
-            // Nobody else waits for this result: stored, not published.
-            store: (result) => resultStore.store(result),
-            onFused: (result) => fusedResults.inc({ task: result.task }),
-          }
-        : undefined,
+    onFused: (result) => fusedResults.inc({ task: result.task }),
     capacity: admission,
     onRouted: (task, expertIds) => {
       expertsChosen.observe({ task }, expertIds.length);

@@ -34,11 +34,6 @@ export function loadRouterConfig(source: Env) {
        * answered at its deadline). Requests answered sooner, most of them, never create one.
        */
       DEADLINE_JOB_GRACE_MS: env.integer(250, 0, 60_000),
-      /**
-       * `on`: when every routed expert answers, fuse and store the result here and answer at once (the
-       * aggregator handles failures and deadlines). `off`: always wait for the aggregator.
-       */
-      FUSE_IN_ROUTER: env.oneOf(['on', 'off'] as const, 'on'),
       /** How long a result the router stores can be read back, in seconds (as the aggregator's RESULT_TTL_S). */
       RESULT_TTL_S: env.integer(3600, 1),
       /** Attempts of an expert job on transient errors (exponential backoff from JOB_BACKOFF_MS). */

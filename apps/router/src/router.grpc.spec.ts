@@ -15,14 +15,19 @@ describe('router gRPC edge', () => {
   let server: grpc.Server;
   let client: ProtoRouterClient;
   let decision: AdmissionDecision = { kind: 'admit', live: [], unavailable: [] };
-  const dispatched: { parent: AggregateJobData; children: ExpertJobData[] }[] = [];
+  // What each request dispatched: its jobs, and the deadline job's data (armed at dispatch, the grace being long).
+  const dispatched: { parent: AggregateJobData; children: readonly ExpertJobData[] }[] = [];
+  const pendingJobs = new Map<string, readonly ExpertJobData[]>();
   const released: string[] = [];
 
   beforeAll(async () => {
     const service = new RouterService({
       manifest,
       router: new InstructionRouter(manifest),
-      dispatcher: { dispatch: async (parent, children) => void dispatched.push({ parent, children }), armDeadline: async () => undefined },
+      dispatcher: {
+        dispatch: async (children) => void pendingJobs.set(children[0]?.requestId ?? '', children),
+        armDeadline: async (parent) => void dispatched.push({ parent, children: pendingJobs.get(parent.requestId) ?? [] }),
+      },
       completions: {
         channel: 'rsmoe:inbox:test',
         listen: (requestId) => ({
@@ -33,7 +38,7 @@ describe('router gRPC edge', () => {
         }),
       },
       images: { has: async () => true, get: async () => undefined },
-      results: { get: async () => undefined },
+      results: { get: async () => undefined, store: async () => true },
       maxImages: 4,
       deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 60_000 },
       capacity: { admit: (ids) => (decision.kind === 'admit' ? { kind: 'admit', live: [...ids], unavailable: [] } : decision) },

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { loadPackManifest, type AggregateJobData, type ExpertJobData, type InferenceResultJson } from '@rsmoe/contracts';
+import { formatExpertJobFailure, loadPackManifest, type AggregateJobData, type ExpertJobData, type ExpertOutputJson, type InferenceResultJson } from '@rsmoe/contracts';
 import { InstructionRouter } from '@rsmoe/routing';
 import { previousExpertJobDataSchema } from '../../../libs/contracts/test-support/previous-contracts';
 import { CompletionTimeoutError } from './router-inbox.adapter';
-import { RouterRequestError, RouterService, type RouterServiceDeps } from './router.service';
+import { RouterRequestError, RouterService, type ExpertReport, type RouterServiceDeps } from './router.service';
 
 const manifest = loadPackManifest(`${__dirname}/../../../models/fixtures/tiny-pack`);
 const image = { sha256: 'a'.repeat(64), byteLength: 10, mediaType: 'image/png' };
@@ -11,24 +11,25 @@ const images = [image];
 const second = { sha256: 'b'.repeat(64), byteLength: 20, mediaType: 'image/jpeg' };
 
 function harness(overrides: Partial<RouterServiceDeps> = {}) {
-  const dispatched: { parent: AggregateJobData; children: ExpertJobData[] }[] = [];
-  const armed: string[] = [];
+  const dispatched: { children: readonly ExpertJobData[] }[] = [];
+  // The deadline job's data: what fusing needs (armed at dispatch here, the grace period being long).
+  const armed: AggregateJobData[] = [];
   let resolveResult: (result: InferenceResultJson) => void = () => undefined;
   const deps: RouterServiceDeps = {
     manifest,
     router: new InstructionRouter(manifest),
     dispatcher: {
-      dispatch: async (parent, children) => void dispatched.push({ parent, children }),
-      armDeadline: async (parent) => void armed.push(parent.requestId),
+      dispatch: async (children) => void dispatched.push({ children }),
+      armDeadline: async (parent) => void armed.push(parent),
     },
     completions: {
       channel: 'rsmoe:inbox:router-1',
       listen: () => ({ result: new Promise<InferenceResultJson>((resolve) => (resolveResult = resolve)), cancel: () => undefined }),
     },
     images: { has: async () => true, get: async () => ({ bytes: new Uint8Array([1, 2, 3]) }) },
-    results: { get: async () => undefined },
+    results: { get: async () => undefined, store: async () => true },
     maxImages: 4,
-    deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 250 },
+    deadlines: { defaultMs: 10_000, maxMs: 60_000, reserveFraction: 0.1, reserveMinMs: 50, reserveMaxMs: 1_000, deadlineJobGraceMs: 60_000 },
     now: () => 1_000_000,
     ...overrides,
   };
@@ -36,12 +37,13 @@ function harness(overrides: Partial<RouterServiceDeps> = {}) {
 }
 
 describe('RouterService', () => {
-  it('dispatches one child per routed expert with its prompt and a deadline that leaves time to fuse', async () => {
-    const { service, dispatched, complete } = harness();
+  it('dispatches one job per routed expert with its prompt and a deadline that leaves time to fuse', async () => {
+    const { service, dispatched, armed, complete } = harness();
     const pending = service.infer({ requestId: 'r1', task: 'vqa', images, question: 'how many cars are there ?', params: { maxNewTokens: 5 }, deadlineUnixMs: 1_004_000 });
     await new Promise((resolve) => setImmediate(resolve));
     expect(dispatched).toHaveLength(1);
-    const { parent, children } = dispatched[0];
+    const { children } = dispatched[0];
+    const [parent] = armed;
     expect(children.map((child) => child.expertId)).toEqual(['object']);
     expect(children[0].prompt).toBe('the objects in the image . answer the question : how many cars are there ?');
     // request params win over the pack's expert settings
@@ -68,7 +70,7 @@ describe('RouterService', () => {
     const open = slow.service.infer({ requestId: 's1', task: 'caption', images, params: {} });
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(quick.armed).toEqual([]);
-    expect(slow.armed).toEqual(['s1']);
+    expect(slow.armed.map((parent) => parent.requestId)).toEqual(['s1']);
     slow.complete({ requestId: 's1', experts: [] } as unknown as InferenceResultJson);
     await open;
   });
@@ -80,7 +82,7 @@ describe('RouterService', () => {
     // 4 s budget: experts are waited for until 3.6 s, within the 5 s grace.
     const pending = service.infer({ requestId: 'b1', task: 'caption', images, params: {}, deadlineUnixMs: 1_004_000 });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(armed).toEqual(['b1']);
+    expect(armed.map((parent) => parent.requestId)).toEqual(['b1']);
     complete({ requestId: 'b1', experts: [] } as unknown as InferenceResultJson);
     await pending;
   });
@@ -155,7 +157,7 @@ describe('RouterService', () => {
 
   it('returns a stored result for a repeated request id without dispatching again', async () => {
     const stored = { requestId: 'r6', caption: 'A farmland.' } as InferenceResultJson;
-    const { service, dispatched } = harness({ results: { get: async () => stored } });
+    const { service, dispatched } = harness({ results: { get: async () => stored, store: async () => true } });
     expect(await service.infer({ requestId: 'r6', task: 'caption', images, params: {} })).toBe(stored);
     expect(dispatched).toHaveLength(0);
   });
@@ -187,11 +189,11 @@ describe('RouterService', () => {
   });
 
   it('carries the correlation id and the traceparent in every job, and refuses a malformed correlation id', async () => {
-    const { service, dispatched, complete } = harness();
+    const { service, dispatched, armed, complete } = harness();
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const pending = service.infer({ requestId: 'c1', task: 'caption', images, params: {}, correlationId: 'client/x1', traceparent });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(dispatched[0].parent).toMatchObject({ correlationId: 'client/x1', traceparent });
+    expect(armed[0]).toMatchObject({ correlationId: 'client/x1', traceparent });
     for (const child of dispatched[0].children) expect(child).toMatchObject({ correlationId: 'client/x1', traceparent });
     complete({ requestId: 'c1', experts: [] } as unknown as InferenceResultJson);
     await pending;
@@ -209,13 +211,13 @@ describe('RouterService', () => {
 
     it('routes around an expert with no live worker: no job for it, listed as unavailable, the rest dispatched', async () => {
       const seen: { ids: readonly string[]; remainingMs: number }[] = [];
-      const { service, dispatched, complete } = harness({ capacity: capacity({ kind: 'admit', live: ['theme', 'relation'], unavailable: ['object'] }, seen) });
+      const { service, dispatched, armed, complete } = harness({ capacity: capacity({ kind: 'admit', live: ['theme', 'relation'], unavailable: ['object'] }, seen) });
       const pending = service.infer({ requestId: 'd1', task: 'caption', images, params: {}, deadlineUnixMs: 1_004_000 });
       await new Promise((resolve) => setImmediate(resolve));
       expect(seen).toEqual([{ ids: ['theme', 'object', 'relation'], remainingMs: 3_600 }]);
       expect(dispatched[0].children.map((child) => child.expertId)).toEqual(['theme', 'relation']);
-      expect(dispatched[0].parent.routed.map((routed) => routed.expertId)).toEqual(['theme', 'object', 'relation']);
-      expect(dispatched[0].parent.unavailableExperts).toEqual(['object']);
+      expect(armed[0].routed.map((routed) => routed.expertId)).toEqual(['theme', 'object', 'relation']);
+      expect(armed[0].unavailableExperts).toEqual(['object']);
       complete({ requestId: 'd1', experts: [] } as unknown as InferenceResultJson);
       await pending;
     });
@@ -239,25 +241,25 @@ describe('RouterService', () => {
       expect(dispatched).toHaveLength(0);
     });
 
-    it('with the fast path: fuses a degraded answer as soon as the live experts answered, without waiting for the deadline', async () => {
+    it('fuses a degraded answer as soon as the live experts answered, without waiting for the deadline', async () => {
       const stored: InferenceResultJson[] = [];
-      let partial: (output: unknown) => void = () => undefined;
+      let report: (report: ExpertReport) => void = () => undefined;
       const { service } = harness({
         capacity: capacity({ kind: 'admit', live: ['theme', 'relation'], unavailable: ['object'] }),
         completions: {
           channel: 'rsmoe:inbox:router-1',
-          listen: (_id, _timeout, onPartial) => {
-            partial = onPartial as typeof partial;
+          listen: (_id, _timeout, onReport) => {
+            report = onReport!;
             return { result: new Promise<InferenceResultJson>(() => undefined), cancel: () => undefined };
           },
         },
-        fastPath: { store: async (result) => (stored.push(result), true) },
+        results: { get: async () => undefined, store: async (result) => (stored.push(result), true) },
       });
       const pending = service.infer({ requestId: 'd4', task: 'caption', images, params: {}, correlationId: 'x1' });
       await new Promise((resolve) => setImmediate(resolve));
       const timings = { queueMs: 1, preprocessMs: 0, visionEncodeMs: 0, prefillMs: 1, decodeMs: 1, timeToFirstTokenMs: 1, computeMs: 2 };
       for (const [expertId, text] of [['theme', 'a farmland .'], ['relation', 'a road is next to a field .']]) {
-        partial({ expertId, prompt: 'p', text, status: 'ok', promptTokens: 1, generatedTokens: 2, model: 'm', featuresCached: false, timings });
+        report({ kind: 'partial', output: { expertId, prompt: 'p', text, status: 'ok', promptTokens: 1, generatedTokens: 2, model: 'm', featuresCached: false, timings } });
       }
       const result = await pending;
       expect(result).toMatchObject({ requestId: 'd4', correlationId: 'x1', degraded: true, missingExperts: ['object'] });
@@ -276,12 +278,12 @@ describe('RouterService', () => {
         },
       },
     });
-    const { service, dispatched, complete } = harness({ router });
+    const { service, dispatched, armed, complete } = harness({ router });
     const pending = service.infer({ requestId: 'r9', task: 'vqa', images, question: 'how many cars are there ?', params: {} });
     await new Promise((resolve) => setImmediate(resolve));
     expect(seen).toEqual([{ task: 'vqa', question: 'how many cars are there ?', image: new Uint8Array([1, 2, 3]) }]);
     expect(dispatched[0].children.map((child) => child.expertId)).toEqual(['relation']);
-    expect(dispatched[0].parent).toMatchObject({ questionType: 'comparison' });
+    expect(armed[0]).toMatchObject({ questionType: 'comparison' });
     complete({ requestId: 'r9', experts: [] } as unknown as InferenceResultJson);
     await pending;
   });
@@ -310,35 +312,49 @@ describe('RouterService', () => {
     await pending;
   });
 
-  describe('fast path (fuse in the router)', () => {
-    const ok = (expertId: string, text: string) =>
-      ({ expertId, prompt: 'p', text, status: 'ok', promptTokens: 1, generatedTokens: 2, model: 'm', featuresCached: false,
-        timings: { queueMs: 1, preprocessMs: 0, visionEncodeMs: 0, prefillMs: 1, decodeMs: 1, timeToFirstTokenMs: 1, computeMs: 2 } }) as const;
+  describe('fusing in the router', () => {
+    const ok = (expertId: string, text: string): ExpertOutputJson => ({
+      expertId,
+      prompt: 'p',
+      text,
+      status: 'ok',
+      promptTokens: 1,
+      generatedTokens: 2,
+      model: 'm',
+      featuresCached: false,
+      timings: { queueMs: 1, preprocessMs: 0, visionEncodeMs: 0, prefillMs: 1, decodeMs: 1, timeToFirstTokenMs: 1, computeMs: 2 },
+    });
 
-    function fastHarness(storeWins: boolean) {
+    function fuseHarness(storeWins: boolean) {
       const stored: InferenceResultJson[] = [];
       const fused: InferenceResultJson[] = [];
-      let partial: (output: ReturnType<typeof ok>) => void = () => undefined;
+      let report: (report: ExpertReport) => void = () => undefined;
       let cancelled = 0;
       let resolveListener: (result: InferenceResultJson) => void = () => undefined;
       const { service } = harness({
         completions: {
           channel: 'rsmoe:inbox:router-1',
-          listen: (_id, _timeout, onPartial) => {
-            partial = onPartial as typeof partial;
+          listen: (_id, _timeout, onReport) => {
+            report = onReport!;
             return { result: new Promise<InferenceResultJson>((resolve) => (resolveListener = resolve)), cancel: () => void (cancelled += 1) };
           },
         },
-        fastPath: {
-          store: async (result) => (stored.push(result), storeWins),
-          onFused: (result) => void fused.push(result),
-        },
+        results: { get: async () => undefined, store: async (result) => (stored.push(result), storeWins) },
+        onFused: (result) => void fused.push(result),
       });
-      return { service, stored, fused, send: (output: ReturnType<typeof ok>) => partial(output), cancelled: () => cancelled, resolveListener: (r: InferenceResultJson) => resolveListener(r) };
+      return {
+        service,
+        stored,
+        fused,
+        send: (output: ExpertOutputJson) => report({ kind: 'partial', output }),
+        fail: (expertId: string, reason: string) => report({ kind: 'failure', expertId, reason }),
+        cancelled: () => cancelled,
+        resolveListener: (r: InferenceResultJson) => resolveListener(r),
+      };
     }
 
     it('answers with its own fused result once every routed expert sent an ok partial', async () => {
-      const h = fastHarness(true);
+      const h = fuseHarness(true);
       const pending = h.service.infer({ requestId: 'f1', task: 'caption', images, params: {} });
       await new Promise((resolve) => setImmediate(resolve));
       h.send(ok('theme', 'a farmland .'));
@@ -346,15 +362,32 @@ describe('RouterService', () => {
       expect(h.stored).toHaveLength(0);
       h.send(ok('relation', 'a road is next to a field .'));
       const result = await pending;
-      expect(result).toMatchObject({ requestId: 'f1', degraded: false, caption: expect.stringContaining('farmland') });
+      expect(result).toMatchObject({ requestId: 'f1', degraded: false, fusionStrategy: 'ordered-dedup', caption: expect.stringContaining('farmland') });
       expect(result.experts.map((e) => e.expertId)).toEqual(['theme', 'object', 'relation']);
       expect(h.stored).toEqual([result]);
       expect(h.fused).toEqual([result]);
       expect(h.cancelled()).toBe(1);
     });
 
+    it('fuses a degraded answer at once when an expert timed out or its job failed for good, with the failure code', async () => {
+      const h = fuseHarness(true);
+      const pending = h.service.infer({ requestId: 'f4', task: 'caption', images, params: {} });
+      await new Promise((resolve) => setImmediate(resolve));
+      h.send(ok('theme', 'a farmland .'));
+      h.send({ ...ok('object', ''), status: 'timed_out', errorCode: 'deadline_exceeded', error: 'stopped at the fuse point' });
+      h.fail('relation', formatExpertJobFailure({ errorCode: 'internal', message: 'session run failed' }));
+      const result = await pending;
+      expect(result).toMatchObject({ requestId: 'f4', degraded: true, missingExperts: ['object', 'relation'] });
+      expect(result.experts.map((e) => [e.expertId, e.status, e.errorCode])).toEqual([
+        ['theme', 'ok', undefined],
+        ['object', 'timed_out', 'deadline_exceeded'],
+        ['relation', 'failed', 'internal'],
+      ]);
+      expect(h.stored).toEqual([result]);
+    });
+
     it('leaves the answer to the aggregator when the aggregator stored first', async () => {
-      const h = fastHarness(false);
+      const h = fuseHarness(false);
       const pending = h.service.infer({ requestId: 'f2', task: 'vqa', images, question: 'how many cars are there ?', params: {} });
       await new Promise((resolve) => setImmediate(resolve));
       h.send(ok('object', '3'));
@@ -366,12 +399,12 @@ describe('RouterService', () => {
       expect(h.fused).toHaveLength(0);
     });
 
-    it('never fuses a request with a missing or failed expert, nor counts partials of experts it did not route', async () => {
-      const h = fastHarness(true);
+    it('waits for an expert that has not reported, and ignores reports of experts it did not dispatch', async () => {
+      const h = fuseHarness(true);
       const pending = h.service.infer({ requestId: 'f3', task: 'vqa', images, question: 'how many cars are there ?', params: {} });
       await new Promise((resolve) => setImmediate(resolve));
       h.send(ok('theme', 'rural'));
-      h.send({ ...ok('object', ''), status: 'timed_out' } as unknown as ReturnType<typeof ok>);
+      h.fail('relation', 'boom');
       await new Promise((resolve) => setImmediate(resolve));
       expect(h.stored).toHaveLength(0);
       h.resolveListener({ requestId: 'f3', experts: [] } as unknown as InferenceResultJson);

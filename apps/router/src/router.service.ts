@@ -18,7 +18,7 @@ import {
   type RefusalReason,
   type Task,
 } from '@rsmoe/contracts';
-import { buildResult } from '@rsmoe/results';
+import { buildResult, type ChildOutcomes } from '@rsmoe/results';
 import { InstructionRouter, InvalidRoutingRequestError, NoExpertForTaskError } from '@rsmoe/routing';
 import type { AdmissionDecision } from './expert-capacity.service';
 import { CompletionTimeoutError } from './router-inbox.adapter';
@@ -57,22 +57,25 @@ export interface RouterServiceDeps {
   manifest: PackManifest;
   router: InstructionRouter;
   dispatcher: {
-    dispatch(parent: AggregateJobData, children: ExpertJobData[]): Promise<void>;
-    /** Has the aggregator finalize the request at `parent.deadlineUnixMs`, whoever is still missing. */
+    /** Adds one job per dispatched expert (each carries the request's envelope and `replyTo`). */
+    dispatch(jobs: readonly ExpertJobData[]): Promise<void>;
+    /** Has the aggregator finalize the request at its fuse point, whoever is still missing. */
     armDeadline(parent: AggregateJobData): Promise<void>;
   };
-  /** This router's inbox (RouterInbox in production): where its jobs' partials and results arrive. */
+  /** This router's inbox (RouterInbox in production): where its jobs' reports and results arrive. */
   completions: {
     /** The inbox channel, sent in every job as `replyTo`. */
     readonly channel: string;
-    listen(
-      requestId: string,
-      timeoutMs: number,
-      onPartial?: (output: ExpertOutputJson) => void,
-    ): { result: Promise<InferenceResultJson>; cancel: () => void };
+    listen(requestId: string, timeoutMs: number, onReport?: (report: ExpertReport) => void): { result: Promise<InferenceResultJson>; cancel: () => void };
   };
   images: { has(sha256: string): Promise<boolean>; get(sha256: string): Promise<{ bytes: Uint8Array } | undefined> };
-  results: { get(requestId: string): Promise<InferenceResultJson | undefined> };
+  /**
+   * Stored results: read for idempotency, written (write-once, like the aggregator's) when the router
+   * fuses. A lost write race means the aggregator stored first; its result arrives on the inbox.
+   */
+  results: { get(requestId: string): Promise<InferenceResultJson | undefined>; store(result: InferenceResultJson): Promise<boolean> };
+  /** Told every result this router fused and stored (for the fused-results metric). */
+  onFused?: (result: InferenceResultJson) => void;
   /** Most images one request may carry (MAX_IMAGES_PER_REQUEST); at most IMAGES_PER_REQUEST_LIMIT. */
   maxImages: number;
   deadlines: DeadlinePolicy & {
@@ -82,14 +85,8 @@ export interface RouterServiceDeps {
      */
     deadlineJobGraceMs: number;
   };
-  /** Told when arming a deadline job failed (the request then relies on the flow parent alone). */
+  /** Told when arming a deadline job failed (a missing expert then holds the request until its deadline). */
   onArmFailed?: (requestId: string, error: unknown) => void;
-  /**
-   * The fast path: when every routed expert's partial arrives ok, the router fuses and stores the result
-   * itself (write-once, like the aggregator) and answers without waiting for the aggregator's pickup. The
-   * aggregator still owns every other case (failures, deadline, late experts). Absent: aggregator only.
-   */
-  fastPath?: { store(result: InferenceResultJson): Promise<boolean>; onFused?(result: InferenceResultJson): void };
   /**
    * Which routed experts have live workers and room in their queues (ExpertCapacityService in production:
    * a cached background poll, never a Redis call per request). Absent: every expert counts as live.
@@ -101,8 +98,9 @@ export interface RouterServiceDeps {
 }
 
 /**
- * The router's core: validate, route (which experts, which prompts, why), dispatch the flow and wait for
- * the pushed completion. Plain TypeScript: the gRPC handlers and the adapters are its only edges.
+ * The router's core: validate, route (which experts, which prompts, why), dispatch one job per expert and
+ * fuse their pushed reports, or take the aggregator's result when the fuse point came first. Plain
+ * TypeScript: the gRPC handlers and the adapters are its only edges.
  */
 export class RouterService {
   private readonly now: () => number;
@@ -171,6 +169,7 @@ export class RouterService {
       deadlineUnixMs: deadline.deadlineUnixMs,
       fuseAtUnixMs: deadline.fuseAtUnixMs,
     };
+    // What fusing needs; the aggregator's deadline job carries it too.
     const parent: AggregateJobData = {
       requestId: request.requestId,
       ...envelope,
@@ -204,23 +203,21 @@ export class RouterService {
           replyTo: this.deps.completions.channel,
         };
       });
-    const { fastPath } = this.deps;
-    const collector = fastPath ? new PartialCollector(parent, live, fastPath, this.now) : undefined;
-    const onAnyPartial = collector
-      ? (output: ExpertOutputJson) => {
-          onPartial?.(output);
-          collector.offer(output);
-        }
-      : onPartial;
-    // Waiting starts before dispatching: a partial may arrive before the dispatch call returns.
+    const collector = new ReportCollector(parent, children.map((child) => child.expertId), this.now);
+    const onReport = (report: ExpertReport): void => {
+      if (report.kind === 'partial') onPartial?.(report.output);
+      collector.offer(report);
+    };
+    // Waiting starts before dispatching: a report may arrive before the dispatch call returns.
     if (signal?.aborted) throw cancelled();
-    const { result, cancel } = this.deps.completions.listen(request.requestId, Math.max(1, deadline.deadlineUnixMs - this.now()), onAnyPartial);
+    const { result, cancel } = this.deps.completions.listen(request.requestId, Math.max(1, deadline.deadlineUnixMs - this.now()), onReport);
     try {
-      await this.deps.dispatcher.dispatch(parent, children);
+      await this.deps.dispatcher.dispatch(children);
     } catch (error) {
       cancel();
       throw error;
     }
+    const fused = collector.complete.then((complete) => this.storeFused(complete));
     const disarm = this.armDeadlineLater(parent);
     // The caller going away ends the wait (its jobs are dropped by the experts at their fuse point).
     let onAbort: () => void = () => undefined;
@@ -232,7 +229,8 @@ export class RouterService {
     try {
       const first = await Promise.race([
         result.then((value) => ({ value, fusedHere: false })),
-        ...(collector ? [collector.fused.then((value) => ({ value, fusedHere: true }))] : []),
+        // Never settles when another writer stored first: that result arrives on `result`.
+        fused.then((value) => ({ value, fusedHere: true })),
         ...(signal ? [aborted] : []),
       ]);
       outcome = first.value;
@@ -254,6 +252,22 @@ export class RouterService {
       throw new RouterRequestError('not_found', `the image is no longer in the blob store: ${ran[0].error ?? 'image missing'}`, undefined, REFUSAL_REASONS.imageMissing);
     }
     return outcome;
+  }
+
+  /**
+   * Stores the result the router fused; resolves with it only when this store was the first (a lost race
+   * or a failed write leaves the answer to the aggregator's deadline job, whose result is published to us).
+   * Counted here: our own inbox may deliver a result before this resolves.
+   */
+  private storeFused(result: InferenceResultJson): Promise<InferenceResultJson> {
+    return this.deps.results.store(result).then(
+      (stored) => {
+        if (!stored) return new Promise<never>(() => undefined);
+        this.deps.onFused?.(result);
+        return result;
+      },
+      () => new Promise<never>(() => undefined),
+    );
   }
 
   /**
@@ -315,39 +329,37 @@ function cancelled(): RouterRequestError {
   return new RouterRequestError('cancelled', 'the caller cancelled the request');
 }
 
+/** What an expert reports to the router's inbox about its job: its output, or the job's final failure. */
+export type ExpertReport = { kind: 'partial'; output: ExpertOutputJson } | { kind: 'failure'; expertId: string; reason: string };
+
 /**
- * Collects one request's partials and, once every dispatched expert has answered ok, builds the result (the
- * same buildResult as the aggregator; experts routed around are listed as unavailable) and stores it;
- * `fused` resolves only if this store was the first.
+ * Collects one request's reports and, once every dispatched expert has reported (an output of any status,
+ * or a final failure), builds the result with the same buildResult as the aggregator (experts routed
+ * around are listed as unavailable). `complete` never settles for a request some expert never reports on:
+ * the aggregator's deadline job fuses that one.
  */
-class PartialCollector {
-  private readonly outputs = new Map<string, ExpertOutputJson>();
-  private done = false;
-  private resolveFused: (result: InferenceResultJson) => void = () => undefined;
-  readonly fused = new Promise<InferenceResultJson>((resolve) => (this.resolveFused = resolve));
+class ReportCollector {
+  private readonly outcomes: ChildOutcomes = { outputs: new Map(), failures: new Map() };
+  private resolveComplete: (result: InferenceResultJson) => void = () => undefined;
+  readonly complete = new Promise<InferenceResultJson>((resolve) => (this.resolveComplete = resolve));
 
   constructor(
     private readonly parent: AggregateJobData,
     private readonly dispatched: readonly string[],
-    private readonly fastPath: NonNullable<RouterServiceDeps['fastPath']>,
     private readonly now: () => number,
-  ) {}
+  ) {
+    if (dispatched.length === 0) this.finish();
+  }
 
-  offer(output: ExpertOutputJson): void {
-    if (this.done || output.status !== 'ok' || !this.dispatched.includes(output.expertId)) return;
-    this.outputs.set(output.expertId, output);
-    if (this.outputs.size < this.dispatched.length) return;
-    this.done = true;
-    const result = buildResult(this.parent, { outputs: this.outputs, failures: new Map() }, this.now());
-    // A failed or lost store race leaves the answer to the aggregator's path, which is still running. A
-    // won one is counted here: our own subscription may deliver the published result before this resolves.
-    this.fastPath.store(result).then(
-      (stored) => {
-        if (!stored) return;
-        this.fastPath.onFused?.(result);
-        this.resolveFused(result);
-      },
-      () => undefined,
-    );
+  offer(report: ExpertReport): void {
+    const expertId = report.kind === 'partial' ? report.output.expertId : report.expertId;
+    if (!this.dispatched.includes(expertId)) return;
+    if (report.kind === 'partial') this.outcomes.outputs.set(expertId, report.output);
+    else this.outcomes.failures.set(expertId, report.reason);
+    if (this.dispatched.every((id) => this.outcomes.outputs.has(id) || this.outcomes.failures.has(id))) this.finish();
+  }
+
+  private finish(): void {
+    this.resolveComplete(buildResult(this.parent, this.outcomes, this.now()));
   }
 }

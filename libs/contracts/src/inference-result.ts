@@ -57,11 +57,13 @@ export interface InferenceResultJson {
 }
 
 /**
- * A message on a router's inbox (RedisKeys.routerInbox): an expert's output as soon as it is ready, or the
- * result once the aggregator stored it (the result itself, so no extra read is needed).
+ * A message on a router's inbox (RedisKeys.routerInbox): an expert's output as soon as it is ready, an
+ * expert job's final failure (its BullMQ failure reason, formatExpertJobFailure's JSON or plain text), or
+ * the result once the aggregator stored it (the result itself, so no extra read is needed).
  */
 export type RouterInboxMessage =
   | { kind: 'partial'; requestId: string; output: ExpertOutputJson }
+  | { kind: 'failure'; requestId: string; expertId: string; reason: string }
   | { kind: 'result'; requestId: string; result: InferenceResultJson };
 
 const ms = z.number().finite().min(0);
@@ -87,6 +89,7 @@ export const inferenceResultSchema: z.ZodType<InferenceResultJson, z.ZodTypeDef,
 export const routerInboxMessageSchema: z.ZodType<RouterInboxMessage, z.ZodTypeDef, unknown> = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('partial'), requestId: z.string().min(1), output: expertOutputSchema }),
+    z.object({ kind: z.literal('failure'), requestId: z.string().min(1), expertId: z.string().min(1), reason: z.string() }),
     z.object({ kind: z.literal('result'), requestId: z.string().min(1), result: inferenceResultSchema }),
   ])
   .refine((m) => m.kind !== 'result' || m.requestId === m.result.requestId, {

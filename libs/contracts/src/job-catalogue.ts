@@ -44,7 +44,8 @@ export const EXPERT_QUEUE_JOBS = Object.freeze({
 });
 
 /**
- * The jobs of the `aggregate` queue: the flow parent (`fuse`) and the deadline job (`finalize-at-deadline`),
+ * The jobs of the `aggregate` queue: the deadline job (`finalize-at-deadline`) and the flow parent (`fuse`) of
+ * routers before plain jobs,
  * both on AggregateJobData, both returning the stored result (undefined when another writer stored first).
  * No abort instant: the deadline job runs at the fuse point by design.
  */

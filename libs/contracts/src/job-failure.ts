@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { EXPERT_ERROR_CODES, type ExpertErrorCode } from './tasks';
 
 /**
- * Why an expert job failed for good, as its BullMQ failure reason (`failedReason`, what a flow parent's
- * getIgnoredChildrenFailures returns): a JSON object `{"errorCode": ..., "message": ...}` written by
+ * Why an expert job failed for good, as its BullMQ failure reason (`failedReason`: reported to the router's
+ * inbox, and what the aggregator reads back from the job): a JSON object `{"errorCode": ..., "message": ...}` written by
  * formatExpertJobFailure, so the code travels typed instead of being parsed back out of text.
  */
 export interface ExpertJobFailure {

@@ -18,11 +18,15 @@ export const QUEUE_NAMES = Object.freeze({
 export const JOB_NAMES = Object.freeze({
   /** An expert job on `expert.<id>`: generate text for one prompt (data: ExpertJobData). */
   expertGenerate: 'generate',
-  /** The parent job on `aggregate`: fuse the children's outputs (data: AggregateJobData). */
+  /**
+   * A flow parent on `aggregate`, added by routers before plain jobs (still served during a rolling
+   * update): fuse the children's outputs (data: AggregateJobData).
+   */
   aggregate: 'fuse',
   /**
-   * A delayed job on `aggregate`, due at the request deadline: fuses whatever the children produced so far
-   * when some are still missing, so a dead or slow expert never holds a request (data: AggregateJobData).
+   * A delayed job on `aggregate`, due at the request's fuse point: fuses whatever the expert jobs hold
+   * when the router has not stored a result by then, so a dead or slow expert never holds a request
+   * (data: AggregateJobData).
    */
   finalizeAtDeadline: 'finalize-at-deadline',
 } as const);
@@ -45,8 +49,9 @@ export function expertJobId(requestId: string, expertId: ExpertId): string {
 }
 
 /**
- * Deterministic id of a request's parent job on `aggregate`: `<requestId>.aggregate`. Not the bare
- * request id, because BullMQ refuses custom job ids that look like integers.
+ * Deterministic id of a request's flow parent on `aggregate` (routers before plain jobs):
+ * `<requestId>.aggregate`. Not the bare request id, because BullMQ refuses custom job ids that look like
+ * integers.
  */
 export function aggregateJobId(requestId: string): string {
   return `${requestId}${JOB_ID_SEPARATOR}aggregate`;

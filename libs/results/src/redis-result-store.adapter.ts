@@ -9,8 +9,8 @@ end
 return 0`;
 
 /**
- * Stores a request's result once (SET NX with TTL). The first writer wins: the router's fast path, the
- * flow parent and the deadline job may all try, only one result exists.
+ * Stores a request's result once (SET NX with TTL). The first writer wins: the router fusing its
+ * experts' reports and the aggregator's deadline job may both try, only one result exists.
  */
 export class RedisResultStore {
   constructor(

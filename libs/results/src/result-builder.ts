@@ -2,7 +2,7 @@ import { expertQueueName, parseExpertJobFailure, type AggregateJobData, type Exp
 import { fuseAnswers, fuseCaptions } from '@rsmoe/fusion';
 
 /**
- * What the children of a request produced: outputs by expert id, and failure reasons by expert id (BullMQ
+ * What the expert jobs of a request produced: outputs by expert id, and failure reasons by expert id (BullMQ
  * failure reasons as the jobs left them: formatExpertJobFailure's JSON, or plain text from older experts).
  */
 export interface ChildOutcomes {

@@ -89,6 +89,17 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
     results.forEach((result, row) => expect(result.tokenIds).toEqual(golden.cases[order[row]].greedy_tokens));
   });
 
+  it('lets rows that finish early leave the batch: the rows left still get exactly their tokens alone', async () => {
+    // Budgets of 1, 3, all and 2 tokens: rows leave at steps 1, 2 and 3, in an order unlike their positions.
+    const budgets = [1, 3, golden.max_new_tokens, 2];
+    const order = [2, 0, 1, 0];
+    const results = await runtime.generate(order.map((index, row) => goldenRequest(index, { maxNewTokens: budgets[row] })));
+    results.forEach((result, row) => {
+      expect(result.tokenIds).toEqual(golden.cases[order[row]].greedy_tokens.slice(0, budgets[row]));
+      if (budgets[row] < golden.cases[order[row]].greedy_tokens.length) expect(result.finishReason).toBe('length');
+    });
+  });
+
   it('reports timings for every phase', async () => {
     const [result] = await runtime.generate([goldenRequest(0)]);
     const { timings } = result;

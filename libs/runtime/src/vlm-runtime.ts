@@ -381,7 +381,6 @@ export class VlmRuntime {
       const outcome = await greedyOrSampleSearch(
         this.language,
         batchRows.map((index) => prepared[index]),
-        this.generationConfig.padTokenId,
       );
       batchRows.forEach((index, row) => {
         results[index] = this.toResult(prepared[index], outcome.tokens[row], outcome.finishReasons[row], {

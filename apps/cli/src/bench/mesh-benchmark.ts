@@ -17,7 +17,7 @@ import {
   type ImageRefJson,
 } from '@rsmoe/contracts';
 import { InstructionRouter } from '@rsmoe/routing';
-import { VlmRuntime, type ImageFeatures } from '@rsmoe/runtime';
+import { RouterClassifier, VlmRuntime, type ImageFeatures } from '@rsmoe/runtime';
 import { MeshLauncher } from '../mesh/mesh-launcher';
 import { PrivateRedis } from '../mesh/private-redis';
 import { freePort } from '../mesh/redis-locator';
@@ -167,18 +167,18 @@ async function rawQueuePaths(redisUrl: string, expertIds: string[]) {
   const flows = new FlowProducer({ connection: connect(), prefix });
   const queueConnection = connect();
   const queues = expertIds.map((expertId) => new Queue(expertQueueName(expertId), { connection: queueConnection, prefix }));
-  const send = async (index: number, replies: 'children' | 'parent'): Promise<void> => {
+  const flow = async (index: number): Promise<void> => {
     const id = `raw${index}x${randomBytes(3).toString('hex')}`;
-    const done = new Promise<void>((resolve) => waiters.set(id, { missing: replies === 'children' ? expertIds.length : 1, done: resolve }));
+    const done = new Promise<void>((resolve) => waiters.set(id, { missing: 1, done: resolve }));
     await flows.add({
       name: 'fuse',
       queueName: AGGREGATE_QUEUE,
-      data: { id, reply: replies === 'parent' },
+      data: { id },
       opts: { jobId: `${id}.aggregate`, removeOnComplete: true },
       children: expertIds.map((expertId) => ({
         name: 'generate',
         queueName: expertQueueName(expertId),
-        data: { id, reply: replies === 'children' },
+        data: { id, reply: false },
         opts: { jobId: `${id}.${expertId}`, ignoreDependencyOnFailure: true, removeOnComplete: true },
       })),
     });
@@ -186,11 +186,9 @@ async function rawQueuePaths(redisUrl: string, expertIds: string[]) {
     waiters.delete(id);
   };
   return {
-    /** The floor of the router's fast path: the flow is added, every child replies to the inbox. */
-    hop: (index: number) => send(index, 'children'),
-    /** The floor of the aggregator's path: the flow is added, the children finish, the parent replies. */
-    flow: (index: number) => send(index, 'parent'),
-    /** Plain jobs: one per expert, added together, no flow parent; every job replies to the inbox. */
+    /** A flow: the parent and its children are added, the children finish, the parent replies. */
+    flow,
+    /** The mesh's shape: one plain job per expert, added together; every job replies to the inbox. */
     async jobs(index: number): Promise<void> {
       const id = `rawj${index}x${randomBytes(3).toString('hex')}`;
       const done = new Promise<void>((resolve) => waiters.set(id, { missing: expertIds.length, done: resolve }));
@@ -440,10 +438,19 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     featureCache.set(key, features);
     return [features];
   };
+  // Routed as the mesh's router routes: with the pack's router model, each image's scene guess fills
+  // `{scene}` in the prompts (so both sides generate the same texts, and both pay for the classifier).
+  const classifier = manifest.router.modelDir ? await RouterClassifier.load(manifest.router.modelDir) : undefined;
+  const router = new InstructionRouter(manifest, {
+    ...(classifier ? { model: { predict: async (input) => (input.image ? { sceneClass: (await classifier.classifyScene(input.image)).hint } : {}) } } : {}),
+  });
+  const route = (image: Buffer) => (router.hasModel ? router.routeWithModel({ task: 'caption' }, image) : Promise.resolve(router.route({ task: 'caption' })));
   const inProcess = async (index: number): Promise<void> => {
     const image = images[index % images.length];
+    const routed = await route(image);
     for (const { assignment, expert, runtime } of experts) {
-      await runtime.generate([{ prompt: assignment.prompt, imageFeatures: await featuresFor(runtime, image), options: expert.generation }]);
+      const prompt = routed.experts.find((candidate) => candidate.expertId === assignment.expertId)?.prompt ?? assignment.prompt;
+      await runtime.generate([{ prompt, imageFeatures: await featuresFor(runtime, image), options: expert.generation }]);
     }
   };
   await drive(1, options.warmup, inProcess);
@@ -454,35 +461,43 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
   if (shared) {
     const [{ runtime }] = experts;
     const inProcessBatched = async (index: number): Promise<void> => {
-      const imageFeatures = await featuresFor(runtime, images[index % images.length]);
-      await runtime.generate(experts.map(({ assignment, expert }) => ({ prompt: assignment.prompt, imageFeatures, options: expert.generation })));
+      const image = images[index % images.length];
+      const routed = await route(image);
+      const imageFeatures = await featuresFor(runtime, image);
+      await runtime.generate(
+        experts.map(({ assignment, expert }) => ({
+          prompt: routed.experts.find((candidate) => candidate.expertId === assignment.expertId)?.prompt ?? assignment.prompt,
+          imageFeatures,
+          options: expert.generation,
+        })),
+      );
     };
     await drive(1, options.warmup, inProcessBatched);
     for (const concurrency of options.concurrency) await measure('in-process-batched', concurrency, inProcessBatched, ownCpuSeconds, false);
   }
   await Promise.all(experts.map(({ runtime }) => runtime.release()));
+  await classifier?.release();
 
-  // (3) The floors of the queueing hop: raw BullMQ flows with no-op workers (the same fan-out as the mesh:
-  // one parent, one child per routed expert). Their CPU is this process's (workers and client together).
+  // (3) The floor of the queueing hop: raw BullMQ with no-op workers and the mesh's fan-out, one plain job
+  // per routed expert, each replying to an inbox (the mesh's job shape); then, for reference, a flow (a
+  // parent on `aggregate` plus those children; the parent replies), the shape the mesh used before. Their CPU
+  // is this process's (workers and client together).
   const raw = await rawQueuePaths(redisUrl, decision.experts.map((assignment) => assignment.expertId));
   try {
-    await drive(4, options.warmup, raw.hop);
-    for (const concurrency of options.concurrency) await measure('raw-hop', concurrency, (index) => raw.hop(index + 1_000_000), ownCpuSeconds, true);
-    await drive(4, options.warmup, (index) => raw.flow(index + 2_000_000));
-    for (const concurrency of options.concurrency) await measure('raw-flow', concurrency, (index) => raw.flow(index + 3_000_000), ownCpuSeconds, true);
-    // Plain jobs, no flow parent: what the flow parent costs is raw-hop minus this.
     await drive(4, options.warmup, (index) => raw.jobs(index + 4_000_000));
     for (const concurrency of options.concurrency) await measure('raw-jobs', concurrency, (index) => raw.jobs(index + 5_000_000), ownCpuSeconds, true);
+    await drive(4, options.warmup, (index) => raw.flow(index + 2_000_000));
+    for (const concurrency of options.concurrency) await measure('raw-flow', concurrency, (index) => raw.flow(index + 3_000_000), ownCpuSeconds, true);
   } finally {
     await raw.close();
   }
 
   for (const concurrency of options.concurrency) {
     const find = (path: string) => rows.find((row) => row.path === path && row.concurrency === concurrency);
-    const [meshRow, local, batched, hop] = [find('mesh')!, find('in-process')!, find('in-process-batched'), find('raw-hop')!];
+    const [meshRow, local, batched, hop] = [find('mesh')!, find('in-process')!, find('in-process-batched'), find('raw-jobs')!];
     const versus = (base: LatencyRow) =>
       `p50 ${(meshRow.p50Ms - base.p50Ms).toFixed(2)} ms, p99 ${(meshRow.p99Ms - base.p99Ms).toFixed(2)} ms (ratio p50 ${(meshRow.p50Ms / base.p50Ms).toFixed(2)})`;
-    log(`overhead c=${concurrency}: mesh - in-process = ${versus(local)}${batched ? `; mesh - in-process-batched = ${versus(batched)}` : ''}; floor raw-hop p50 ${hop.p50Ms.toFixed(2)} ms, p99 ${hop.p99Ms.toFixed(2)} ms`);
+    log(`overhead c=${concurrency}: mesh - in-process = ${versus(local)}${batched ? `; mesh - in-process-batched = ${versus(batched)}` : ''}; floor raw-jobs p50 ${hop.p50Ms.toFixed(2)} ms, p99 ${hop.p99Ms.toFixed(2)} ms`);
   }
 
   // (4) Micro-batching: one expert alone, default batching vs MAX_BATCH_SIZE=1, same concurrency.
@@ -502,7 +517,7 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
   const levels = [Math.min(...options.concurrency), Math.max(...options.concurrency)];
   const [low, high] = levels.map((concurrency) => {
     const find = (path: string) => rows.find((row) => row.path === path && row.concurrency === concurrency)!;
-    return { concurrency, mesh: find('mesh'), inProcess: find('in-process'), rawHop: find('raw-hop') };
+    return { concurrency, mesh: find('mesh'), inProcess: find('in-process'), rawHop: find('raw-jobs') };
   });
   const goals = meshGoals({ low, high, throughputGoal: options.throughputGoal, ...(batching ? { batching } : {}) });
   for (const goal of goals) log(formatGoalLine(goal));

@@ -73,7 +73,7 @@ export function meshGoals(inputs: GoalInputs): GoalCheck[] {
   if (meshCommands !== undefined && rawCommands !== undefined && rawCommands > 0) {
     checks.push({
       name: `redis commands/request c=${high.concurrency}`,
-      detail: `mesh ${meshCommands.toFixed(1)} ÷ raw BullMQ flow (same fan-out) ${rawCommands.toFixed(1)}`,
+      detail: `mesh ${meshCommands.toFixed(1)} ÷ raw BullMQ jobs (same fan-out) ${rawCommands.toFixed(1)}`,
       value: meshCommands / rawCommands,
       kind: 'max',
       limit: 1.5,

@@ -19,11 +19,12 @@ export interface BatchOutcome {
 }
 
 /**
- * Greedy or sampled decoding of a padded batch. Finished rows (a row past its deadline or cancelled
- * included) are fed padding until every row is done, so each row gets exactly the tokens it would get
- * alone and the others keep generating.
+ * Greedy or sampled decoding of a padded batch. A row that finishes (a row past its deadline or cancelled
+ * included) leaves the batch: the cache and the attention mask keep only the rows still generating, so a
+ * micro-batch costs the sum of its rows' lengths, not the longest row's length times the batch. The rows
+ * left keep their padding columns, so each still gets the tokens it would get alone.
  */
-export async function greedyOrSampleSearch(model: LanguageModel, rows: readonly SearchRow[], padTokenId: number): Promise<BatchOutcome> {
+export async function greedyOrSampleSearch(model: LanguageModel, rows: readonly SearchRow[]): Promise<BatchOutcome> {
   const batch = rows.length;
   const prefillStart = performance.now();
   const cache: KvCache = model.newCache(batch);
@@ -35,7 +36,9 @@ export async function greedyOrSampleSearch(model: LanguageModel, rows: readonly 
   const seen = rows.map((row) => new Set(row.inputIds));
   const random = rows.map((row) => createRng(row.options.seed));
   const decodeMs = rows.map(() => 0);
-  // The attention mask grows by one column per step; padding columns stay 0 for their rows.
+  // The rows still in the batch, by their index in `rows`; logits[k] and the cache's row k are active[k]'s.
+  let active = rows.map((_, b) => b);
+  // The attention mask (one row per active row) grows by one column per step; padding columns stay 0.
   let mask = new BigInt64Array(batch * paddedLength);
   rows.forEach((row, b) => {
     const pad = paddedLength - row.inputIds.length;
@@ -48,9 +51,9 @@ export async function greedyOrSampleSearch(model: LanguageModel, rows: readonly 
   const decodeStart = performance.now();
   let firstTokenAt = 0;
   for (let step = 0; ; step++) {
-    const nextTokens = rows.map((row, b) => {
-      if (finishReasons[b]) return padTokenId;
-      const rowLogits = logits[b];
+    const nextTokens = active.map((b, k) => {
+      const row = rows[b];
+      const rowLogits = logits[k];
       const { options } = row;
       applyRepetitionPenalty(rowLogits, seen[b], options.repetitionPenalty);
       const token = options.doSample ? sampleToken(rowLogits, options, random[b]) : argmax(rowLogits);
@@ -61,19 +64,33 @@ export async function greedyOrSampleSearch(model: LanguageModel, rows: readonly 
       return token;
     });
     if (step === 0) firstTokenAt = performance.now();
-    if (finishReasons.every(Boolean)) break;
-    const columns = paddedLength + step + 1;
+    const columns = paddedLength + step;
+    const kept = active.flatMap((b, k) => (finishReasons[b] ? [] : [k]));
+    if (kept.length === 0) break;
+    if (kept.length < active.length) {
+      cache.selectRows(kept);
+      const compacted = new BigInt64Array(kept.length * columns);
+      kept.forEach((k, target) => compacted.set(mask.subarray(k * columns, (k + 1) * columns), target * columns));
+      mask = compacted;
+      active = kept.map((k) => active[k]);
+    }
     if (singleRowMask) {
-      mask = singleRowMask.subarray(0, columns);
+      mask = singleRowMask.subarray(0, columns + 1);
     } else {
-      const grown = new BigInt64Array(batch * columns);
-      for (let b = 0; b < batch; b++) {
-        grown.set(mask.subarray(b * (columns - 1), (b + 1) * (columns - 1)), b * columns);
-        grown[b * columns + columns - 1] = 1n;
+      const width = columns + 1;
+      const grown = new BigInt64Array(active.length * width);
+      for (let k = 0; k < active.length; k++) {
+        grown.set(mask.subarray(k * columns, (k + 1) * columns), k * width);
+        grown[k * width + width - 1] = 1n;
       }
       mask = grown;
     }
-    logits = await model.step(nextTokens, cache, rows.map((row) => row.inputIds.length + step), mask);
+    logits = await model.step(
+      kept.map((k) => nextTokens[k]),
+      cache,
+      active.map((b) => rows[b].inputIds.length + step),
+      mask,
+    );
   }
   return { tokens, finishReasons: finishReasons as FinishReason[], prefillMs, decodeMs, firstTokenAt };
 }
