@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { DatasetFormatError } from '../errors';
 import { DATASET_FORMATS, type Dataset, type DatasetFormat } from './dataset';
-import { parseJson } from './json-validation';
+import { readDatasetJson } from './dataset-files';
 import { readKarpathy } from './karpathy.adapter';
 import { readNwpu } from './nwpu.adapter';
 import { readRsicap } from './rsicap.adapter';
@@ -19,16 +18,6 @@ export function parseDatasetSpec(spec: string): { format: DatasetFormat; path: s
   return { format, path };
 }
 
-async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new DatasetFormatError(file, '(file)', `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  return parseJson(text, file);
-}
-
 /**
  * Reads a dataset. For `rsvqa` the path is the split prefix (e.g. `.../LR_split_test`), to which
  * `_questions.json`, `_answers.json` and `_images.json` are appended.
@@ -36,20 +25,20 @@ async function readJson(file: string): Promise<unknown> {
 export async function loadDataset(format: DatasetFormat, path: string): Promise<Dataset> {
   switch (format) {
     case 'karpathy':
-      return { format, captions: readKarpathy(await readJson(path), path), vqa: [] };
+      return { format, captions: readKarpathy(await readDatasetJson(path), path), vqa: [] };
     case 'nwpu':
-      return { format, captions: readNwpu(await readJson(path), path), vqa: [] };
+      return { format, captions: readNwpu(await readDatasetJson(path), path), vqa: [] };
     case 'rsicap':
-      return { format, captions: readRsicap(await readJson(path), path), vqa: [] };
+      return { format, captions: readRsicap(await readDatasetJson(path), path), vqa: [] };
     case 'rsieval':
-      return { format, ...readRsieval(await readJson(path), path) };
+      return { format, ...readRsieval(await readDatasetJson(path), path) };
     case 'rsvqa': {
       const prefix = path.replace(/_(questions|answers|images)\.json$/, '');
       const file = (kind: string) => `${prefix}_${kind}.json`;
       const vqa = readRsvqa({
-        questions: { json: await readJson(file('questions')), file: file('questions') },
-        answers: { json: await readJson(file('answers')), file: file('answers') },
-        images: { json: await readJson(file('images')), file: file('images') },
+        questions: { json: await readDatasetJson(file('questions')), file: file('questions') },
+        answers: { json: await readDatasetJson(file('answers')), file: file('answers') },
+        images: { json: await readDatasetJson(file('images')), file: file('images') },
       });
       return { format, captions: [], vqa };
     }

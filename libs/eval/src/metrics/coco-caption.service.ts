@@ -4,7 +4,7 @@ import { computeBleu } from './bleu.metric';
 import { computeCider } from './cider.metric';
 import { computeMeteor } from './meteor.metric';
 import { computeRougeL } from './rouge.metric';
-import type { ScoredItem } from './scoring-input';
+import { describeIds, type ScoredItem } from './scoring-input';
 
 /** The metric table of pycocoevalcap, as fractions (not ×100). */
 export interface CaptionScores {
@@ -43,13 +43,6 @@ export interface CaptionEvaluationOptions {
 export type ReferenceSet = Readonly<Record<string, readonly string[]>>;
 /** One candidate per image id (a one-element array is accepted, as the toolkit's result format). */
 export type CandidateSet = Readonly<Record<string, string | readonly string[]>>;
-
-const SHOWN_IDS = 10;
-
-function describeIds(ids: string[]): string {
-  const shown = ids.slice(0, SHOWN_IDS).map((id) => JSON.stringify(id));
-  return ids.length > SHOWN_IDS ? `${shown.join(', ')} and ${ids.length - SHOWN_IDS} more` : shown.join(', ');
-}
 
 /**
  * Checks that both sets have the same ids and well-formed values, and pairs them in candidate order.
