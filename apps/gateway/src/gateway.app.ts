@@ -60,9 +60,12 @@ function nestLogger(logger: Logger): LoggerService {
   };
 }
 
-/** The largest multipart body that can be valid: the image, the three text fields at their largest, part headers. */
+/**
+ * The largest multipart body that can be valid: two images (a change request's pair), the four text fields
+ * at their largest, part headers.
+ */
 function multipartBodyLimit(config: GatewayConfig): number {
-  return config.MAX_IMAGE_BYTES + 3 * formFieldBytes(config) + 64 * 1024;
+  return 2 * config.MAX_IMAGE_BYTES + 4 * formFieldBytes(config) + 64 * 1024;
 }
 
 /** Response headers a browser client may read when CORS is on. */

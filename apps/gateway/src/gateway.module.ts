@@ -47,9 +47,10 @@ export class GatewayModule {
         MulterModule.register({
           limits: {
             fileSize: config.MAX_IMAGE_BYTES,
-            files: 1,
+            // A change request sends two images; every other endpoint takes one file field.
+            files: 2,
             fields: 8,
-            parts: 9,
+            parts: 10,
             fieldSize: formFieldBytes(config),
           },
         }),

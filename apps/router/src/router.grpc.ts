@@ -6,13 +6,17 @@ import {
   REASON_METADATA_KEY,
   ROUTER_SERVICE_NAME,
   isTraceparent,
+  changeOutputFromProto,
   generationParamsFromProto,
   imageRefsFromProto,
+  percentBoxFromProto,
+  taskFromProto,
   toListExpertsResponse,
   toProtoExpertOutput,
   toProtoResult,
   type ProtoHealthHandlers,
   type ProtoRouterHandlers,
+  type ProtoTaskRequest__Output,
   type Task,
 } from '@rsmoe/contracts';
 import type { Logger } from '@rsmoe/observability';
@@ -101,6 +105,24 @@ function toInferenceRequest(task: Task, message: ProtoInferenceCall, call: Surfa
   };
 }
 
+/** Tasks Perform serves; captions and answers have their own calls. */
+const PERFORM_TASKS: readonly Task[] = ['classification', 'grounding', 'referring', 'segmentation', 'change'];
+
+function toTaskRequest(message: ProtoTaskRequest__Output, call: SurfaceCall): InferenceRequest {
+  const task = taskFromProto(message.task);
+  if (!PERFORM_TASKS.includes(task)) {
+    throw new ContractValidationError('TaskRequest', [`task: Perform serves ${PERFORM_TASKS.join(', ')}; ${task} has its own call`]);
+  }
+  const base = toInferenceRequest(task, { ...message, question: undefined } as unknown as ProtoInferenceCall, call);
+  return {
+    ...base,
+    ...(message.query ? { query: message.query } : {}),
+    ...(task === 'referring' ? { box: percentBoxFromProto(message.box) } : {}),
+    ...(message.classes.length > 0 ? { classes: [...message.classes] } : {}),
+    ...(task === 'change' ? { changeOutput: changeOutputFromProto(message.changeOutput) } : {}),
+  };
+}
+
 /** Told when a call ends: method name, status code name (OK, INVALID_ARGUMENT, ...) and duration. */
 export type CallObserver = (method: string, code: string, seconds: number) => void;
 
@@ -129,16 +151,16 @@ export function createRouterHandlers(
   liveness: ExpertLiveness = () => undefined,
 ): ProtoRouterHandlers {
   const unary =
-    (task: Task) =>
-    (call: grpc.ServerUnaryCall<ProtoInferenceCall, unknown>, callback: grpc.sendUnaryData<ReturnType<typeof toProtoResult>>): void => {
+    <Message extends { requestId: string }>(toRequest: (message: Message, call: SurfaceCall) => InferenceRequest) =>
+    (call: grpc.ServerUnaryCall<Message, unknown>, callback: grpc.sendUnaryData<ReturnType<typeof toProtoResult>>): void => {
       let request: InferenceRequest;
       try {
-        request = toInferenceRequest(task, call.request, call);
+        request = toRequest(call.request, call);
       } catch (error) {
         callback(toServiceError(error, logger, call.request.requestId));
         return;
       }
-      logger.debug('request received', { requestId: request.requestId, task });
+      logger.debug('request received', { requestId: request.requestId, task: request.task });
       service.infer(request, undefined, signalOf(call)).then(
         (result) => {
           logger.debug('answering', { requestId: request.requestId, degraded: result.degraded });
@@ -148,8 +170,9 @@ export function createRouterHandlers(
       );
     };
   return {
-    Caption: timed('Caption', observe, unary('caption')),
-    Answer: timed('Answer', observe, unary('vqa')),
+    Caption: timed('Caption', observe, unary((message: ProtoInferenceCall, call) => toInferenceRequest('caption', message, call))),
+    Answer: timed('Answer', observe, unary((message: ProtoInferenceCall, call) => toInferenceRequest('vqa', message, call))),
+    Perform: timed('Perform', observe, unary(toTaskRequest)),
     CaptionStream: (call) => {
       const started = performance.now();
       const finish = (code: grpc.status): void => observe('CaptionStream', grpc.status[code] ?? 'UNKNOWN', (performance.now() - started) / 1000);

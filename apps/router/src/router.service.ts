@@ -12,8 +12,10 @@ import {
   type ExpertJobData,
   type ExpertOutputJson,
   type GenerationParams,
+  type ChangeOutput,
   type ImageRefJson,
   type InferenceResultJson,
+  type PercentBoxJson,
   type PackManifest,
   type RefusalReason,
   type Task,
@@ -51,6 +53,23 @@ export interface InferenceRequest {
   correlationId?: string;
   /** W3C trace context from the gRPC metadata, carried in every job. */
   traceparent?: string;
+  /** Grounding and segmentation: the phrase. */
+  query?: string;
+  /** Referring: the region, in percent of the image. */
+  box?: PercentBoxJson;
+  /** Segmentation: the class names to segment. */
+  classes?: string[];
+  /** Change: which outputs (default both). */
+  changeOutput?: ChangeOutput;
+}
+
+/** How a task's experts are combined: RS-MoE's caption and answer fusion, or one expert per output. */
+const TASK_OUTPUT_FUSION = 'task-output';
+
+/** Images each task takes: a change compares exactly two. */
+function imageCountProblem(task: Task, count: number): string | undefined {
+  if (task === 'change' && count !== 2) return `images: a change request compares exactly two images (before, after); got ${count}`;
+  return undefined;
 }
 
 export interface RouterServiceDeps {
@@ -124,6 +143,8 @@ export class RouterService {
       throw new RouterRequestError('invalid_argument', 'correlation_id must be 1-128 printable characters without spaces');
     }
     this.checkImages(request.images);
+    const countProblem = imageCountProblem(request.task, request.images.length);
+    if (countProblem) throw new RouterRequestError('invalid_argument', countProblem);
     const deadline = this.deadline(request.deadlineUnixMs, receivedAt);
     // Idempotent: the same request id answered before gets its stored result.
     // With a router model the image itself is needed (its scene fills {scene}); otherwise only its presence.
@@ -152,11 +173,18 @@ export class RouterService {
     const sceneBytes = present.find((entry): entry is Uint8Array => entry instanceof Uint8Array);
     let decision;
     try {
-      const routing = { task: request.task, question: request.question };
+      const routing = {
+        task: request.task,
+        question: request.question,
+        query: request.query,
+        box: request.box,
+        classes: request.classes,
+        changeOutput: request.changeOutput,
+      };
       decision = router.hasModel ? await router.routeWithModel(routing, sceneBytes) : router.route(routing);
     } catch (error) {
       if (error instanceof InvalidRoutingRequestError) throw new RouterRequestError('invalid_argument', error.message);
-      if (error instanceof NoExpertForTaskError) throw new RouterRequestError('failed_precondition', error.message);
+      if (error instanceof NoExpertForTaskError) throw new RouterRequestError('failed_precondition', error.message, undefined, REFUSAL_REASONS.taskNotSupported);
       throw error;
     }
     const routedIds = decision.experts.map((assignment) => assignment.expertId);
@@ -178,9 +206,10 @@ export class RouterService {
       ...(decision.questionType !== undefined ? { questionType: decision.questionType } : {}),
       routed: decision.experts,
       ...(unavailable.length > 0 ? { unavailableExperts: unavailable } : {}),
+      ...decision.inputs,
       receivedAtUnixMs: receivedAt,
       pack: { name: manifest.name, version: manifest.version },
-      fusionStrategy: request.task === 'caption' ? manifest.fusion.caption : manifest.fusion.vqa,
+      fusionStrategy: request.task === 'caption' ? manifest.fusion.caption : request.task === 'vqa' ? manifest.fusion.vqa : TASK_OUTPUT_FUSION,
       replyTo: this.deps.completions.channel,
     };
     const enqueuedAt = this.now();

@@ -12,6 +12,8 @@ export const REFUSAL_REASONS = Object.freeze({
   expertsUnavailable: 'experts_unavailable',
   /** NOT_FOUND: an image of the request is not (or no longer) in the blob store. */
   imageMissing: 'image_missing',
+  /** FAILED_PRECONDITION: no expert of the loaded pack serves the task (the details name the tasks it serves). */
+  taskNotSupported: 'task_not_supported',
 } as const);
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[keyof typeof REFUSAL_REASONS];

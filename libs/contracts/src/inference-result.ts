@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ContractValidationError } from './errors';
 import { CORRELATION_ID_PATTERN, type ExpertId } from './identifiers';
-import { expertOutputSchema, type ExpertOutputJson } from './job-payloads';
+import { expertOutputSchema, percentBoxSchema, type ExpertOutputJson, type PercentBoxJson } from './job-payloads';
 import { QUESTION_TYPES, TASKS, type QuestionType, type Task } from './tasks';
 import { parseWith } from './validation';
 
@@ -10,6 +10,19 @@ export interface RoutedExpertJson {
   expertId: ExpertId;
   /** Human-readable reason, e.g. `question type count ∈ object.questionTypes`. */
   reason: string;
+}
+
+/**
+ * A label mask as the pixel expert wrote it: a row-major grid of class indices, one byte per cell (255 =
+ * ignore), base64 in JSON. The gateway resizes it to the image (nearest neighbour) for its answers.
+ */
+export interface LabelGridJson {
+  width: number;
+  height: number;
+  /** Base64 of width × height bytes. */
+  labels: string;
+  /** The class of each index, `others` (RSUniVLM's background) first. */
+  classes: string[];
 }
 
 /** Timings of a whole request, in milliseconds. */
@@ -32,7 +45,10 @@ export interface InferenceResultJson {
   /** The client's own id for the request (its X-Request-Id), when it sent one; never a key. */
   correlationId?: string;
   task: Task;
-  /** The fused caption (task `caption`; may be empty when every expert failed). */
+  /**
+   * The fused caption (task `caption`; may be empty when every expert failed); the region's description
+   * (task `referring`); the change caption (task `change`).
+   */
   caption?: string;
   /** The chosen answer (task `vqa`). */
   answer?: string;
@@ -54,6 +70,16 @@ export interface InferenceResultJson {
   packVersion: string;
   /** Fusion strategy used (e.g. `ordered-dedup`, `priority`). */
   fusionStrategy: string;
+  /** Task `classification`: the scene label. */
+  label?: string;
+  /** Task `grounding`: the boxes found, in percent of the image (empty when the text did not parse). */
+  boxes?: PercentBoxJson[];
+  /** Tasks `segmentation` and `change` (with a mask): the label grid the pixel expert wrote. */
+  mask?: LabelGridJson;
+  /** Tasks `grounding` and `segmentation`: the request's phrase. */
+  query?: string;
+  /** Task `referring`: the request's region. */
+  box?: PercentBoxJson;
 }
 
 /**
@@ -84,6 +110,19 @@ export const inferenceResultSchema: z.ZodType<InferenceResultJson, z.ZodTypeDef,
   packName: z.string(),
   packVersion: z.string(),
   fusionStrategy: z.string(),
+  label: z.string().optional(),
+  boxes: z.array(percentBoxSchema).optional(),
+  mask: z
+    .object({
+      width: z.number().int().positive(),
+      height: z.number().int().positive(),
+      labels: z.string(),
+      classes: z.array(z.string()).min(1),
+    })
+    .refine((mask) => Buffer.byteLength(mask.labels, 'base64') === mask.width * mask.height, 'labels must hold width × height bytes')
+    .optional(),
+  query: z.string().optional(),
+  box: percentBoxSchema.optional(),
 });
 
 export const routerInboxMessageSchema: z.ZodType<RouterInboxMessage, z.ZodTypeDef, unknown> = z

@@ -6,9 +6,11 @@ import {
   EXPERT_STATUSES,
   FINISH_REASONS,
   QUESTION_TYPES,
+  EXPERT_TASKS,
   TASKS,
   type ExpertErrorCode,
   type ExpertStatus,
+  type ExpertTask,
   type FinishReason,
   type QuestionType,
   type Task,
@@ -39,6 +41,32 @@ export interface ExpertAssignment {
   prompt: string;
   /** Human-readable reason, e.g. `question type count ∈ object.questionTypes`. */
   reason: string;
+  /**
+   * What the expert was asked (the prompt template's key): how its text is read when fusing. Absent from
+   * routers before RSUniVLM's tasks: the request's task (caption or vqa).
+   */
+  task?: ExpertTask;
+}
+
+/** A box in percent (0-100) of the image's width and height: top-left x1, y1; bottom-right x2, y2. */
+export interface PercentBoxJson {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+/**
+ * What RSUniVLM's tasks add to a request, as the router resolved it (carried to whoever fuses): the
+ * phrase, the region, the class list of a mask (index 0 `others`) and the labels a classification picks from.
+ */
+export interface TaskInputs {
+  query?: string;
+  box?: PercentBoxJson;
+  /** Segmentation and change masks: the class of each mask index, `others` first. */
+  classes?: string[];
+  /** Classification: the labels the answer must be one of (the pack's), empty: any text. */
+  labels?: string[];
 }
 
 /**
@@ -134,8 +162,12 @@ export interface ExpertOutputJson {
 /** The return value of an expert job (status `ok`, or `skipped` when dropped past its deadline). */
 export type ExpertJobResult = ExpertOutputJson;
 
-/** Data of the parent job on `aggregate` (job name JOB_NAMES.aggregate, job id aggregateJobId()). */
-export interface AggregateJobData extends JobEnvelope {
+/**
+ * What fusing a request needs: the routed experts and how to read their texts. The router fuses with it, and
+ * the aggregator's deadline job carries it (job name JOB_NAMES.finalizeAtDeadline; JOB_NAMES.aggregate for
+ * flow parents of older routers).
+ */
+export interface AggregateJobData extends JobEnvelope, TaskInputs {
   requestId: string;
   task: Task;
   /** The question (task `vqa`). */
@@ -195,7 +227,20 @@ export const expertAssignmentSchema: z.ZodType<ExpertAssignment, z.ZodTypeDef, u
   expertId: expertIdSchema,
   prompt: z.string().min(1),
   reason: z.string(),
+  task: z.enum(EXPERT_TASKS).optional(),
 });
+
+const percent = z.number().finite().min(0).max(100);
+export const percentBoxSchema: z.ZodType<PercentBoxJson, z.ZodTypeDef, unknown> = z
+  .object({ x1: percent, y1: percent, x2: percent, y2: percent })
+  .refine((box) => box.x2 > box.x1 && box.y2 > box.y1, 'x2 must be greater than x1 and y2 greater than y1');
+
+const taskInputFields = {
+  query: z.string().min(1).optional(),
+  box: percentBoxSchema.optional(),
+  classes: z.array(z.string().min(1)).min(1).max(255).optional(),
+  labels: z.array(z.string().min(1)).optional(),
+};
 
 /** An older router's single `image` becomes the `images` list (see ExpertJobData.image). */
 function imagesFromLegacyImage(value: unknown): unknown {
@@ -260,6 +305,7 @@ export const aggregateJobDataSchema: z.ZodType<AggregateJobData, z.ZodTypeDef, u
     questionType: z.enum(QUESTION_TYPES).optional(),
     routed: z.array(expertAssignmentSchema).min(1),
     unavailableExperts: z.array(expertIdSchema).optional(),
+    ...taskInputFields,
     deadlineUnixMs: unixMs,
     receivedAtUnixMs: unixMs,
     pack: z.object({ name: z.string().min(1), version: z.string().min(1) }),

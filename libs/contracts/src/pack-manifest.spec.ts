@@ -114,7 +114,7 @@ describe('loadPackManifest', () => {
       /^experts\[1\]\.prompts\.caption: a caption prompt cannot contain \{question\}/,
       /^experts\[1\]\.generation\.numBeams: /,
       /^experts\[2\]\.id: /,
-      /^experts\[2\]\.prompts: needs a caption or a vqa prompt/,
+      /^experts\[2\]\.prompts: needs at least one prompt/,
       /^router\.questionTypeRules\[0\]\.pattern: invalid regular expression/,
       /^experts\[1\]\.id: duplicate expert id "a"/,
       /^experts\[1\]\.model: directory "missing-model" does not exist/,

@@ -5,7 +5,7 @@ import { PackManifestError } from './errors';
 import { generationParamsSchema, type GenerationParams } from './generation-params';
 import { EXPERT_ID_PATTERN, type ExpertId } from './identifiers';
 import { dtypeSettingSchema, type DtypeSetting } from './model-dtype';
-import { QUESTION_TYPES, type QuestionType, type Task } from './tasks';
+import { EXPERT_TASKS, GRANULARITIES, MASK_BACKGROUND_LABEL, QUESTION_TYPES, type ExpertTask, type Granularity, type QuestionType } from './tasks';
 import { formatIssues } from './validation';
 
 /** File name of a pack's manifest inside the pack directory. */
@@ -18,13 +18,23 @@ export const DEFAULT_ANSWER_FUSION = 'priority';
 
 /**
  * Placeholders a prompt template may contain: `{question}` (the user's question; required in, and only
- * allowed in, `vqa` templates) and `{scene}` (a scene hint from the router model; empty when there is none).
+ * allowed in, `vqa` templates), `{scene}` (a scene hint from the router model; empty when there is none),
+ * `{query}` (the phrase to find or segment; required in, and only allowed in, `grounding` and
+ * `segmentation` templates) and `{box}` (the region to describe, as RSUniVLM writes boxes:
+ * `[x1, y1, x2, y2]` in percent; required in, and only allowed in, `referring` templates).
  */
-export const PROMPT_PLACEHOLDERS = Object.freeze(['question', 'scene'] as const);
+export const PROMPT_PLACEHOLDERS = Object.freeze(['question', 'scene', 'query', 'box'] as const);
 export type PromptPlaceholder = (typeof PROMPT_PLACEHOLDERS)[number];
 
-/** Prompt templates of one expert, per task; an expert without a template for a task is never routed it. */
-export type PromptTemplates = Partial<Record<Task, string>>;
+/** Which expert tasks require (and alone allow) each request-specific placeholder. */
+const PLACEHOLDER_TASKS: Readonly<Record<Exclude<PromptPlaceholder, 'scene'>, readonly ExpertTask[]>> = {
+  question: ['vqa'],
+  query: ['grounding', 'segmentation'],
+  box: ['referring'],
+};
+
+/** Prompt templates of one expert, per expert task; an expert without a template for a task is never routed it. */
+export type PromptTemplates = Partial<Record<ExpertTask, string>>;
 
 /** A rule of the pack that classifies questions before the built-in rules: the first matching rule wins. */
 export interface QuestionTypeRule {
@@ -62,6 +72,11 @@ export interface PackExpert {
   aspects: string[];
   /** Question types routed to this expert (sparse VQA routing). */
   questionTypes: QuestionType[];
+  /**
+   * RSUniVLM's granularity (image, region, pixel): its tasks are routed to the expert of their granularity
+   * (TASK_GRANULARITY). Absent: an RS-MoE expert, routed by its prompts alone.
+   */
+  granularity?: Granularity;
   prompts: PromptTemplates;
   /** Decoding settings of this expert; request overrides win. */
   generation: GenerationParams;
@@ -77,6 +92,11 @@ export interface PackManifest {
   /** Absolute path of the manifest file. */
   file: string;
   experts: PackExpert[];
+  /**
+   * Label sets of the pack's models: what a classification answer must be (`classification`) and the classes
+   * a segmentation may ask for when the request names none (`segmentation`, without `others`).
+   */
+  labels: { classification: string[]; segmentation: string[] };
   router: {
     /** Absolute path of the learned router model's directory; null when the pack has none (rules only). */
     modelDir: string | null;
@@ -98,7 +118,7 @@ function placeholdersOf(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map((m) => m[1]);
 }
 
-const templateSchema = (task: Task) =>
+const templateSchema = (task: ExpertTask) =>
   z
     .string()
     .min(1)
@@ -106,14 +126,28 @@ const templateSchema = (task: Task) =>
       const names = placeholdersOf(template);
       for (const name of names) {
         if (!(PROMPT_PLACEHOLDERS as readonly string[]).includes(name)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `unknown placeholder {${name}} (allowed: {question}, {scene})` });
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `unknown placeholder {${name}} (allowed: ${PROMPT_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})` });
         }
       }
-      if (task === 'vqa' && !names.includes('question')) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a vqa prompt must contain {question}' });
-      if (task === 'caption' && names.includes('question')) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a caption prompt cannot contain {question}' });
+      for (const [placeholder, tasks] of Object.entries(PLACEHOLDER_TASKS)) {
+        const required = tasks.includes(task);
+        if (required && !names.includes(placeholder)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `a ${task} prompt must contain {${placeholder}}` });
+        if (!required && names.includes(placeholder)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `a ${task} prompt cannot contain {${placeholder}}` });
+      }
     });
 
+const promptsSchema = z
+  .object(Object.fromEntries(EXPERT_TASKS.map((task) => [task, templateSchema(task).optional()])) as Record<ExpertTask, z.ZodOptional<ReturnType<typeof templateSchema>>>)
+  .strict()
+  .refine((prompts) => Object.values(prompts).some((template) => template !== undefined), 'needs at least one prompt');
+
 const relativePath = z.string().min(1);
+
+/** Distinct, non-empty labels; no `*`, `,` or line break (they delimit RSUniVLM's mask text). */
+const labelListSchema = z
+  .array(z.string().regex(/^[^*,\n\r]+$/, 'must be non-empty, without *, commas or line breaks').transform((label) => label.trim()))
+  .max(254)
+  .refine((labels) => new Set(labels.map((label) => label.toLowerCase())).size === labels.length, 'lists a label twice');
 
 const expertSchema = z
   .object({
@@ -124,10 +158,8 @@ const expertSchema = z
     dtype: dtypeSettingSchema.optional(),
     aspects: z.array(z.string().min(1)).default([]),
     questionTypes: z.array(z.enum(QUESTION_TYPES)).default([]),
-    prompts: z
-      .object({ caption: templateSchema('caption').optional(), vqa: templateSchema('vqa').optional() })
-      .strict()
-      .refine((p) => p.caption !== undefined || p.vqa !== undefined, 'needs a caption or a vqa prompt'),
+    granularity: z.enum(GRANULARITIES).optional(),
+    prompts: promptsSchema,
     generation: generationParamsSchema.default({}),
   })
   .strict()
@@ -159,6 +191,10 @@ const manifestSchema = z
     version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$/, 'must be a version such as 1.0.0'),
     description: z.string().default(''),
     experts: z.array(expertSchema).min(1, 'needs at least one expert'),
+    labels: z
+      .object({ classification: labelListSchema.default([]), segmentation: labelListSchema.default([]) })
+      .strict()
+      .default({}),
     router: z
       .object({ model: relativePath.nullable().default(null), questionTypeRules: z.array(ruleSchema).default([]) })
       .strict()
@@ -238,6 +274,7 @@ function resolveManifest(data: RawManifest, packDir: string, file: string, probl
       ...(e.dtype !== undefined ? { dtype: e.dtype } : {}),
       aspects: e.aspects,
       questionTypes: e.questionTypes,
+      ...(e.granularity !== undefined ? { granularity: e.granularity } : {}),
       prompts: e.prompts,
       generation: e.generation,
     };
@@ -257,6 +294,10 @@ function resolveManifest(data: RawManifest, packDir: string, file: string, probl
     dir: packDir,
     file,
     experts,
+    labels: {
+      classification: data.labels.classification,
+      segmentation: data.labels.segmentation.filter((label) => label.toLowerCase() !== MASK_BACKGROUND_LABEL),
+    },
     router: {
       modelDir: data.router.model === null ? null : resolve(packDir, data.router.model),
       questionTypeRules: data.router.questionTypeRules,

@@ -2,10 +2,13 @@ import { ContractValidationError } from './errors';
 import type { GenerationParams } from './generation-params';
 import { isSha256Hex } from './identifiers';
 import { inferenceResultSchema, type InferenceResultJson } from './inference-result';
-import { IMAGES_PER_REQUEST_LIMIT, expertOutputSchema, type ExpertOutputJson, type ImageRefJson } from './job-payloads';
+import { IMAGES_PER_REQUEST_LIMIT, expertOutputSchema, percentBoxSchema, type ExpertOutputJson, type ImageRefJson, type PercentBoxJson } from './job-payloads';
 import { expertsInOrder, type PackManifest } from './pack-manifest';
 import type {
+  ProtoChangeOutput__Output,
   ProtoExpertErrorCode__Output,
+  ProtoPercentBox,
+  ProtoPercentBox__Output,
   ProtoExpertOutput,
   ProtoExpertOutput__Output,
   ProtoExpertStatus__Output,
@@ -19,16 +22,26 @@ import type {
   ProtoTask__Output,
 } from './proto-types';
 import { expertQueueName } from './queues';
-import { TASKS, type ExpertErrorCode, type ExpertStatus, type Task } from './tasks';
+import { EXPERT_TASKS, type ChangeOutput, type ExpertErrorCode, type ExpertStatus, type Task } from './tasks';
 import { parseWith } from './validation';
 
-const TASK_TO_PROTO: Record<Task, ProtoTask__Output> = { caption: 'CAPTION', vqa: 'VQA' };
+const TASK_TO_PROTO: Record<Task, ProtoTask__Output> = {
+  caption: 'CAPTION',
+  vqa: 'VQA',
+  classification: 'CLASSIFICATION',
+  grounding: 'GROUNDING',
+  referring: 'REFERRING',
+  segmentation: 'SEGMENTATION',
+  change: 'CHANGE',
+};
 const STATUS_TO_PROTO: Record<ExpertStatus, ProtoExpertStatus__Output> = {
   ok: 'OK',
   failed: 'FAILED',
   timed_out: 'TIMED_OUT',
   skipped: 'SKIPPED',
+  unparseable: 'UNPARSEABLE',
 };
+const CHANGE_OUTPUT_TO_PROTO: Record<ChangeOutput, ProtoChangeOutput__Output> = { caption: 'CHANGE_CAPTION', mask: 'CHANGE_MASK', both: 'CHANGE_BOTH' };
 
 const ERROR_CODE_TO_PROTO: Record<ExpertErrorCode, ProtoExpertErrorCode__Output> = {
   invalid_image: 'INVALID_IMAGE',
@@ -39,6 +52,7 @@ const ERROR_CODE_TO_PROTO: Record<ExpertErrorCode, ProtoExpertErrorCode__Output>
   expert_unavailable: 'EXPERT_UNAVAILABLE',
   overloaded: 'OVERLOADED',
   internal: 'INTERNAL',
+  unparseable_output: 'UNPARSEABLE_OUTPUT',
 };
 
 function invert<K extends string, V extends string>(map: Record<K, V>): Map<V, K> {
@@ -47,6 +61,32 @@ function invert<K extends string, V extends string>(map: Record<K, V>): Map<V, K
 const TASK_FROM_PROTO = invert(TASK_TO_PROTO);
 const STATUS_FROM_PROTO = invert(STATUS_TO_PROTO);
 const ERROR_CODE_FROM_PROTO = invert(ERROR_CODE_TO_PROTO);
+const CHANGE_OUTPUT_FROM_PROTO = invert(CHANGE_OUTPUT_TO_PROTO);
+
+export function changeOutputToProto(output: ChangeOutput): ProtoChangeOutput__Output {
+  return CHANGE_OUTPUT_TO_PROTO[output];
+}
+
+/** UNSPECIFIED (or a value this build does not know) is `both`, the default. */
+export function changeOutputFromProto(output: ProtoChangeOutput__Output | string | number | null | undefined): ChangeOutput {
+  return CHANGE_OUTPUT_FROM_PROTO.get(output as ProtoChangeOutput__Output) ?? 'both';
+}
+
+export function percentBoxToProto(box: PercentBoxJson): ProtoPercentBox {
+  return { x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2 };
+}
+
+function percentBoxFields(box: ProtoPercentBox__Output): Record<string, number> {
+  return { x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2 };
+}
+
+/** A request's region; throws ContractValidationError naming the problem (outside 0-100, or empty). */
+export function percentBoxFromProto(box: ProtoPercentBox__Output | null | undefined, field = 'box'): PercentBoxJson {
+  if (!box) throw new ContractValidationError('PercentBox', [`${field}: required`]);
+  const parsed = percentBoxSchema.safeParse(percentBoxFields(box));
+  if (!parsed.success) throw new ContractValidationError('PercentBox', parsed.error.issues.map((issue) => `${[field, ...issue.path].join('.')}: ${issue.message}`));
+  return parsed.data;
+}
 
 export function expertErrorCodeToProto(code: ExpertErrorCode | undefined): ProtoExpertErrorCode__Output {
   return code === undefined ? 'EXPERT_ERROR_CODE_UNSPECIFIED' : ERROR_CODE_TO_PROTO[code];
@@ -67,7 +107,7 @@ export function taskToProto(task: Task): ProtoTask__Output {
 /** The task of a proto enum value; throws ContractValidationError for TASK_UNSPECIFIED or an unknown value. */
 export function taskFromProto(task: ProtoTask__Output | string | number, field = 'task'): Task {
   const value = TASK_FROM_PROTO.get(task as ProtoTask__Output);
-  if (value === undefined) throw new ContractValidationError('task', [`${field}: must be CAPTION or VQA (got ${String(task)})`]);
+  if (value === undefined) throw new ContractValidationError('task', [`${field}: must be one of ${Object.values(TASK_TO_PROTO).join(', ')} (got ${String(task)})`]);
   return value;
 }
 
@@ -77,7 +117,7 @@ export function expertStatusToProto(status: ExpertStatus): ProtoExpertStatus__Ou
 
 export function expertStatusFromProto(status: ProtoExpertStatus__Output | string | number, field = 'status'): ExpertStatus {
   const value = STATUS_FROM_PROTO.get(status as ProtoExpertStatus__Output);
-  if (value === undefined) throw new ContractValidationError('ExpertStatus', [`${field}: must be OK, FAILED, TIMED_OUT or SKIPPED (got ${String(status)})`]);
+  if (value === undefined) throw new ContractValidationError('ExpertStatus', [`${field}: must be one of ${Object.values(STATUS_TO_PROTO).join(', ')} (got ${String(status)})`]);
   return value;
 }
 
@@ -225,7 +265,31 @@ export function toProtoResult(result: InferenceResultJson): ProtoInferenceResult
     packName: result.packName,
     packVersion: result.packVersion,
     fusionStrategy: result.fusionStrategy,
+    label: result.label ?? '',
+    boxes: (result.boxes ?? []).map(percentBoxToProto),
+    ...(result.mask ? { mask: { ...result.mask, labels: Buffer.from(result.mask.labels, 'base64') } } : {}),
+    query: result.query ?? '',
+    ...(result.box ? { box: percentBoxToProto(result.box) } : {}),
   };
+}
+
+/** The result fields of RSUniVLM's tasks that a task carries (proto empty values of other tasks dropped). */
+function taskOutputFields(task: Task | undefined, result: ProtoInferenceResult__Output): Record<string, unknown> {
+  const mask = result.mask ? { mask: { width: result.mask.width, height: result.mask.height, labels: Buffer.from(result.mask.labels).toString('base64'), classes: [...result.mask.classes] } } : {};
+  switch (task) {
+    case 'classification':
+      return result.label ? { label: result.label } : {};
+    case 'grounding':
+      return { boxes: result.boxes.map(percentBoxFields), ...(result.query ? { query: result.query } : {}) };
+    case 'referring':
+      return { caption: result.caption, ...(result.box ? { box: percentBoxFields(result.box) } : {}) };
+    case 'segmentation':
+      return { ...mask, ...(result.query ? { query: result.query } : {}) };
+    case 'change':
+      return { ...(result.caption ? { caption: result.caption } : {}), ...mask };
+    default:
+      return {};
+  }
 }
 
 /**
@@ -242,6 +306,7 @@ export function fromProtoResult(result: ProtoInferenceResult__Output): Inference
     ...(task === 'caption' ? { caption: result.caption } : {}),
     ...(task === 'vqa' ? { answer: result.answer, question: result.question } : {}),
     ...(task === 'vqa' && result.questionType ? { questionType: result.questionType } : {}),
+    ...taskOutputFields(task, result),
     experts: result.experts.map((e, i) => expertOutputFields(e, `experts[${i}]`)),
     routed: result.routed.map((r) => ({ expertId: r.expertId, reason: r.reason })),
     degraded: result.degraded,
@@ -275,7 +340,8 @@ export function toListExpertsResponse(
         questionTypes: [...expert.questionTypes],
         model: expert.modelName,
         queue: expertQueueName(expert.id),
-        tasks: TASKS.filter((task) => expert.prompts[task] !== undefined),
+        tasks: EXPERT_TASKS.filter((task) => expert.prompts[task] !== undefined),
+        granularity: expert.granularity ?? '',
       };
     }),
   };

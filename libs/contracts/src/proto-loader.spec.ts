@@ -40,7 +40,7 @@ describe('proto loading', () => {
 
   it('loads the router service with its four methods and the health service', () => {
     const router = loadRouterPackage().rsmoe.v1.Router.service;
-    expect(Object.keys(router).sort()).toEqual(['Answer', 'Caption', 'CaptionStream', 'ListExperts']);
+    expect(Object.keys(router).sort()).toEqual(['Answer', 'Caption', 'CaptionStream', 'ListExperts', 'Perform']);
     expect(router.CaptionStream.responseStream).toBe(true);
     expect(router.Caption.path).toBe('/rsmoe.v1.Router/Caption');
     const health = loadHealthPackage().grpc.health.v1.Health.service;
@@ -146,6 +146,19 @@ describe('a real gRPC server and client built from loadRouterPackage()', () => {
         call.end();
       },
       ListExperts: (_call, callback) => callback(null, { experts: [], packName: 'p', packVersion: '1' }),
+      // Echoes the task's result shape: a grounding's boxes, a segmentation's mask grid, a change's both.
+      Perform: (call, callback) => {
+        const { task, requestId, query } = call.request;
+        const base = { ...captionResult({ requestId }), caption: undefined, fusionStrategy: 'task-output' };
+        const grid = { width: 3, height: 2, labels: Buffer.from([0, 1, 2, 2, 1, 0]).toString('base64'), classes: ['others', 'road', 'water'] };
+        const fields =
+          task === 'GROUNDING'
+            ? { task: 'grounding' as const, boxes: [{ x1: 10, y1: 20, x2: 30.5, y2: 40 }], query }
+            : task === 'SEGMENTATION'
+              ? { task: 'segmentation' as const, mask: grid, query }
+              : { task: 'change' as const, caption: 'a road was built.', mask: { ...grid, classes: ['others', 'changed', 'x'] } };
+        callback(null, toProtoResult({ ...base, ...fields }));
+      },
     };
     server.addService(pkg.rsmoe.v1.Router.service, handlers);
     const port = await new Promise<number>((resolve, reject) =>
@@ -177,6 +190,20 @@ describe('a real gRPC server and client built from loadRouterPackage()', () => {
     expect(events.map((e) => e.event)).toEqual(['partial', 'partial', 'partial', 'result']);
     expect(fromProtoExpertOutput(events[1].partial!).expertId).toBe('object');
     expect(fromProtoResult(events[3].result!).requestId).toBe('xyz');
+  });
+
+  it('carries the outputs of RSUniVLM tasks through Perform: boxes, the mask grid bytes, a change caption with its mask', async () => {
+    const perform = (task: string, query = '') =>
+      new Promise<ProtoInferenceResult__Output>((resolve, reject) =>
+        client.Perform({ requestId: `p-${task}`, task: task as never, query }, (error, value) => (error ? reject(error) : resolve(value!))),
+      );
+    expect(fromProtoResult(await perform('GROUNDING', 'the runway'))).toMatchObject({ task: 'grounding', boxes: [{ x1: 10, y1: 20, x2: 30.5, y2: 40 }], query: 'the runway' });
+    const segmentation = fromProtoResult(await perform('SEGMENTATION', 'water'));
+    expect(segmentation.mask).toEqual({ width: 3, height: 2, labels: Buffer.from([0, 1, 2, 2, 1, 0]).toString('base64'), classes: ['others', 'road', 'water'] });
+    expect(segmentation).not.toHaveProperty('caption');
+    const change = fromProtoResult(await perform('CHANGE'));
+    expect(change).toMatchObject({ task: 'change', caption: 'a road was built.', mask: { classes: ['others', 'changed', 'x'] } });
+    expect(change).not.toHaveProperty('boxes');
   });
 
   it('carries gRPC errors with their status code', async () => {

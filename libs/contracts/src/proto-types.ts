@@ -38,6 +38,10 @@ export type {
 export type { ResultTimings as ProtoResultTimings, ResultTimings__Output as ProtoResultTimings__Output } from './generated/rsmoe/v1/ResultTimings';
 export type { RoutedExpert as ProtoRoutedExpert, RoutedExpert__Output as ProtoRoutedExpert__Output } from './generated/rsmoe/v1/RoutedExpert';
 export type { Task as ProtoTask, Task__Output as ProtoTask__Output } from './generated/rsmoe/v1/Task';
+export type { TaskRequest as ProtoTaskRequest, TaskRequest__Output as ProtoTaskRequest__Output } from './generated/rsmoe/v1/TaskRequest';
+export type { PercentBox as ProtoPercentBox, PercentBox__Output as ProtoPercentBox__Output } from './generated/rsmoe/v1/PercentBox';
+export type { LabelGrid as ProtoLabelGrid, LabelGrid__Output as ProtoLabelGrid__Output } from './generated/rsmoe/v1/LabelGrid';
+export type { ChangeOutput as ProtoChangeOutput, ChangeOutput__Output as ProtoChangeOutput__Output } from './generated/rsmoe/v1/ChangeOutput';
 export type {
   HealthClient as ProtoHealthClient,
   HealthDefinition as ProtoHealthDefinition,

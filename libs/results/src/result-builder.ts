@@ -1,5 +1,6 @@
 import { expertQueueName, parseExpertJobFailure, type AggregateJobData, type ExpertOutputJson, type InferenceResultJson } from '@rsmoe/contracts';
 import { fuseAnswers, fuseCaptions } from '@rsmoe/fusion';
+import { readTaskOutputs } from './task-outputs';
 
 /**
  * What the expert jobs of a request produced: outputs by expert id, and failure reasons by expert id (BullMQ
@@ -18,6 +19,7 @@ const CODE_OF_UNCODED_STATUS: Record<ExpertOutputJson['status'], ExpertOutputJso
   failed: 'internal',
   timed_out: 'deadline_exceeded',
   skipped: 'deadline_exceeded',
+  unparseable: 'unparseable_output',
 };
 
 /** The output of a routed expert that produced none: why, as a status, a code and a detail. */
@@ -33,13 +35,28 @@ function missingOutput(job: AggregateJobData, expertId: string, failure: string 
   return { status: 'timed_out', errorCode: 'deadline_exceeded', error: 'no output before the request deadline' };
 }
 
+/** Captions and answers fuse every expert's text; RSUniVLM's tasks read each expert's text as its task's output. */
+function fuse(job: AggregateJobData, outputs: ExpertOutputJson[]): { experts: ExpertOutputJson[]; fused: Partial<InferenceResultJson> } {
+  const order = job.routed.map((routed) => routed.expertId);
+  const partials = outputs.map(({ expertId, text, status }) => ({ expertId, text, status }));
+  if (job.task === 'caption') return { experts: outputs, fused: { caption: fuseCaptions(partials, { strategy: job.fusionStrategy, order }).caption } };
+  if (job.task === 'vqa') {
+    return {
+      experts: outputs,
+      fused: { answer: fuseAnswers(partials, { strategy: job.fusionStrategy, order }).answer, question: job.question, questionType: job.questionType },
+    };
+  }
+  const { experts, fields } = readTaskOutputs(job, outputs);
+  return { experts, fused: fields };
+}
+
 /**
  * Builds the result of one request from its routed experts and what their jobs produced. A routed expert
  * with no output is `skipped` (routed around: `expert_unavailable`), `failed` (with the job's failure code
  * and reason) or `timed_out` (nothing by the fuse point: `deadline_exceeded`).
  */
 export function buildResult(job: AggregateJobData, children: ChildOutcomes, nowUnixMs: number): InferenceResultJson {
-  const experts: ExpertOutputJson[] = job.routed.map((routed) => {
+  const outputs: ExpertOutputJson[] = job.routed.map((routed) => {
     const output = children.outputs.get(routed.expertId);
     if (output) return output.status === 'ok' || output.errorCode ? output : { ...output, errorCode: CODE_OF_UNCODED_STATUS[output.status] };
     return {
@@ -54,13 +71,8 @@ export function buildResult(job: AggregateJobData, children: ChildOutcomes, nowU
       featuresCached: false,
     };
   });
-  const partials = experts.map(({ expertId, text, status }) => ({ expertId, text, status }));
-  const order = job.routed.map((routed) => routed.expertId);
+  const { experts, fused } = fuse(job, outputs);
   const missingExperts = experts.filter((expert) => expert.status !== 'ok').map((expert) => expert.expertId);
-  const fused =
-    job.task === 'caption'
-      ? { caption: fuseCaptions(partials, { strategy: job.fusionStrategy, order }).caption }
-      : { answer: fuseAnswers(partials, { strategy: job.fusionStrategy, order }).answer, question: job.question, questionType: job.questionType };
   return {
     requestId: job.requestId,
     ...(job.correlationId !== undefined ? { correlationId: job.correlationId } : {}),

@@ -6,4 +6,11 @@ export class InvalidRoutingRequestError extends Error {
 /** The pack has no expert for the task (no expert has a prompt for it): a configuration error. */
 export class NoExpertForTaskError extends Error {
   override readonly name = 'NoExpertForTaskError';
+  constructor(
+    message: string,
+    /** The tasks the pack does serve (request tasks), for the client's error. */
+    readonly servedTasks: readonly string[] = [],
+  ) {
+    super(message);
+  }
 }

@@ -35,14 +35,16 @@ describe('InstructionRouter on the tiny pack', () => {
       task: 'caption',
       fallback: false,
       experts: [
-        { expertId: 'theme', prompt: 'describe the scene theme of the image .', reason: 'caption: theme has a caption prompt (fusion position 1 of 3)' },
+        { expertId: 'theme', task: 'caption', prompt: 'describe the scene theme of the image .', reason: 'caption: theme has a caption prompt (fusion position 1 of 3)' },
         {
           expertId: 'object',
+          task: 'caption',
           prompt: 'describe the objects in the image and how many there are .',
           reason: 'caption: object has a caption prompt (fusion position 2 of 3)',
         },
         {
           expertId: 'relation',
+          task: 'caption',
           prompt: 'describe the spatial relations between the objects .',
           reason: 'caption: relation has a caption prompt (fusion position 3 of 3)',
         },
@@ -71,6 +73,7 @@ describe('InstructionRouter on the tiny pack', () => {
     expect(decision.experts).toEqual([
       {
         expertId: 'object',
+        task: 'vqa',
         prompt: 'the objects in the image . answer the question : how many cars are there ?',
         reason: 'question type count (rule "how many") ∈ object.questionTypes',
       },
@@ -173,5 +176,90 @@ describe('InstructionRouter with a router model', () => {
   it('routes with rules when there is no model', async () => {
     const decision = await new InstructionRouter(TINY_PACK).routeWithModel({ task: 'vqa', question: 'is there a road ?' });
     expect(decision.experts.map((e) => e.expertId)).toEqual(['object']);
+  });
+});
+
+describe("RSUniVLM's tasks: routed by task tag to the granularity expert", () => {
+  const granular = (extra: Record<string, unknown> = {}) =>
+    parsePackManifest(
+      {
+        name: 'uni',
+        version: '1',
+        labels: { classification: ['Airport', 'farmland'], segmentation: ['others', 'building', 'water'] },
+        experts: [
+          { id: 'theme', model: 'tiny-llava', prompts: { caption: 'describe the theme .' } },
+          {
+            id: 'image',
+            model: 'tiny-llava',
+            granularity: 'image',
+            prompts: { caption: '[CAP] describe .', classification: '[CLS] what scene ?', change_caption: '[CCD] what changed ?' },
+          },
+          { id: 'region', model: 'tiny-llava', granularity: 'region', prompts: { grounding: '[VG] {query}', referring: '[REF] {box}' } },
+          { id: 'pixel', model: 'tiny-llava', granularity: 'pixel', prompts: { segmentation: '[SEG] {query}', change_mask: '[SEG] changes' } },
+        ],
+        ...extra,
+      },
+      MODEL_DIR,
+    );
+  const router = new InstructionRouter(granular());
+
+  it('[CLS] goes to the image-level expert, with the pack labels to read the answer against', () => {
+    const decision = router.route({ task: 'classification' });
+    expect(decision.experts).toEqual([{ expertId: 'image', task: 'classification', prompt: '[CLS] what scene ?', reason: 'classification: [CLS] → the image-level expert (image)' }]);
+    expect(decision.inputs).toEqual({ labels: ['Airport', 'farmland'] });
+  });
+
+  it('[VG] and [REF] go to the region expert, the phrase and the box (as RSUniVLM writes boxes) in the prompt', () => {
+    expect(router.route({ task: 'grounding', query: '  the  runway ' })).toMatchObject({
+      experts: [{ expertId: 'region', task: 'grounding', prompt: '[VG] the runway' }],
+      inputs: { query: 'the runway' },
+    });
+    const box = { x1: 10.4, y1: 20, x2: 55.6, y2: 80 };
+    expect(router.route({ task: 'referring', box })).toMatchObject({ experts: [{ expertId: 'region', task: 'referring', prompt: '[REF] [10, 20, 56, 80]' }], inputs: { box } });
+  });
+
+  it('[SEG] goes to the pixel expert: the classes asked for (others first), else the query, else the pack labels', () => {
+    expect(router.route({ task: 'segmentation', classes: ['water', 'building', 'water'] })).toMatchObject({
+      experts: [{ expertId: 'pixel', task: 'segmentation', prompt: '[SEG] water, building' }],
+      inputs: { classes: ['others', 'water', 'building'] },
+    });
+    expect(router.route({ task: 'segmentation', query: 'water' }).inputs).toEqual({ query: 'water', classes: ['others', 'water'] });
+    expect(router.route({ task: 'segmentation' }).inputs).toEqual({ classes: ['others', 'building', 'water'] });
+  });
+
+  it('a change runs the image expert ([CCD]) and the pixel expert ([SEG]) in parallel, or the one its output asks for', () => {
+    expect(router.route({ task: 'change' }).experts.map((e) => [e.expertId, e.task])).toEqual([
+      ['image', 'change_caption'],
+      ['pixel', 'change_mask'],
+    ]);
+    expect(router.route({ task: 'change', changeOutput: 'caption' }).experts.map((e) => e.expertId)).toEqual(['image']);
+    expect(router.route({ task: 'change', changeOutput: 'mask' })).toMatchObject({ experts: [{ expertId: 'pixel' }], inputs: { classes: ['others', 'changed'] } });
+  });
+
+  it('captions stay RS-MoE routing: every expert with a caption prompt', () => {
+    expect(router.route({ task: 'caption' }).experts.map((e) => e.expertId)).toEqual(['theme', 'image']);
+  });
+
+  it('prefers the expert of the granularity; without one, an expert with the prompt', () => {
+    const loose = new InstructionRouter(
+      granular({
+        experts: [
+          { id: 'generic', model: 'tiny-llava', prompts: { grounding: 'find {query}' } },
+          { id: 'region', model: 'tiny-llava', granularity: 'region', prompts: { grounding: '[VG] {query}' } },
+        ],
+      }),
+    );
+    expect(loose.route({ task: 'grounding', query: 'x' }).experts[0].expertId).toBe('region');
+    const only = new InstructionRouter(granular({ experts: [{ id: 'generic', model: 'tiny-llava', prompts: { grounding: 'find {query}' } }] }));
+    expect(only.route({ task: 'grounding', query: 'x' }).experts[0]).toMatchObject({ expertId: 'generic', reason: expect.stringContaining('no region-level expert') });
+  });
+
+  it('refuses missing inputs, and names the tasks the pack serves for one it does not', () => {
+    expect(() => router.route({ task: 'grounding' })).toThrow(InvalidRoutingRequestError);
+    expect(() => router.route({ task: 'referring' })).toThrow(/needs a box/);
+    expect(() => new InstructionRouter(TINY_PACK).route({ task: 'grounding', query: 'x' })).toThrow(
+      /task grounding is not supported by this pack \(no expert of the pack has a grounding prompt\); it serves: caption, vqa/,
+    );
+    expect(router.servedTasks).toEqual(['caption', 'classification', 'grounding', 'referring', 'segmentation', 'change']);
   });
 });

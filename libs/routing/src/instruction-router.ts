@@ -1,4 +1,21 @@
-import { expertsInOrder, type ExpertAssignment, type PackExpert, type PackManifest, type QuestionType, type Task } from '@rsmoe/contracts';
+import {
+  CHANGE_MASK_CLASSES,
+  MASK_BACKGROUND_LABEL,
+  TASKS,
+  TASK_GRANULARITY,
+  TASK_TAGS,
+  expertTasksOf,
+  expertsInOrder,
+  type ChangeOutput,
+  type ExpertAssignment,
+  type PackExpert,
+  type PackManifest,
+  type PercentBoxJson,
+  type QuestionType,
+  type Task,
+  type TaskInputs,
+} from '@rsmoe/contracts';
+import { encodeBoxesText } from '@rsmoe/region-outputs';
 import { InvalidRoutingRequestError, NoExpertForTaskError } from './errors';
 import { renderPrompt } from './prompt-template';
 import { BUILT_IN_QUESTION_RULES, classifyQuestion, compilePackRules, type QuestionRule } from './question-classifier';
@@ -13,6 +30,14 @@ export interface RoutingRequest {
   sceneHint?: string;
   /** A question type decided elsewhere (e.g. by a router model); skips the rules. */
   questionType?: QuestionType;
+  /** Grounding and segmentation: the phrase (fills `{query}`). */
+  query?: string;
+  /** Referring: the region (fills `{box}` as RSUniVLM writes boxes). */
+  box?: PercentBoxJson;
+  /** Segmentation: the classes to segment (default: the query, else the pack's segmentation labels). */
+  classes?: readonly string[];
+  /** Change: which outputs (default both). */
+  changeOutput?: ChangeOutput;
 }
 
 /** Where the question type came from. */
@@ -30,6 +55,8 @@ export interface RoutingDecision {
   questionTypeSource?: QuestionTypeSource;
   /** True when no expert claimed the question type and every vqa expert was routed (dense fallback). */
   fallback: boolean;
+  /** RSUniVLM's tasks: the inputs as resolved here (how the experts' texts are read when fusing). */
+  inputs?: TaskInputs;
 }
 
 export interface InstructionRouterOptions {
@@ -47,6 +74,7 @@ export interface InstructionRouterOptions {
  */
 export class InstructionRouter {
   private readonly experts: readonly PackExpert[];
+  private readonly labels: PackManifest['labels'];
   private readonly rules: readonly QuestionRule[];
   private readonly model?: RouterModel;
 
@@ -57,6 +85,7 @@ export class InstructionRouter {
 
   constructor(manifest: PackManifest, options: InstructionRouterOptions = {}) {
     this.experts = expertsInOrder(manifest);
+    this.labels = manifest.labels;
     this.rules = [...compilePackRules(manifest.router.questionTypeRules), ...BUILT_IN_QUESTION_RULES];
     this.model = options.model;
   }
@@ -66,7 +95,13 @@ export class InstructionRouter {
     const sceneHint = request.sceneHint?.replace(/\s+/g, ' ').trim() || undefined;
     if (request.task === 'caption') return this.routeCaption(sceneHint);
     if (request.task === 'vqa') return this.routeQuestion(request, sceneHint, request.questionType ? 'request' : undefined);
+    if ((TASKS as readonly string[]).includes(request.task)) return this.routeByTag(request, sceneHint);
     throw new InvalidRoutingRequestError(`unknown task ${JSON.stringify(request.task)}`);
+  }
+
+  /** The request tasks some expert of the pack serves. */
+  get servedTasks(): Task[] {
+    return TASKS.filter((task) => expertTasksOf(task).some((expertTask) => this.experts.some((e) => e.prompts[expertTask] !== undefined)));
   }
 
   /**
@@ -80,18 +115,86 @@ export class InstructionRouter {
     const questionType = request.questionType ?? prediction.questionType;
     const sceneHint = (request.sceneHint ?? prediction.sceneClass)?.replace(/\s+/g, ' ').trim() || undefined;
     if (request.task === 'caption') return this.routeCaption(sceneHint);
+    if (request.task !== 'vqa') return this.routeByTag(request, sceneHint);
     const source: QuestionTypeSource | undefined = request.questionType ? 'request' : prediction.questionType ? 'model' : undefined;
     return this.routeQuestion({ ...request, questionType }, sceneHint, source);
   }
 
+  /**
+   * RSUniVLM's rule: the task tag names a granularity, and the expert of that granularity with a prompt
+   * for the task runs it (the first in fusion order; an expert without a declared granularity only when
+   * none has one). A change request with both outputs runs two experts in parallel.
+   */
+  private routeByTag(request: RoutingRequest, sceneHint: string | undefined): RoutingDecision {
+    const inputs = this.taskInputs(request);
+    const expertTasks = expertTasksOf(request.task, request.changeOutput);
+    const experts = expertTasks.map((expertTask): ExpertAssignment => {
+      const candidates = this.experts.filter((e) => e.prompts[expertTask] !== undefined);
+      if (candidates.length === 0) throw this.notServed(request.task, `no expert of the pack has a ${expertTask} prompt`);
+      const granularity = TASK_GRANULARITY[expertTask];
+      const expert = candidates.find((e) => e.granularity === granularity) ?? candidates.find((e) => e.granularity === undefined) ?? candidates[0];
+      const how =
+        expert.granularity === granularity
+          ? `${TASK_TAGS[expertTask]} → the ${granularity}-level expert`
+          : `${TASK_TAGS[expertTask]}: no ${granularity}-level expert; ${expert.id} has a ${expertTask} prompt`;
+      return {
+        expertId: expert.id,
+        task: expertTask,
+        prompt: renderPrompt(expert.prompts[expertTask]!, {
+          scene: sceneHint,
+          query: expertTask === 'segmentation' ? inputs.classes!.slice(1).join(', ') : inputs.query,
+          box: inputs.box ? encodeBoxesText([{ unit: 'percent', ...inputs.box }]) : undefined,
+        }),
+        reason: `${request.task}: ${how} (${expert.id})`,
+      };
+    });
+    const ids = experts.map((assignment) => assignment.expertId);
+    if (new Set(ids).size < ids.length) {
+      throw this.notServed(request.task, `the change caption and the change mask both route to expert ${ids[0]}: ask for output caption or mask`);
+    }
+    return { task: request.task, fallback: false, experts, inputs };
+  }
+
+  /** The inputs of a tag-routed request, resolved and checked (InvalidRoutingRequestError names the problem). */
+  private taskInputs(request: RoutingRequest): TaskInputs {
+    const query = request.query?.replace(/\s+/g, ' ').trim() || undefined;
+    switch (request.task) {
+      case 'classification':
+        return { labels: [...this.labels.classification] };
+      case 'grounding':
+        if (!query) throw new InvalidRoutingRequestError('a grounding request needs a non-empty query');
+        return { query };
+      case 'referring':
+        if (!request.box) throw new InvalidRoutingRequestError('a referring request needs a box');
+        return { box: request.box };
+      case 'segmentation': {
+        const named = (request.classes ?? []).map((name) => name.replace(/\s+/g, ' ').trim()).filter(Boolean);
+        const wanted = named.length > 0 ? named : query ? [query] : this.labels.segmentation;
+        if (wanted.length === 0) throw new InvalidRoutingRequestError('a segmentation request needs classes or a query (the pack lists no segmentation labels)');
+        const classes = [MASK_BACKGROUND_LABEL, ...new Set(wanted.filter((name) => name.toLowerCase() !== MASK_BACKGROUND_LABEL))];
+        return { ...(query ? { query } : {}), classes };
+      }
+      case 'change':
+        return request.changeOutput === 'caption' ? {} : { classes: [...CHANGE_MASK_CLASSES] };
+      default:
+        return {};
+    }
+  }
+
+  private notServed(task: Task, why: string): NoExpertForTaskError {
+    const served = this.servedTasks;
+    return new NoExpertForTaskError(`task ${task} is not supported by this pack (${why}); it serves: ${served.join(', ') || 'nothing'}`, served);
+  }
+
   private routeCaption(sceneHint: string | undefined): RoutingDecision {
     const chosen = this.experts.filter((e) => e.prompts.caption !== undefined);
-    if (chosen.length === 0) throw new NoExpertForTaskError('no expert of the pack has a caption prompt');
+    if (chosen.length === 0) throw this.notServed('caption', 'no expert of the pack has a caption prompt');
     return {
       task: 'caption',
       fallback: false,
       experts: chosen.map((expert, i) => ({
         expertId: expert.id,
+        task: 'caption' as const,
         prompt: renderPrompt(expert.prompts.caption!, { scene: sceneHint }),
         reason: `caption: ${expert.id} has a caption prompt (fusion position ${i + 1} of ${chosen.length})`,
       })),
@@ -107,7 +210,7 @@ export class InstructionRouter {
   private routeQuestion(request: RoutingRequest, sceneHint: string | undefined, source: QuestionTypeSource | undefined): RoutingDecision {
     const question = this.requireQuestion(request.question);
     const answering = this.experts.filter((e) => e.prompts.vqa !== undefined);
-    if (answering.length === 0) throw new NoExpertForTaskError('no expert of the pack has a vqa prompt');
+    if (answering.length === 0) throw this.notServed('vqa', 'no expert of the pack has a vqa prompt');
 
     let questionType: QuestionType;
     let how: string;
@@ -129,11 +232,13 @@ export class InstructionRouter {
     const experts = fallback
       ? answering.map((expert) => ({
           expertId: expert.id,
+          task: 'vqa' as const,
           prompt: prompt(expert),
           reason: `question type ${questionType} (${how}) is in no expert's questionTypes: dense fallback to every vqa expert`,
         }))
       : owners.map((expert) => ({
           expertId: expert.id,
+          task: 'vqa' as const,
           prompt: prompt(expert),
           reason: `question type ${questionType} (${how}) ∈ ${expert.id}.questionTypes`,
         }));

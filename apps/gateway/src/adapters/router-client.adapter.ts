@@ -2,10 +2,13 @@ import * as grpc from '@grpc/grpc-js';
 import {
   REASON_METADATA_KEY,
   ROUTER_SERVICE_NAME,
+  changeOutputToProto,
   fromProtoResult,
   generationParamsToProto,
   imageRefToProto,
-  isTask,
+  isExpertTask,
+  percentBoxToProto,
+  taskToProto,
   loadHealthPackage,
   loadRouterPackage,
   type InferenceResultJson,
@@ -16,7 +19,7 @@ import {
   type ProtoRouterClient,
 } from '@rsmoe/contracts';
 import { RouterCallError } from '../errors/router-status.mapping';
-import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort } from './router.port';
+import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort, TaskCall } from './router.port';
 
 /** Metadata key carrying the request id on every call (STYLE.md 8: a request id from edge to edge). */
 export const REQUEST_ID_METADATA_KEY = 'x-request-id';
@@ -101,6 +104,26 @@ export class RouterClientAdapter implements RouterPort {
     return this.toResult(result);
   }
 
+  async perform(call: TaskCall): Promise<InferenceResultJson> {
+    const result = await this.unary<object, ProtoInferenceResult__Output>(
+      this.client.Perform.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
+      {
+        requestId: call.requestId,
+        images: call.images.map(imageRefToProto),
+        params: generationParamsToProto(call.params),
+        deadlineUnixMs: call.deadlineUnixMs,
+        correlationId: call.correlationId ?? '',
+        task: taskToProto(call.task),
+        query: call.query ?? '',
+        ...(call.box ? { box: percentBoxToProto(call.box) } : {}),
+        classes: call.classes ?? [],
+        ...(call.changeOutput ? { changeOutput: changeOutputToProto(call.changeOutput) } : {}),
+      },
+      call,
+    );
+    return this.toResult(result);
+  }
+
   async listExperts(call: RouterCallContext): Promise<ExpertListJson> {
     const response = await this.unary<object, ProtoListExpertsResponse__Output>(
       this.client.ListExperts.bind(this.client) as UnaryMethod<object, ProtoListExpertsResponse__Output>,
@@ -117,7 +140,8 @@ export class RouterClientAdapter implements RouterPort {
         questionTypes: [...expert.questionTypes],
         model: expert.model,
         queue: expert.queue,
-        tasks: expert.tasks.filter(isTask),
+        tasks: expert.tasks.filter(isExpertTask),
+        ...(expert.granularity ? { granularity: expert.granularity } : {}),
         ...(expert.liveWorkers !== undefined ? { liveWorkers: expert.liveWorkers } : {}),
         ...(expert.waitingJobs !== undefined ? { waitingJobs: expert.waitingJobs } : {}),
       })),

@@ -1,4 +1,4 @@
-import type { GenerationParams, ImageRefJson, InferenceResultJson, Task } from '@rsmoe/contracts';
+import type { ChangeOutput, ExpertTask, GenerationParams, ImageRefJson, InferenceResultJson, PercentBoxJson, Task } from '@rsmoe/contracts';
 
 /** Per-call settings every router call carries. */
 export interface RouterCallContext {
@@ -24,6 +24,16 @@ export interface AnswerCall extends CaptionCall {
   question: string;
 }
 
+/** One of RSUniVLM's tasks (the router's Perform). */
+export interface TaskCall extends CaptionCall {
+  task: Exclude<Task, 'caption' | 'vqa'>;
+  query?: string;
+  /** Referring: the region, in percent of the image. */
+  box?: PercentBoxJson;
+  classes?: string[];
+  changeOutput?: ChangeOutput;
+}
+
 /** One expert of the loaded pack, as `GET /v1/experts` returns it. */
 export interface ExpertInfoJson {
   id: string;
@@ -33,8 +43,10 @@ export interface ExpertInfoJson {
   model: string;
   /** The BullMQ queue the expert consumes. */
   queue: string;
-  /** Tasks the expert has a prompt for; empty from a router that does not say (read as every task). */
-  tasks: Task[];
+  /** Tasks the expert has a prompt for; empty from a router that does not say (read as caption and vqa). */
+  tasks: ExpertTask[];
+  /** RSUniVLM's granularity of the expert (image, region, pixel); absent for an RS-MoE expert. */
+  granularity?: string;
   /** Workers on its queue at the router's last poll; absent while unknown. 0: the expert is down. */
   liveWorkers?: number;
   /** Interactive jobs waiting on its queue at the router's last poll; absent while unknown. */
@@ -62,6 +74,7 @@ export interface RouterHealth {
 export interface RouterPort {
   caption(call: CaptionCall): Promise<InferenceResultJson>;
   answer(call: AnswerCall): Promise<InferenceResultJson>;
+  perform(call: TaskCall): Promise<InferenceResultJson>;
   listExperts(call: RouterCallContext): Promise<ExpertListJson>;
   /** Never rejects: a failed check is `{serving: false, status: <why>}`. */
   checkHealth(deadlineUnixMs: number): Promise<RouterHealth>;

@@ -20,6 +20,14 @@ export const ERROR_CODES = Object.freeze({
   invalidImage: 'invalid_image',
   /** 400: `/v1/vqa` without a question, or an empty one. */
   missingQuestion: 'missing_question',
+  /** 400: grounding without a query, referring without a box, segmentation without classes or a query. */
+  missingField: 'missing_field',
+  /** 400: a query, box, units, classes or output value that is not valid. */
+  invalidField: 'invalid_field',
+  /** 422: the two images of a change request differ in size. */
+  imageSizeMismatch: 'image_size_mismatch',
+  /** 422: no expert of the loaded pack serves the task; the message names the tasks it serves. */
+  taskNotSupported: 'task_not_supported',
   /** 400: `question` is not a string. */
   invalidQuestion: 'invalid_question',
   /** 422: the question is longer than MAX_QUESTION_CHARS. */

@@ -94,6 +94,10 @@ export function routerErrorToGatewayError(error: RouterCallError): GatewayError 
       headers: { 'Retry-After': String(retryAfterSeconds(DEFAULT_RETRY_AFTER_MS)) },
     });
   }
+  if (error.grpcCode === GrpcStatus.FAILED_PRECONDITION && error.reason === REFUSAL_REASONS.taskNotSupported) {
+    // The router's details name the task and the tasks the pack serves (no internals in them).
+    return new GatewayError(422, ERROR_CODES.taskNotSupported, error.details, { cause: error });
+  }
   if (error.grpcCode === GrpcStatus.RESOURCE_EXHAUSTED) {
     const retryAfterMs = error.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS;
     const seconds = retryAfterSeconds(retryAfterMs);

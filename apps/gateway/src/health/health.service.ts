@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TASKS, type Task } from '@rsmoe/contracts';
+import { TASKS, expertTasksOf, type Task } from '@rsmoe/contracts';
 import type { ExpertInfoJson, ExpertListJson, RouterPort } from '../adapters/router.port';
 import type { GatewayConfig } from '../gateway.config';
 import { GATEWAY_CONFIG, REDIS_PROBE, ROUTER } from '../tokens';
@@ -33,9 +33,10 @@ export interface Readiness {
 /** How long one ListExperts answer serves readiness probes, in ms (probes never hammer the router). */
 export const EXPERT_LIST_CACHE_MS = 1_000;
 
-/** The tasks an expert serves; a router that does not say (an older one) means every task. */
+/** The request tasks an expert serves; a router that does not say (an older one) means caption and vqa. */
 function tasksOf(expert: ExpertInfoJson): readonly Task[] {
-  return expert.tasks.length > 0 ? expert.tasks : TASKS;
+  if (expert.tasks.length === 0) return ['caption', 'vqa'];
+  return TASKS.filter((task) => expertTasksOf(task).some((expertTask) => expert.tasks.includes(expertTask)));
 }
 
 /** An expert is down when the router's last poll found no worker on its queue (unknown counts as live, as in the router). */

@@ -1,15 +1,22 @@
-import { Controller, HttpCode, Inject, Post, Req, Res, UploadedFile, UseInterceptors } from '@nestjs/common';
-import { FileInterceptor } from '@nestjs/platform-express';
+import { Controller, HttpCode, Inject, Post, Req, Res, UploadedFile, UploadedFiles, UseInterceptors } from '@nestjs/common';
+import { FileFieldsInterceptor, FileInterceptor } from '@nestjs/platform-express';
 import type { InferenceResultJson, Task } from '@rsmoe/contracts';
 import type { HttpRequest, HttpResponse, UploadedImageFile } from '../http/http-types';
 import { requestContext } from '../http/request-context.middleware';
 import type { RawInferenceInput } from '../intake/image-intake.service';
+import type { TaskAnswer } from '../tasks/task-answer';
 import { InferenceService, type InferenceContext } from './inference.service';
 
 /** Header a client may use instead of (or with) the `timeoutMs` field; the smaller one wins. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms';
 
-/** `POST /v1/captions` and `POST /v1/vqa`: multipart (file field `image`) or JSON (base64 / data URL). */
+type Answer = Promise<InferenceResultJson | TaskAnswer>;
+
+/**
+ * The inference endpoints: multipart (file field `image`; `before` and `after` for changes) or JSON (base64 /
+ * data URL). Captions and answers are RS-MoE's; classify, grounding, referring, segmentation and changes
+ * are RSUniVLM's tasks, each routed to its granularity expert.
+ */
 @Controller('v1')
 export class InferenceController {
   constructor(@Inject(InferenceService) private readonly inference: InferenceService) {}
@@ -17,31 +24,72 @@ export class InferenceController {
   @Post('captions')
   @HttpCode(200)
   @UseInterceptors(FileInterceptor('image'))
-  caption(
-    @Req() req: HttpRequest,
-    @Res({ passthrough: true }) res: HttpResponse,
-    @UploadedFile() file: UploadedImageFile | undefined,
-  ): Promise<InferenceResultJson> {
+  caption(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
     return this.handle('caption', req, res, file);
   }
 
   @Post('vqa')
   @HttpCode(200)
   @UseInterceptors(FileInterceptor('image'))
-  answer(
-    @Req() req: HttpRequest,
-    @Res({ passthrough: true }) res: HttpResponse,
-    @UploadedFile() file: UploadedImageFile | undefined,
-  ): Promise<InferenceResultJson> {
+  answer(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
     return this.handle('vqa', req, res, file);
   }
 
-  private handle(task: Task, req: HttpRequest, res: HttpResponse, file: UploadedImageFile | undefined): Promise<InferenceResultJson> {
+  @Post('classify')
+  @HttpCode(200)
+  @UseInterceptors(FileInterceptor('image'))
+  classify(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
+    return this.handle('classification', req, res, file);
+  }
+
+  @Post('grounding')
+  @HttpCode(200)
+  @UseInterceptors(FileInterceptor('image'))
+  grounding(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
+    return this.handle('grounding', req, res, file);
+  }
+
+  @Post('referring')
+  @HttpCode(200)
+  @UseInterceptors(FileInterceptor('image'))
+  referring(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
+    return this.handle('referring', req, res, file);
+  }
+
+  @Post('segmentation')
+  @HttpCode(200)
+  @UseInterceptors(FileInterceptor('image'))
+  segmentation(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
+    return this.handle('segmentation', req, res, file);
+  }
+
+  @Post('changes')
+  @HttpCode(200)
+  @UseInterceptors(
+    FileFieldsInterceptor([
+      { name: 'before', maxCount: 1 },
+      { name: 'after', maxCount: 1 },
+    ]),
+  )
+  changes(
+    @Req() req: HttpRequest,
+    @Res({ passthrough: true }) res: HttpResponse,
+    @UploadedFiles() files: Partial<Record<'before' | 'after', UploadedImageFile[]>> | undefined,
+  ): Answer {
+    const pair = {
+      ...(files?.before?.[0] ? { before: files.before[0].buffer } : {}),
+      ...(files?.after?.[0] ? { after: files.after[0].buffer } : {}),
+    };
+    return this.handle('change', req, res, undefined, pair);
+  }
+
+  private handle(task: Task, req: HttpRequest, res: HttpResponse, file: UploadedImageFile | undefined, files?: RawInferenceInput['files']): Answer {
     const multipart = /^multipart\//i.test(String(req.headers['content-type'] ?? ''));
     const header = req.headers[TIMEOUT_HEADER];
     const input: RawInferenceInput = {
       encoding: multipart ? 'multipart' : 'json',
       ...(file ? { file: file.buffer } : {}),
+      ...(files ? { files } : {}),
       body: req.body,
       ...(typeof header === 'string' ? { timeoutHeader: header } : {}),
     };

@@ -9,6 +9,7 @@ import { DEFAULT_RETRY_AFTER_MS, RouterCallError, retryAfterSeconds } from '../e
 import { StorageUnavailableError } from '../errors/storage-errors';
 import type { ImageIntake, RawInferenceInput } from '../intake/image-intake.service';
 import { BLOB_STORE, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, ROUTER } from '../tokens';
+import { renderTaskAnswer, type TaskAnswer } from '../tasks/task-answer';
 import type { OverloadGate } from './overload-gate';
 
 /** Who is asking and since when. */
@@ -49,35 +50,45 @@ export class InferenceService {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  async run(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<InferenceResultJson> {
+  async run(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<InferenceResultJson | TaskAnswer> {
     const accepted = await this.intake.accept(task, input);
     const deadlineUnixMs = context.receivedAtMs + accepted.timeoutMs;
     this.assertBeforeDeadline(deadlineUnixMs);
-    const image = await this.store(accepted.image.bytes, accepted.image.mediaType, context.requestId);
+    const images: ImageRefJson[] = [];
+    for (const image of accepted.images) images.push(await this.store(image.bytes, image.mediaType, context.requestId));
     this.assertBeforeDeadline(deadlineUnixMs);
     this.logger.debug('forwarding to the router', {
       requestId: context.requestId,
       correlationId: context.correlationId,
       task,
-      sha256: image.sha256,
-      byteLength: image.byteLength,
+      sha256: images.map((image) => image.sha256),
       width: accepted.image.width,
       height: accepted.image.height,
       deadlineUnixMs,
     });
-    // One image per HTTP request for now: the router and the experts take a list (prompt order).
     const call = {
       requestId: context.requestId,
       ...(context.correlationId !== undefined ? { correlationId: context.correlationId } : {}),
       ...(context.traceparent !== undefined ? { traceparent: context.traceparent } : {}),
-      images: [image],
+      images,
       params: accepted.params,
       deadlineUnixMs,
       signal: context.signal,
     };
     let result: InferenceResultJson;
     try {
-      result = task === 'vqa' ? await this.router.answer({ ...call, question: accepted.question ?? '' }) : await this.router.caption(call);
+      if (task === 'caption') result = await this.router.caption(call);
+      else if (task === 'vqa') result = await this.router.answer({ ...call, question: accepted.question ?? '' });
+      else {
+        result = await this.router.perform({
+          ...call,
+          task,
+          ...(accepted.query !== undefined ? { query: accepted.query } : {}),
+          ...(accepted.box !== undefined ? { box: accepted.box.percent } : {}),
+          ...(accepted.classes !== undefined ? { classes: accepted.classes } : {}),
+          ...(accepted.changeOutput !== undefined ? { changeOutput: accepted.changeOutput } : {}),
+        });
+      }
     } catch (error) {
       if (error instanceof RouterCallError && error.grpcCode === GrpcStatus.RESOURCE_EXHAUSTED && error.retryAfterMs !== undefined) {
         this.overload.refuse(task, error.retryAfterMs);
@@ -92,7 +103,7 @@ export class InferenceService {
       }
       throw error;
     }
-    return this.checkResult(result, task, context);
+    return renderTaskAnswer(this.checkResult(result, task, context), accepted.image);
   }
 
   /**

@@ -2,8 +2,11 @@ import {
   DEFAULT_GENERATION_PARAM_LIMITS,
   formatIssues,
   generationParamsSchemaWithin,
+  CHANGE_OUTPUTS,
+  type ChangeOutput,
   type GenerationParamLimits,
   type GenerationParams,
+  type PercentBoxJson,
   type Task,
 } from '@rsmoe/contracts';
 // The image-only entry: format sniffing without loading onnxruntime into the gateway.
@@ -33,6 +36,8 @@ export interface RawInferenceInput {
   encoding: 'json' | 'multipart';
   /** Bytes of the multipart `image` file part, when one was sent. */
   file?: Uint8Array;
+  /** Bytes of the multipart `before` and `after` file parts of a change request, when sent. */
+  files?: Partial<Record<'before' | 'after', Uint8Array>>;
   /** The parsed JSON body, or the multipart text fields. */
   body: unknown;
   /** Value of the `X-Request-Timeout-Ms` header, when sent. */
@@ -51,10 +56,28 @@ export interface AcceptedImage {
   height: number;
 }
 
+/** A referring request's region: as sent, and in percent of the image (what the router takes). */
+export interface AcceptedBox {
+  /** [x1, y1, x2, y2] in pixels, continuous coordinates. */
+  px: [number, number, number, number];
+  percent: PercentBoxJson;
+}
+
 /** A request that passed validation: safe to store and send on. */
 export interface AcceptedInferenceRequest {
   task: Task;
+  /** The (first) image. */
   image: AcceptedImage;
+  /** Every image, in prompt order (a change request: before, after). */
+  images: AcceptedImage[];
+  /** Grounding and segmentation: the phrase. */
+  query?: string;
+  /** Referring: the region. */
+  box?: AcceptedBox;
+  /** Segmentation: the class names asked for. */
+  classes?: string[];
+  /** Change: which outputs. */
+  changeOutput?: ChangeOutput;
   /** The trimmed question (task `vqa` only). */
   question?: string;
   params: GenerationParams;
@@ -72,7 +95,17 @@ const MEDIA_TYPES: Record<AcceptedImageFormat, string> = {
 const FIELDS: Record<Task, ReadonlySet<string>> = {
   caption: new Set(['image', 'params', 'timeoutMs']),
   vqa: new Set(['image', 'question', 'params', 'timeoutMs']),
+  classification: new Set(['image', 'params', 'timeoutMs']),
+  grounding: new Set(['image', 'query', 'params', 'timeoutMs']),
+  referring: new Set(['image', 'box', 'units', 'params', 'timeoutMs']),
+  segmentation: new Set(['image', 'classes', 'query', 'params', 'timeoutMs']),
+  change: new Set(['before', 'after', 'output', 'params', 'timeoutMs']),
 };
+
+/** Most classes one segmentation request may name. */
+export const MAX_SEGMENTATION_CLASSES = 64;
+/** A class name: no `*`, comma or line break (they delimit RSUniVLM's mask text), at most 64 characters. */
+const CLASS_NAME = /^[^*,\r\n]{1,64}$/;
 
 const DATA_URL = /^data:([^,]*),/i;
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
@@ -95,15 +128,133 @@ export class ImageIntake {
     this.paramsSchema = generationParamsSchemaWithin(limits.generation ?? DEFAULT_GENERATION_PARAM_LIMITS);
   }
 
-  /** Validates a whole request for `task`; the order is: fields, image, question, params, timeout. */
+  /** Validates a whole request for `task`; the order is: fields, images, question / task fields, params, timeout. */
   async accept(task: Task, input: RawInferenceInput): Promise<AcceptedInferenceRequest> {
     const body = this.bodyFields(task, input.body);
-    const bytes = input.file !== undefined ? input.file : this.imageFromField(body.image);
-    const image = await this.acceptImage(bytes);
+    const images = task === 'change' ? await this.acceptPair(input, body) : [await this.acceptImage(input.file !== undefined ? input.file : this.imageFromField(body.image))];
+    const [image] = images;
     const question = task === 'vqa' ? this.acceptQuestion(body.question) : undefined;
+    const fields = this.taskFields(task, body, image, input.encoding);
     const params = this.acceptParams(body.params, input.encoding);
     const timeoutMs = this.acceptTimeout(body.timeoutMs, input.timeoutHeader, input.encoding);
-    return { task, image, ...(question !== undefined ? { question } : {}), params, timeoutMs };
+    return { task, image, images, ...(question !== undefined ? { question } : {}), ...fields, params, timeoutMs };
+  }
+
+  /** A change request's two images, `before` then `after`, of the same size. */
+  private async acceptPair(input: RawInferenceInput, body: Record<string, unknown>): Promise<AcceptedImage[]> {
+    const pair: AcceptedImage[] = [];
+    for (const name of ['before', 'after'] as const) {
+      const file = input.files?.[name];
+      if (file === undefined && (body[name] === undefined || body[name] === null || body[name] === '')) {
+        throw badRequest(ERROR_CODES.missingImage, `no "${name}" image: a change request sends "before" and "after" (multipart files or base64 JSON fields)`);
+      }
+      pair.push(await this.acceptImage(file ?? this.imageFromField(body[name])));
+    }
+    const [before, after] = pair;
+    if (before.width !== after.width || before.height !== after.height) {
+      throw new GatewayError(
+        422,
+        ERROR_CODES.imageSizeMismatch,
+        `the images differ in size: before is ${before.width}×${before.height}, after is ${after.width}×${after.height}; send a co-registered pair of the same size`,
+      );
+    }
+    return pair;
+  }
+
+  /** The fields RSUniVLM's tasks add, checked against the image where they refer to it. */
+  private taskFields(task: Task, body: Record<string, unknown>, image: AcceptedImage, encoding: RawInferenceInput['encoding']): Partial<AcceptedInferenceRequest> {
+    switch (task) {
+      case 'grounding':
+        return { query: this.acceptQuery(body.query, true)! };
+      case 'referring':
+        return { box: this.acceptBox(body.box, body.units, image, encoding) };
+      case 'segmentation': {
+        const classes = this.acceptClasses(body.classes, encoding);
+        const query = this.acceptQuery(body.query, false);
+        if (classes.length === 0 && query === undefined) throw badRequest(ERROR_CODES.missingField, 'segmentation needs "classes" (class names) or a "query" (a phrase)');
+        return { ...(classes.length > 0 ? { classes } : {}), ...(query !== undefined ? { query } : {}) };
+      }
+      case 'change':
+        return { changeOutput: this.acceptChangeOutput(body.output) };
+      default:
+        return {};
+    }
+  }
+
+  private acceptQuery(value: unknown, required: boolean): string | undefined {
+    if (value === undefined || value === null || value === '') {
+      if (required) throw badRequest(ERROR_CODES.missingField, 'a "query" (the phrase to find) is required');
+      return undefined;
+    }
+    if (typeof value !== 'string') throw badRequest(ERROR_CODES.invalidField, 'query must be a string');
+    const query = value.replace(/\s+/g, ' ').trim();
+    if (query === '') {
+      if (required) throw badRequest(ERROR_CODES.missingField, 'the query is empty');
+      return undefined;
+    }
+    const length = [...query].length;
+    if (length > this.limits.maxQuestionChars) {
+      throw new GatewayError(422, ERROR_CODES.questionTooLong, `the query has ${length} characters; the limit is ${this.limits.maxQuestionChars}`);
+    }
+    return query;
+  }
+
+  /**
+   * A region as [x1, y1, x2, y2] (a JSON array, or its text / "x1,y1,x2,y2" in multipart) in `units` px (the
+   * default: pixels, continuous coordinates) or norm ([0, 1] of width and height); inside the image, not empty.
+   */
+  private acceptBox(value: unknown, unitsValue: unknown, image: AcceptedImage, encoding: RawInferenceInput['encoding']): AcceptedBox {
+    if (value === undefined || value === null || value === '') throw badRequest(ERROR_CODES.missingField, 'a "box" [x1, y1, x2, y2] is required');
+    const units = unitsValue === undefined || unitsValue === null || unitsValue === '' ? 'px' : unitsValue;
+    if (units !== 'px' && units !== 'norm') throw badRequest(ERROR_CODES.invalidField, 'units must be "px" or "norm"');
+    let numbers: unknown = value;
+    if (typeof value === 'string') {
+      const text = value.trim();
+      numbers = text.startsWith('[') ? this.jsonField('box', text) : text.split(',').map((part) => (part.trim() === '' ? Number.NaN : Number(part)));
+    } else if (encoding === 'multipart') {
+      throw badRequest(ERROR_CODES.invalidField, 'box must be "x1,y1,x2,y2" or a JSON array');
+    }
+    if (!Array.isArray(numbers) || numbers.length !== 4 || !numbers.every((n) => typeof n === 'number' && Number.isFinite(n))) {
+      throw badRequest(ERROR_CODES.invalidField, 'box must be four finite numbers [x1, y1, x2, y2]');
+    }
+    const [x1, y1, x2, y2] = numbers as number[];
+    const [width, height] = units === 'px' ? [image.width, image.height] : [1, 1];
+    if (!(x2 > x1 && y2 > y1)) throw badRequest(ERROR_CODES.invalidField, `box [${numbers.join(', ')}] is empty: x2 must exceed x1 and y2 exceed y1`);
+    if (x1 < 0 || y1 < 0 || x2 > width || y2 > height) {
+      throw badRequest(ERROR_CODES.invalidField, `box [${numbers.join(', ')}] is outside the image (${units === 'px' ? `${image.width}×${image.height} px` : '[0, 1]'})`);
+    }
+    const px: AcceptedBox['px'] = units === 'px' ? [x1, y1, x2, y2] : [x1 * image.width, y1 * image.height, x2 * image.width, y2 * image.height];
+    const percent = { x1: (100 * px[0]) / image.width, y1: (100 * px[1]) / image.height, x2: (100 * px[2]) / image.width, y2: (100 * px[3]) / image.height };
+    return { px, percent };
+  }
+
+  /** Class names: a JSON array of strings, or (multipart, or a JSON string) a JSON array text or comma-separated names. */
+  private acceptClasses(value: unknown, encoding: RawInferenceInput['encoding']): string[] {
+    if (value === undefined || value === null || (encoding === 'multipart' && value === '')) return [];
+    let list: unknown = value;
+    if (typeof value === 'string') list = value.trim().startsWith('[') ? this.jsonField('classes', value) : value.split(',');
+    if (!Array.isArray(list) || !list.every((name) => typeof name === 'string')) throw badRequest(ERROR_CODES.invalidField, 'classes must be a list of class names');
+    const names = [...new Set(list.map((name: string) => name.replace(/\s+/g, ' ').trim()).filter((name) => name !== ''))];
+    if (names.length > MAX_SEGMENTATION_CLASSES) throw badRequest(ERROR_CODES.invalidField, `classes: ${names.length} names; at most ${MAX_SEGMENTATION_CLASSES}`);
+    const bad = names.find((name) => !CLASS_NAME.test(name));
+    if (bad !== undefined) throw badRequest(ERROR_CODES.invalidField, `class name ${JSON.stringify(bad)}: at most 64 characters, without "*", commas or line breaks`);
+    return names;
+  }
+
+  private acceptChangeOutput(value: unknown): ChangeOutput {
+    if (value === undefined || value === null || value === '') return 'both';
+    if (typeof value !== 'string' || !(CHANGE_OUTPUTS as readonly string[]).includes(value)) {
+      throw badRequest(ERROR_CODES.invalidField, `output must be one of ${CHANGE_OUTPUTS.join(', ')}`);
+    }
+    return value as ChangeOutput;
+  }
+
+  private jsonField(name: string, text: string): unknown {
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw badRequest(ERROR_CODES.invalidField, `${name}: not valid JSON`);
+    }
   }
 
   /** The body as a record of known fields; an unknown field is refused so that typos never pass silently. */

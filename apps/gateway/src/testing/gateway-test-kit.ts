@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { InferenceResultJson } from '@rsmoe/contracts';
 import sharp from 'sharp';
-import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort } from '../adapters/router.port';
+import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort, TaskCall } from '../adapters/router.port';
 import { loadGatewayConfig, type GatewayConfig } from '../gateway.config';
 
 /** A result as the router would send it, for `requestId`. */
@@ -40,11 +40,26 @@ export const CANNED_EXPERTS: ExpertListJson = {
   experts: [{ id: 'theme', description: 'scene type', aspects: ['theme'], questionTypes: ['rural_urban'], model: 'tiny-llava', queue: 'expert.theme', tasks: ['caption', 'vqa'] }],
 };
 
-type Behaviour = (call: CaptionCall | AnswerCall) => Promise<InferenceResultJson>;
+type Behaviour = (call: CaptionCall | AnswerCall | TaskCall) => Promise<InferenceResultJson>;
+
+/** A result of one of RSUniVLM's tasks as the router would send it (a 2×2 mask grid, one box). */
+export function cannedTaskResult(call: TaskCall): InferenceResultJson {
+  const base = cannedResult(call.requestId);
+  const { caption: _caption, ...rest } = base;
+  const grid = (classes: string[]) => ({ width: 2, height: 2, labels: Buffer.from([0, 1, 1, 0]).toString('base64'), classes });
+  const fields: Partial<InferenceResultJson> = {
+    classification: { label: 'farmland' },
+    grounding: { boxes: [{ x1: 25, y1: 25, x2: 75, y2: 50 }], query: call.query },
+    referring: { caption: 'a storage tank.', box: call.box },
+    segmentation: { mask: grid(['others', ...(call.classes ?? [call.query ?? 'building'])]), ...(call.query ? { query: call.query } : {}) },
+    change: { caption: 'two buildings were built.', mask: grid(['others', 'changed']) },
+  }[call.task];
+  return { ...rest, task: call.task, ...fields, fusionStrategy: 'task-output' };
+}
 
 /** A RouterPort that records every call and answers with a canned result (or whatever `behaviour` does). */
 export class FakeRouter implements RouterPort {
-  readonly calls: Array<{ method: 'caption' | 'answer'; call: CaptionCall | AnswerCall }> = [];
+  readonly calls: Array<{ method: 'caption' | 'answer' | 'perform'; call: CaptionCall | AnswerCall | TaskCall }> = [];
   behaviour: Behaviour | undefined;
   health: RouterHealth = { serving: true, status: 'SERVING' };
   /** What ListExperts answers (an Error: it fails with it). */
@@ -60,6 +75,11 @@ export class FakeRouter implements RouterPort {
   async answer(call: AnswerCall): Promise<InferenceResultJson> {
     this.calls.push({ method: 'answer', call });
     return this.behaviour ? this.behaviour(call) : cannedResult(call.requestId, 'vqa', call.question);
+  }
+
+  async perform(call: TaskCall): Promise<InferenceResultJson> {
+    this.calls.push({ method: 'perform', call });
+    return this.behaviour ? this.behaviour(call) : cannedTaskResult(call);
   }
 
   async listExperts(_call: RouterCallContext): Promise<ExpertListJson> {

@@ -12,11 +12,14 @@ import type { GenerationParams as _rsmoe_v1_GenerationParams, GenerationParams__
 import type { ImageRef as _rsmoe_v1_ImageRef, ImageRef__Output as _rsmoe_v1_ImageRef__Output } from './rsmoe/v1/ImageRef';
 import type { InferenceEvent as _rsmoe_v1_InferenceEvent, InferenceEvent__Output as _rsmoe_v1_InferenceEvent__Output } from './rsmoe/v1/InferenceEvent';
 import type { InferenceResult as _rsmoe_v1_InferenceResult, InferenceResult__Output as _rsmoe_v1_InferenceResult__Output } from './rsmoe/v1/InferenceResult';
+import type { LabelGrid as _rsmoe_v1_LabelGrid, LabelGrid__Output as _rsmoe_v1_LabelGrid__Output } from './rsmoe/v1/LabelGrid';
 import type { ListExpertsRequest as _rsmoe_v1_ListExpertsRequest, ListExpertsRequest__Output as _rsmoe_v1_ListExpertsRequest__Output } from './rsmoe/v1/ListExpertsRequest';
 import type { ListExpertsResponse as _rsmoe_v1_ListExpertsResponse, ListExpertsResponse__Output as _rsmoe_v1_ListExpertsResponse__Output } from './rsmoe/v1/ListExpertsResponse';
+import type { PercentBox as _rsmoe_v1_PercentBox, PercentBox__Output as _rsmoe_v1_PercentBox__Output } from './rsmoe/v1/PercentBox';
 import type { ResultTimings as _rsmoe_v1_ResultTimings, ResultTimings__Output as _rsmoe_v1_ResultTimings__Output } from './rsmoe/v1/ResultTimings';
 import type { RoutedExpert as _rsmoe_v1_RoutedExpert, RoutedExpert__Output as _rsmoe_v1_RoutedExpert__Output } from './rsmoe/v1/RoutedExpert';
 import type { RouterClient as _rsmoe_v1_RouterClient, RouterDefinition as _rsmoe_v1_RouterDefinition } from './rsmoe/v1/Router';
+import type { TaskRequest as _rsmoe_v1_TaskRequest, TaskRequest__Output as _rsmoe_v1_TaskRequest__Output } from './rsmoe/v1/TaskRequest';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -27,6 +30,7 @@ export interface ProtoGrpcType {
     v1: {
       AnswerRequest: MessageTypeDefinition<_rsmoe_v1_AnswerRequest, _rsmoe_v1_AnswerRequest__Output>
       CaptionRequest: MessageTypeDefinition<_rsmoe_v1_CaptionRequest, _rsmoe_v1_CaptionRequest__Output>
+      ChangeOutput: EnumTypeDefinition
       ExpertErrorCode: EnumTypeDefinition
       ExpertInfo: MessageTypeDefinition<_rsmoe_v1_ExpertInfo, _rsmoe_v1_ExpertInfo__Output>
       ExpertOutput: MessageTypeDefinition<_rsmoe_v1_ExpertOutput, _rsmoe_v1_ExpertOutput__Output>
@@ -36,8 +40,10 @@ export interface ProtoGrpcType {
       ImageRef: MessageTypeDefinition<_rsmoe_v1_ImageRef, _rsmoe_v1_ImageRef__Output>
       InferenceEvent: MessageTypeDefinition<_rsmoe_v1_InferenceEvent, _rsmoe_v1_InferenceEvent__Output>
       InferenceResult: MessageTypeDefinition<_rsmoe_v1_InferenceResult, _rsmoe_v1_InferenceResult__Output>
+      LabelGrid: MessageTypeDefinition<_rsmoe_v1_LabelGrid, _rsmoe_v1_LabelGrid__Output>
       ListExpertsRequest: MessageTypeDefinition<_rsmoe_v1_ListExpertsRequest, _rsmoe_v1_ListExpertsRequest__Output>
       ListExpertsResponse: MessageTypeDefinition<_rsmoe_v1_ListExpertsResponse, _rsmoe_v1_ListExpertsResponse__Output>
+      PercentBox: MessageTypeDefinition<_rsmoe_v1_PercentBox, _rsmoe_v1_PercentBox__Output>
       ResultTimings: MessageTypeDefinition<_rsmoe_v1_ResultTimings, _rsmoe_v1_ResultTimings__Output>
       RoutedExpert: MessageTypeDefinition<_rsmoe_v1_RoutedExpert, _rsmoe_v1_RoutedExpert__Output>
       /**
@@ -46,6 +52,7 @@ export interface ProtoGrpcType {
        */
       Router: SubtypeConstructor<typeof grpc.Client, _rsmoe_v1_RouterClient> & { service: _rsmoe_v1_RouterDefinition }
       Task: EnumTypeDefinition
+      TaskRequest: MessageTypeDefinition<_rsmoe_v1_TaskRequest, _rsmoe_v1_TaskRequest__Output>
     }
   }
 }

@@ -38,6 +38,10 @@ export const ExpertErrorCode = {
    * Anything else (a bug, a runtime failure); see `error`.
    */
   INTERNAL: 'INTERNAL',
+  /**
+   * The text does not parse as the task's output (status UNPARSEABLE).
+   */
+  UNPARSEABLE_OUTPUT: 'UNPARSEABLE_OUTPUT',
 } as const;
 
 /**
@@ -86,6 +90,11 @@ export type ExpertErrorCode =
    */
   | 'INTERNAL'
   | 8
+  /**
+   * The text does not parse as the task's output (status UNPARSEABLE).
+   */
+  | 'UNPARSEABLE_OUTPUT'
+  | 9
 
 /**
  * Why an expert's output is missing (status FAILED, TIMED_OUT or SKIPPED). `error` holds the detail.

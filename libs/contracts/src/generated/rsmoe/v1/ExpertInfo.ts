@@ -39,10 +39,15 @@ export interface ExpertInfo {
    */
   'waitingJobs'?: (number);
   /**
-   * Tasks the expert has a prompt for (`caption`, `vqa`), in that order. Empty from a router older than
-   * this field: read as every task.
+   * Tasks the expert has a prompt for (`caption`, `vqa`, `classification`, `grounding`, `referring`,
+   * `segmentation`, `change_caption`, `change_mask`), in that order. Empty from a router older than this
+   * field: read as caption and vqa.
    */
   'tasks'?: (string)[];
+  /**
+   * RSUniVLM's granularity of the expert (`image`, `region`, `pixel`); empty when the pack gives none.
+   */
+  'granularity'?: (string);
   '_liveWorkers'?: "liveWorkers";
   '_waitingJobs'?: "waitingJobs";
 }
@@ -84,10 +89,15 @@ export interface ExpertInfo__Output {
    */
   'waitingJobs'?: (number);
   /**
-   * Tasks the expert has a prompt for (`caption`, `vqa`), in that order. Empty from a router older than
-   * this field: read as every task.
+   * Tasks the expert has a prompt for (`caption`, `vqa`, `classification`, `grounding`, `referring`,
+   * `segmentation`, `change_caption`, `change_mask`), in that order. Empty from a router older than this
+   * field: read as caption and vqa.
    */
   'tasks': (string)[];
+  /**
+   * RSUniVLM's granularity of the expert (`image`, `region`, `pixel`); empty when the pack gives none.
+   */
+  'granularity': (string);
   '_liveWorkers'?: "liveWorkers";
   '_waitingJobs'?: "waitingJobs";
 }

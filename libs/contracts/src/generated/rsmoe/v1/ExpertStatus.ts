@@ -22,6 +22,11 @@ export const ExpertStatus = {
    * The job was dropped without computing (e.g. its deadline had passed when it was picked up).
    */
   SKIPPED: 'SKIPPED',
+  /**
+   * The expert answered, but its text is not the output its task needs (boxes, a mask, a known label);
+   * `text` keeps it.
+   */
+  UNPARSEABLE: 'UNPARSEABLE',
 } as const;
 
 /**
@@ -50,6 +55,12 @@ export type ExpertStatus =
    */
   | 'SKIPPED'
   | 4
+  /**
+   * The expert answered, but its text is not the output its task needs (boxes, a mask, a known label);
+   * `text` keeps it.
+   */
+  | 'UNPARSEABLE'
+  | 5
 
 /**
  * Outcome of one expert for one request.

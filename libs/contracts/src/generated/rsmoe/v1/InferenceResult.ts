@@ -5,6 +5,8 @@ import type { Task as _rsmoe_v1_Task, Task__Output as _rsmoe_v1_Task__Output } f
 import type { ExpertOutput as _rsmoe_v1_ExpertOutput, ExpertOutput__Output as _rsmoe_v1_ExpertOutput__Output } from '../../rsmoe/v1/ExpertOutput';
 import type { RoutedExpert as _rsmoe_v1_RoutedExpert, RoutedExpert__Output as _rsmoe_v1_RoutedExpert__Output } from '../../rsmoe/v1/RoutedExpert';
 import type { ResultTimings as _rsmoe_v1_ResultTimings, ResultTimings__Output as _rsmoe_v1_ResultTimings__Output } from '../../rsmoe/v1/ResultTimings';
+import type { PercentBox as _rsmoe_v1_PercentBox, PercentBox__Output as _rsmoe_v1_PercentBox__Output } from '../../rsmoe/v1/PercentBox';
+import type { LabelGrid as _rsmoe_v1_LabelGrid, LabelGrid__Output as _rsmoe_v1_LabelGrid__Output } from '../../rsmoe/v1/LabelGrid';
 
 /**
  * The result of one request, as stored and as returned.
@@ -13,7 +15,7 @@ export interface InferenceResult {
   'requestId'?: (string);
   'task'?: (_rsmoe_v1_Task);
   /**
-   * The fused caption (CAPTION only; empty otherwise).
+   * The fused caption (CAPTION); the description of the region (REFERRING); the change caption (CHANGE).
    */
   'caption'?: (string);
   /**
@@ -61,6 +63,26 @@ export interface InferenceResult {
    * The client's own id for the request (CaptionRequest/AnswerRequest.correlation_id); empty when none.
    */
   'correlationId'?: (string);
+  /**
+   * CLASSIFICATION: the scene label (one of the pack's classification labels).
+   */
+  'label'?: (string);
+  /**
+   * GROUNDING: the boxes found (none when the expert's text was unparseable).
+   */
+  'boxes'?: (_rsmoe_v1_PercentBox)[];
+  /**
+   * SEGMENTATION, and CHANGE with a mask: the label grid the pixel expert wrote.
+   */
+  'mask'?: (_rsmoe_v1_LabelGrid | null);
+  /**
+   * GROUNDING and SEGMENTATION: the phrase of the request.
+   */
+  'query'?: (string);
+  /**
+   * REFERRING: the region of the request; the description is `caption`.
+   */
+  'box'?: (_rsmoe_v1_PercentBox | null);
 }
 
 /**
@@ -70,7 +92,7 @@ export interface InferenceResult__Output {
   'requestId': (string);
   'task': (_rsmoe_v1_Task__Output);
   /**
-   * The fused caption (CAPTION only; empty otherwise).
+   * The fused caption (CAPTION); the description of the region (REFERRING); the change caption (CHANGE).
    */
   'caption': (string);
   /**
@@ -118,4 +140,24 @@ export interface InferenceResult__Output {
    * The client's own id for the request (CaptionRequest/AnswerRequest.correlation_id); empty when none.
    */
   'correlationId': (string);
+  /**
+   * CLASSIFICATION: the scene label (one of the pack's classification labels).
+   */
+  'label': (string);
+  /**
+   * GROUNDING: the boxes found (none when the expert's text was unparseable).
+   */
+  'boxes': (_rsmoe_v1_PercentBox__Output)[];
+  /**
+   * SEGMENTATION, and CHANGE with a mask: the label grid the pixel expert wrote.
+   */
+  'mask': (_rsmoe_v1_LabelGrid__Output | null);
+  /**
+   * GROUNDING and SEGMENTATION: the phrase of the request.
+   */
+  'query': (string);
+  /**
+   * REFERRING: the region of the request; the description is `caption`.
+   */
+  'box': (_rsmoe_v1_PercentBox__Output | null);
 }

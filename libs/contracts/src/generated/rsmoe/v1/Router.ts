@@ -9,6 +9,7 @@ import type { InferenceEvent as _rsmoe_v1_InferenceEvent, InferenceEvent__Output
 import type { InferenceResult as _rsmoe_v1_InferenceResult, InferenceResult__Output as _rsmoe_v1_InferenceResult__Output } from '../../rsmoe/v1/InferenceResult';
 import type { ListExpertsRequest as _rsmoe_v1_ListExpertsRequest, ListExpertsRequest__Output as _rsmoe_v1_ListExpertsRequest__Output } from '../../rsmoe/v1/ListExpertsRequest';
 import type { ListExpertsResponse as _rsmoe_v1_ListExpertsResponse, ListExpertsResponse__Output as _rsmoe_v1_ListExpertsResponse__Output } from '../../rsmoe/v1/ListExpertsResponse';
+import type { TaskRequest as _rsmoe_v1_TaskRequest, TaskRequest__Output as _rsmoe_v1_TaskRequest__Output } from '../../rsmoe/v1/TaskRequest';
 
 /**
  * The router: picks the experts for a request, writes one prompt per expert, dispatches the work and
@@ -73,6 +74,23 @@ export interface RouterClient extends grpc.Client {
   listExperts(argument: _rsmoe_v1_ListExpertsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_ListExpertsResponse__Output>): grpc.ClientUnaryCall;
   listExperts(argument: _rsmoe_v1_ListExpertsRequest, callback: grpc.requestCallback<_rsmoe_v1_ListExpertsResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * Runs one of RSUniVLM's tasks (classification, grounding, referring, segmentation, change) on the
+   * granularity expert its task tag names; captions and answers stay with Caption and Answer.
+   */
+  Perform(argument: _rsmoe_v1_TaskRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
+  Perform(argument: _rsmoe_v1_TaskRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
+  Perform(argument: _rsmoe_v1_TaskRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
+  Perform(argument: _rsmoe_v1_TaskRequest, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
+  /**
+   * Runs one of RSUniVLM's tasks (classification, grounding, referring, segmentation, change) on the
+   * granularity expert its task tag names; captions and answers stay with Caption and Answer.
+   */
+  perform(argument: _rsmoe_v1_TaskRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
+  perform(argument: _rsmoe_v1_TaskRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
+  perform(argument: _rsmoe_v1_TaskRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
+  perform(argument: _rsmoe_v1_TaskRequest, callback: grpc.requestCallback<_rsmoe_v1_InferenceResult__Output>): grpc.ClientUnaryCall;
+  
 }
 
 /**
@@ -101,6 +119,12 @@ export interface RouterHandlers extends grpc.UntypedServiceImplementation {
    */
   ListExperts: grpc.handleUnaryCall<_rsmoe_v1_ListExpertsRequest__Output, _rsmoe_v1_ListExpertsResponse>;
   
+  /**
+   * Runs one of RSUniVLM's tasks (classification, grounding, referring, segmentation, change) on the
+   * granularity expert its task tag names; captions and answers stay with Caption and Answer.
+   */
+  Perform: grpc.handleUnaryCall<_rsmoe_v1_TaskRequest__Output, _rsmoe_v1_InferenceResult>;
+  
 }
 
 export interface RouterDefinition extends grpc.ServiceDefinition {
@@ -108,4 +132,5 @@ export interface RouterDefinition extends grpc.ServiceDefinition {
   Caption: MethodDefinition<_rsmoe_v1_CaptionRequest, _rsmoe_v1_InferenceResult, _rsmoe_v1_CaptionRequest__Output, _rsmoe_v1_InferenceResult__Output>
   CaptionStream: MethodDefinition<_rsmoe_v1_CaptionRequest, _rsmoe_v1_InferenceEvent, _rsmoe_v1_CaptionRequest__Output, _rsmoe_v1_InferenceEvent__Output>
   ListExperts: MethodDefinition<_rsmoe_v1_ListExpertsRequest, _rsmoe_v1_ListExpertsResponse, _rsmoe_v1_ListExpertsRequest__Output, _rsmoe_v1_ListExpertsResponse__Output>
+  Perform: MethodDefinition<_rsmoe_v1_TaskRequest, _rsmoe_v1_InferenceResult, _rsmoe_v1_TaskRequest__Output, _rsmoe_v1_InferenceResult__Output>
 }

@@ -14,6 +14,26 @@ export const Task = {
    * Visual question answering.
    */
   VQA: 'VQA',
+  /**
+   * Scene classification (image-level expert, [CLS]).
+   */
+  CLASSIFICATION: 'CLASSIFICATION',
+  /**
+   * Visual grounding: boxes for a phrase (region-level expert, [VG]).
+   */
+  GROUNDING: 'GROUNDING',
+  /**
+   * Referring / region captioning: describe a box (region-level expert, [REF]).
+   */
+  REFERRING: 'REFERRING',
+  /**
+   * Segmentation: a label mask (pixel-level expert, [SEG]).
+   */
+  SEGMENTATION: 'SEGMENTATION',
+  /**
+   * Change captioning and/or change detection on an image pair ([CCD] image-level, [SEG] pixel-level).
+   */
+  CHANGE: 'CHANGE',
 } as const;
 
 /**
@@ -32,6 +52,31 @@ export type Task =
    */
   | 'VQA'
   | 2
+  /**
+   * Scene classification (image-level expert, [CLS]).
+   */
+  | 'CLASSIFICATION'
+  | 3
+  /**
+   * Visual grounding: boxes for a phrase (region-level expert, [VG]).
+   */
+  | 'GROUNDING'
+  | 4
+  /**
+   * Referring / region captioning: describe a box (region-level expert, [REF]).
+   */
+  | 'REFERRING'
+  | 5
+  /**
+   * Segmentation: a label mask (pixel-level expert, [SEG]).
+   */
+  | 'SEGMENTATION'
+  | 6
+  /**
+   * Change captioning and/or change detection on an image pair ([CCD] image-level, [SEG] pixel-level).
+   */
+  | 'CHANGE'
+  | 7
 
 /**
  * The task of a request.

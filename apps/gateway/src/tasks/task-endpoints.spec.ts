@@ -1,0 +1,180 @@
+import 'reflect-metadata';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { REFUSAL_REASONS } from '@rsmoe/contracts';
+import { createLogger } from '@rsmoe/observability';
+import { decodeCocoRle } from '@rsmoe/region-outputs';
+import { Redis } from 'ioredis';
+import sharp from 'sharp';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TaskCall } from '../adapters/router.port';
+import { RouterCallError } from '../errors/router-status.mapping';
+import { createGatewayApp, type GatewayApp } from '../gateway.app';
+import type { GatewayConfig } from '../gateway.config';
+import { cannedTaskResult, FakeRouter, images, testConfig } from '../testing/gateway-test-kit';
+import type { TaskAnswer } from './task-answer';
+
+const silent = createLogger('gateway', { level: 'error', write: () => {} });
+
+/** RSUniVLM's endpoints on the in-process gateway: real HTTP and Redis, a fake router. */
+describe("gateway: RSUniVLM's task endpoints", () => {
+  let config: GatewayConfig;
+  let redis: Redis;
+  let router: FakeRouter;
+  let gateway: GatewayApp;
+  let base: string;
+  let png: Buffer;
+
+  beforeAll(async () => {
+    config = testConfig();
+    redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+    router = new FakeRouter();
+    gateway = await createGatewayApp(config, { router, redis, logger: silent });
+    base = await gateway.listen();
+    png = await images.png(40, 20);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    const keys = await redis.keys(`${config.KEY_PREFIX}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  beforeEach(() => {
+    router.behaviour = undefined;
+  });
+
+  function form(fields: Record<string, string | Buffer>): FormData {
+    const data = new FormData();
+    for (const [name, value] of Object.entries(fields)) {
+      if (typeof value === 'string') data.append(name, value);
+      else data.append(name, new Blob([new Uint8Array(value)]), `${name}.png`);
+    }
+    return data;
+  }
+
+  async function post(path: string, fields: Record<string, string | Buffer>): Promise<{ status: number; body: TaskAnswer & { error?: { code: string; message: string } } }> {
+    const response = await fetch(`${base}${path}`, { method: 'POST', body: form(fields) });
+    return { status: response.status, body: (await response.json()) as TaskAnswer & { error?: { code: string; message: string } } };
+  }
+
+  const lastCall = (): TaskCall => router.calls.at(-1)!.call as TaskCall;
+
+  it('classify: the label of the image-level expert', async () => {
+    const { status, body } = await post('/v1/classify', { image: png });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ task: 'classification', label: 'farmland' });
+    expect(lastCall()).toMatchObject({ task: 'classification', images: [{ mediaType: 'image/png' }] });
+  });
+
+  it('grounding: the query goes to the router; boxes come back in pixels and in [0, 1], with the phrase', async () => {
+    const { status, body } = await post('/v1/grounding', { image: png, query: '  the  runway ' });
+    expect(status).toBe(200);
+    expect(lastCall()).toMatchObject({ task: 'grounding', query: 'the runway' });
+    // The canned box is [25, 25, 75, 50] percent of a 40×20 image.
+    expect(body.boxes).toEqual([{ phrase: 'the runway', boxPx: [10, 5, 30, 10], boxNorm: [0.25, 0.25, 0.75, 0.5] }]);
+  });
+
+  it('referring: a pixel or normalised box becomes percent for the router; the description and the box come back', async () => {
+    const px = await post('/v1/referring', { image: png, box: '4,2,20,10' });
+    expect(px.status).toBe(200);
+    expect(lastCall().box).toEqual({ x1: 10, y1: 10, x2: 50, y2: 50 });
+    expect(px.body).toMatchObject({ caption: 'a storage tank.', box: { boxPx: [4, 2, 20, 10], boxNorm: [0.1, 0.1, 0.5, 0.5] } });
+    const norm = await fetch(`${base}/v1/referring`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: png.toString('base64'), box: [0.1, 0.1, 0.5, 0.5], units: 'norm' }),
+    });
+    expect(norm.status).toBe(200);
+    expect(lastCall().box).toEqual({ x1: 10, y1: 10, x2: 50, y2: 50 });
+  });
+
+  it('segmentation: the grid is rendered at the image size as a single-channel PNG, with COCO RLE and areas per class', async () => {
+    const { status, body } = await post('/v1/segmentation', { image: png, classes: 'building, water' });
+    expect(status).toBe(200);
+    expect(lastCall().classes).toEqual(['building', 'water']);
+    const mask = body.mask!;
+    expect(mask).toMatchObject({ width: 40, height: 20 });
+    const pngBytes = Buffer.from(mask.png, 'base64');
+    // IHDR: bit depth 8, colour type 0 (greyscale): one 8-bit channel, so pixel values are class indices.
+    expect([pngBytes[24], pngBytes[25]]).toEqual([8, 0]);
+    const { data, info } = await sharp(pngBytes).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+    expect(info).toMatchObject({ width: 40, height: 20, channels: 1 });
+    // The canned 2×2 grid [0 1; 1 0] scaled up: the top-left quarter is others, the top-right building.
+    expect([data[0], data[39], data[20 * 40 - 1]]).toEqual([0, 1, 0]);
+    expect(mask.classes.map((entry) => [entry.name, entry.areaFraction])).toEqual([
+      ['others', 0.5],
+      ['building', 0.5],
+      ['water', 0],
+    ]);
+    // pycocotools' column-major RLE decodes back to the PNG's pixels of that class.
+    const building = decodeCocoRle(mask.classes[1].rle);
+    expect([...building].every((value, i) => value === (data[i] === 1 ? 1 : 0))).toBe(true);
+  });
+
+  it('changes: before and after go to the router in that order; caption, mask and the changed fraction come back', async () => {
+    const after = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#223344' } }).png().toBuffer();
+    const { status, body } = await post('/v1/changes', { before: png, after, output: 'both' });
+    expect(status).toBe(200);
+    const call = lastCall();
+    expect(call.task).toBe('change');
+    expect(call.changeOutput).toBe('both');
+    expect(call.images).toHaveLength(2);
+    expect(call.images[0].sha256).not.toBe(call.images[1].sha256);
+    expect(body).toMatchObject({ task: 'change', caption: 'two buildings were built.', changedFraction: 0.5 });
+  });
+
+  it('refuses bad task input with a status and a code naming the problem, before calling the router', async () => {
+    const small = await images.png(10, 10);
+    const calls = router.calls.length;
+    const cases: [string, Record<string, string | Buffer>, number, string, RegExp][] = [
+      ['/v1/grounding', { image: png }, 400, 'missing_field', /query/],
+      ['/v1/referring', { image: png }, 400, 'missing_field', /box/],
+      ['/v1/referring', { image: png, box: '30,2,20,10' }, 400, 'invalid_field', /empty/],
+      ['/v1/referring', { image: png, box: '0,0,50,10' }, 400, 'invalid_field', /outside the image \(40×20 px\)/],
+      ['/v1/referring', { image: png, box: '0,0,1,1', units: 'inch' }, 400, 'invalid_field', /units/],
+      ['/v1/segmentation', { image: png }, 400, 'missing_field', /classes.*query/],
+      ['/v1/segmentation', { image: png, classes: 'road*2' }, 400, 'invalid_field', /class name/],
+      ['/v1/changes', { before: png }, 400, 'missing_image', /"after"/],
+      ['/v1/changes', { before: png, after: small }, 422, 'image_size_mismatch', /before is 40×20, after is 10×10/],
+      ['/v1/changes', { before: png, after: png, output: 'movie' }, 400, 'invalid_field', /output/],
+      ['/v1/classify', { image: png, query: 'x' }, 400, 'unknown_field', /query/],
+    ];
+    for (const [path, fields, status, code, message] of cases) {
+      const { status: got, body } = await post(path, fields);
+      expect({ path, status: got, code: body.error?.code }).toEqual({ path, status, code });
+      expect(body.error?.message).toMatch(message);
+    }
+    expect(router.calls.length).toBe(calls);
+  });
+
+  it('a task the pack does not serve is 422 task_not_supported naming what it serves', async () => {
+    router.behaviour = async () => {
+      throw new RouterCallError(GrpcStatus.FAILED_PRECONDITION, 'task grounding is not supported by this pack (no expert of the pack has a grounding prompt); it serves: caption, vqa', {
+        reason: REFUSAL_REASONS.taskNotSupported,
+      });
+    };
+    const { status, body } = await post('/v1/grounding', { image: png, query: 'a road' });
+    expect(status).toBe(422);
+    expect(body.error).toMatchObject({ code: 'task_not_supported', message: expect.stringContaining('it serves: caption, vqa') });
+  });
+
+  it('every routed expert unparseable is 502 experts_failed with each expert detail; one good expert of two is 200 degraded', async () => {
+    router.behaviour = async (call) => {
+      const result = cannedTaskResult(call as TaskCall);
+      return { ...result, boxes: [], degraded: true, missingExperts: ['theme'], experts: result.experts.map((e) => ({ ...e, status: 'unparseable' as const, errorCode: 'unparseable_output' as const, error: 'no box' })) };
+    };
+    const failed = await post('/v1/grounding', { image: png, query: 'a road' });
+    expect(failed.status).toBe(502);
+    expect(failed.body.error).toMatchObject({ code: 'experts_failed', message: expect.stringContaining('unparseable_output') });
+    router.behaviour = async (call) => {
+      const result = cannedTaskResult(call as TaskCall);
+      const failedOne = { ...result.experts[0], expertId: 'pixel', status: 'timed_out' as const, errorCode: 'deadline_exceeded' as const, text: '' };
+      return { ...result, mask: undefined, degraded: true, missingExperts: ['pixel'], experts: [...result.experts, failedOne] };
+    };
+    const degraded = await post('/v1/changes', { before: png, after: png });
+    expect(degraded.status).toBe(200);
+    expect(degraded.body).toMatchObject({ degraded: true, missingExperts: ['pixel'], caption: 'two buildings were built.' });
+    expect(degraded.body.mask).toBeUndefined();
+  });
+});
