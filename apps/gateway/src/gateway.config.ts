@@ -37,6 +37,9 @@ export function loadGatewayConfig(source: Env) {
       REQUEST_TIMEOUT_MS: env.integer(30_000, 1),
       /** Longest deadline a client may ask for (`timeoutMs` / `X-Request-Timeout-Ms`), in ms. Default 120 000. */
       MAX_REQUEST_TIMEOUT_MS: env.integer(120_000, 1),
+      /** The same two for segmentation and changes, whose masks are long text (LONG_TASKS). Defaults 300 000 and 1 800 000. */
+      LONG_TASK_TIMEOUT_MS: env.integer(300_000, 1),
+      MAX_LONG_TASK_TIMEOUT_MS: env.integer(1_800_000, 1),
       /** Lifetime of stored image bytes in the blob store, in seconds. Default 900. */
       BLOB_TTL_S: env.integer(900, 1),
       /** Deadline of each readiness probe (Redis PING, router health check) and of ListExperts' health part, in ms. Default 2000. */
@@ -67,6 +70,9 @@ export function loadGatewayConfig(source: Env) {
     source,
   );
   const problems: string[] = [];
+  if (config.LONG_TASK_TIMEOUT_MS > config.MAX_LONG_TASK_TIMEOUT_MS) {
+    problems.push(`LONG_TASK_TIMEOUT_MS=${config.LONG_TASK_TIMEOUT_MS}: must not exceed MAX_LONG_TASK_TIMEOUT_MS=${config.MAX_LONG_TASK_TIMEOUT_MS}`);
+  }
   if (config.REQUEST_TIMEOUT_MS > config.MAX_REQUEST_TIMEOUT_MS) {
     problems.push(`REQUEST_TIMEOUT_MS=${config.REQUEST_TIMEOUT_MS}: must not exceed MAX_REQUEST_TIMEOUT_MS=${config.MAX_REQUEST_TIMEOUT_MS}`);
   }

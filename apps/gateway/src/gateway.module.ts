@@ -72,6 +72,7 @@ export class GatewayModule {
             maxQuestionChars: config.MAX_QUESTION_CHARS,
             defaultTimeoutMs: config.REQUEST_TIMEOUT_MS,
             maxTimeoutMs: config.MAX_REQUEST_TIMEOUT_MS,
+            longTask: { defaultTimeoutMs: config.LONG_TASK_TIMEOUT_MS, maxTimeoutMs: config.MAX_LONG_TASK_TIMEOUT_MS },
             generation: {
               maxNewTokens: config.MAX_NEW_TOKENS,
               maxBeams: config.MAX_BEAMS,

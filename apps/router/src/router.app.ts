@@ -135,6 +135,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
       reserveMinMs: config.FUSE_RESERVE_MIN_MS,
       reserveMaxMs: config.FUSE_RESERVE_MAX_MS,
       deadlineJobGraceMs: config.DEADLINE_JOB_GRACE_MS,
+      longTask: { defaultMs: config.LONG_TASK_DEFAULT_DEADLINE_MS, maxMs: config.LONG_TASK_MAX_DEADLINE_MS },
     },
     onArmFailed: (requestId, error) => logger.warn('arming the deadline job failed', { requestId, error: (error as Error).message }),
     onFused: (result) => fusedResults.inc({ task: result.task }),

@@ -22,6 +22,9 @@ export function loadRouterConfig(source: Env) {
       DEFAULT_DEADLINE_MS: env.integer(30_000, 100),
       /** Most time a request may ask for, in ms. */
       MAX_DEADLINE_MS: env.integer(300_000, 100),
+      /** The same two for segmentation and changes (LONG_TASKS: masks are long text). */
+      LONG_TASK_DEFAULT_DEADLINE_MS: env.integer(300_000, 100),
+      LONG_TASK_MAX_DEADLINE_MS: env.integer(1_800_000, 100),
       /**
        * Time kept back from the deadline to fuse and answer, as a fraction of the request's budget, clamped
        * to [FUSE_RESERVE_MIN_MS, FUSE_RESERVE_MAX_MS]: experts stop being waited for at deadline - reserve.

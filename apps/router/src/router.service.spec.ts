@@ -87,6 +87,34 @@ describe('RouterService', () => {
     await pending;
   });
 
+  it('gives segmentation and changes their own default and longest budgets, and a change exactly two images', async () => {
+    const deadlines = {
+      defaultMs: 10_000,
+      maxMs: 60_000,
+      reserveFraction: 0.1,
+      reserveMinMs: 50,
+      reserveMaxMs: 1_000,
+      // Longer than every budget here: each request arms its deadline job at dispatch, where we see it.
+      deadlineJobGraceMs: 3_600_000,
+      longTask: { defaultMs: 300_000, maxMs: 1_800_000 },
+    };
+    const uni = loadPackManifest(`${__dirname}/../../../models/fixtures/tiny-unipack`);
+    const { service, armed } = harness({ manifest: uni, router: new InstructionRouter(uni), deadlines });
+    void service.infer({ requestId: 'long1', task: 'segmentation', images, params: {}, query: 'water' }).catch(() => undefined);
+    void service.infer({ requestId: 'long2', task: 'segmentation', images, params: {}, query: 'water', deadlineUnixMs: 1_000_000 + 3_600_000 }).catch(() => undefined);
+    void service.infer({ requestId: 'short1', task: 'classification', images, params: {}, deadlineUnixMs: 1_000_000 + 3_600_000 }).catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(armed.map((parent) => [parent.requestId, parent.deadlineUnixMs - 1_000_000])).toEqual([
+      ['long1', 300_000],
+      ['long2', 1_800_000],
+      ['short1', 60_000],
+    ]);
+    await expect(service.infer({ requestId: 'c1', task: 'change', images, params: {} })).rejects.toMatchObject({
+      kind: 'invalid_argument',
+      message: expect.stringContaining('exactly two images'),
+    });
+  });
+
   it('rejects bad requests before dispatching anything', async () => {
     const { service, dispatched } = harness({ images: { has: async () => false, get: async () => undefined } });
     const kinds = async (request: Parameters<RouterService['infer']>[0]) => service.infer(request).catch((error: RouterRequestError) => error.kind);

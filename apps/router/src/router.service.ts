@@ -3,6 +3,7 @@ import {
   REFUSAL_REASONS,
   computeDeadline,
   expertQueueName,
+  isLongTask,
   isCorrelationId,
   isRequestId,
   isSha256Hex,
@@ -103,6 +104,8 @@ export interface RouterServiceDeps {
      * are answered sooner and never need one. Budgets shorter than this get theirs at dispatch.
      */
     deadlineJobGraceMs: number;
+    /** Default and longest budgets of LONG_TASKS (segmentation, change); absent: the ones above. */
+    longTask?: { defaultMs: number; maxMs: number };
   };
   /** Told when arming a deadline job failed (a missing expert then holds the request until its deadline). */
   onArmFailed?: (requestId: string, error: unknown) => void;
@@ -145,7 +148,7 @@ export class RouterService {
     this.checkImages(request.images);
     const countProblem = imageCountProblem(request.task, request.images.length);
     if (countProblem) throw new RouterRequestError('invalid_argument', countProblem);
-    const deadline = this.deadline(request.deadlineUnixMs, receivedAt);
+    const deadline = this.deadline(request.deadlineUnixMs, receivedAt, request.task);
     // Idempotent: the same request id answered before gets its stored result.
     // With a router model the image itself is needed (its scene fills {scene}); otherwise only its presence.
     // One scene hint cannot describe several images: a several-image prompt gets none (the question type
@@ -348,9 +351,10 @@ export class RouterService {
   }
 
   /** The request's one Deadline, computed here and nowhere else (every job carries it). */
-  private deadline(requested: number | undefined, now: number): Deadline {
+  private deadline(requested: number | undefined, now: number, task: Task): Deadline {
     if (requested && requested <= now) throw new RouterRequestError('deadline_exceeded', `the deadline passed ${now - requested} ms before the router got the request`);
-    return computeDeadline(now, requested, this.deps.deadlines);
+    const { longTask, ...policy } = this.deps.deadlines;
+    return computeDeadline(now, requested, isLongTask(task) && longTask ? { ...policy, ...longTask } : policy);
   }
 }
 

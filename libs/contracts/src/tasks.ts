@@ -62,6 +62,17 @@ export function expertTasksOf(task: Task, changeOutput: ChangeOutput = 'both'): 
   return ['change_caption', 'change_mask'];
 }
 
+/**
+ * Tasks whose expert writes a mask as text (segmentation, and a change request, whose mask may be asked
+ * for): answers of hundreds of tokens, so their default and longest deadlines are their own
+ * (RSUniVLM's demo takes 15-30 s per mask on a laptop GPU).
+ */
+export const LONG_TASKS: readonly Task[] = Object.freeze(['segmentation', 'change']);
+
+export function isLongTask(task: Task): boolean {
+  return LONG_TASKS.includes(task);
+}
+
 /** The label of a change mask's changed pixels; unchanged pixels are `others`, RSUniVLM's background. */
 export const CHANGE_MASK_CLASSES = Object.freeze(['others', 'changed'] as const);
 /** RSUniVLM's background label in mask text. */

@@ -3,6 +3,7 @@ import {
   formatIssues,
   generationParamsSchemaWithin,
   CHANGE_OUTPUTS,
+  isLongTask,
   type ChangeOutput,
   type GenerationParamLimits,
   type GenerationParams,
@@ -26,6 +27,8 @@ export interface IntakeLimits {
   defaultTimeoutMs: number;
   /** Longest deadline a client may ask for, in ms. */
   maxTimeoutMs: number;
+  /** The same two for LONG_TASKS (segmentation, change), whose masks are long text; default: the above. */
+  longTask?: { defaultTimeoutMs: number; maxTimeoutMs: number };
   /** Bounds of `params` (the experts' schema, libs/contracts generationParamsSchemaWithin). Default: the experts' own. */
   generation?: GenerationParamLimits;
 }
@@ -136,7 +139,7 @@ export class ImageIntake {
     const question = task === 'vqa' ? this.acceptQuestion(body.question) : undefined;
     const fields = this.taskFields(task, body, image, input.encoding);
     const params = this.acceptParams(body.params, input.encoding);
-    const timeoutMs = this.acceptTimeout(body.timeoutMs, input.timeoutHeader, input.encoding);
+    const timeoutMs = this.acceptTimeout(body.timeoutMs, input.timeoutHeader, input.encoding, isLongTask(task) ? this.limits.longTask : undefined);
     return { task, image, images, ...(question !== undefined ? { question } : {}), ...fields, params, timeoutMs };
   }
 
@@ -353,22 +356,27 @@ export class ImageIntake {
    * The deadline budget: the smaller of `timeoutMs` and `X-Request-Timeout-Ms` when given, else the
    * default. A value above the maximum is refused rather than cut, so the client learns the limit.
    */
-  acceptTimeout(bodyValue: unknown, header: string | undefined, encoding: RawInferenceInput['encoding']): number {
+  acceptTimeout(
+    bodyValue: unknown,
+    header: string | undefined,
+    encoding: RawInferenceInput['encoding'],
+    limits: { defaultTimeoutMs: number; maxTimeoutMs: number } = this.limits,
+  ): number {
     const asked: number[] = [];
     if (bodyValue !== undefined && bodyValue !== null && !(encoding === 'multipart' && bodyValue === '')) {
-      asked.push(this.timeoutValue('timeoutMs', bodyValue, encoding === 'multipart'));
+      asked.push(this.timeoutValue('timeoutMs', bodyValue, encoding === 'multipart', limits.maxTimeoutMs));
     }
-    if (header !== undefined && header.trim() !== '') asked.push(this.timeoutValue('X-Request-Timeout-Ms', header.trim(), true));
-    return asked.length > 0 ? Math.min(...asked) : this.limits.defaultTimeoutMs;
+    if (header !== undefined && header.trim() !== '') asked.push(this.timeoutValue('X-Request-Timeout-Ms', header.trim(), true, limits.maxTimeoutMs));
+    return asked.length > 0 ? Math.min(...asked) : limits.defaultTimeoutMs;
   }
 
-  private timeoutValue(name: string, value: unknown, text: boolean): number {
+  private timeoutValue(name: string, value: unknown, text: boolean, maxTimeoutMs: number): number {
     const number = text && typeof value === 'string' && DECIMAL.test(value) ? Number(value) : value;
     if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1) {
       throw badRequest(ERROR_CODES.invalidTimeout, `${name} must be a positive integer number of milliseconds`);
     }
-    if (number > this.limits.maxTimeoutMs) {
-      throw badRequest(ERROR_CODES.invalidTimeout, `${name}=${number} exceeds the maximum of ${this.limits.maxTimeoutMs} ms`);
+    if (number > maxTimeoutMs) {
+      throw badRequest(ERROR_CODES.invalidTimeout, `${name}=${number} exceeds the maximum of ${maxTimeoutMs} ms`);
     }
     return number;
   }

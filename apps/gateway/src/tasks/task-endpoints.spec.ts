@@ -148,6 +148,18 @@ describe("gateway: RSUniVLM's task endpoints", () => {
     expect(router.calls.length).toBe(calls);
   });
 
+  it('segmentation and changes have their own, longer default and maximum deadlines (masks are long text)', async () => {
+    const before = Date.now();
+    expect((await post('/v1/segmentation', { image: png, query: 'water' })).status).toBe(200);
+    // LONG_TASK_TIMEOUT_MS (default 300 s), not REQUEST_TIMEOUT_MS (5 s in this test gateway).
+    expect(lastCall().deadlineUnixMs - before).toBeGreaterThanOrEqual(299_000);
+    expect((await post('/v1/segmentation', { image: png, query: 'water', timeoutMs: '600000' })).status).toBe(200);
+    const caption = await fetch(`${base}/v1/captions`, { method: 'POST', body: form({ image: png, timeoutMs: '600000' }) });
+    expect(caption.status).toBe(400);
+    const tooLong = await post('/v1/changes', { before: png, after: png, timeoutMs: '1800001' });
+    expect(tooLong.body.error).toMatchObject({ code: 'invalid_timeout', message: expect.stringContaining('1800000 ms') });
+  });
+
   it('a task the pack does not serve is 422 task_not_supported naming what it serves', async () => {
     router.behaviour = async () => {
       throw new RouterCallError(GrpcStatus.FAILED_PRECONDITION, 'task grounding is not supported by this pack (no expert of the pack has a grounding prompt); it serves: caption, vqa', {
