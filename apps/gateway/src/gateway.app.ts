@@ -8,6 +8,7 @@ import { createRedisKeys } from '@rsmoe/contracts';
 import { RedisOutageLog, createLogger, type Logger } from '@rsmoe/observability';
 import helmet from 'helmet';
 import { Redis } from 'ioredis';
+import { RedisAsyncAnswerStore } from './adapters/async-answer-store.adapter';
 import { RedisResultReader, type ResultReader } from './adapters/result-reader.adapter';
 import { RouterClientAdapter } from './adapters/router-client.adapter';
 import type { RouterPort } from './adapters/router.port';
@@ -92,6 +93,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     router,
     blobStore: deps.blobStore ?? new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: config.BLOB_TTL_S, maxBytes: config.MAX_IMAGE_BYTES }),
     resultReader: deps.resultReader ?? new RedisResultReader(redis, keys),
+    asyncAnswers: new RedisAsyncAnswerStore(redis, keys, config.ASYNC_ANSWER_TTL_S),
     redisProbe: redis,
     overloadGate,
     logger,

@@ -40,6 +40,10 @@ export function loadGatewayConfig(source: Env) {
       /** The same two for segmentation and changes, whose masks are long text (LONG_TASKS). Defaults 300 000 and 1 800 000. */
       LONG_TASK_TIMEOUT_MS: env.integer(300_000, 1),
       MAX_LONG_TASK_TIMEOUT_MS: env.integer(1_800_000, 1),
+      /** How long the answer of an asynchronous request (`Prefer: respond-async`) can be read, in seconds. Default 3600. */
+      ASYNC_ANSWER_TTL_S: env.integer(3_600, 1),
+      /** Most asynchronous requests this gateway runs at once; more are refused with 429. Default 256. */
+      MAX_ASYNC_IN_FLIGHT: env.integer(256, 1, 100_000),
       /** Lifetime of stored image bytes in the blob store, in seconds. Default 900. */
       BLOB_TTL_S: env.integer(900, 1),
       /** Deadline of each readiness probe (Redis PING, router health check) and of ListExperts' health part, in ms. Default 2000. */

@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
 import type { BlobStore } from '@rsmoe/blobstore';
 import type { Logger } from '@rsmoe/observability';
+import type { AsyncAnswerStore } from './adapters/async-answer-store.adapter';
 import type { ResultReader } from './adapters/result-reader.adapter';
 import type { RouterPort } from './adapters/router.port';
 import { ExpertsController } from './experts/experts.controller';
@@ -13,7 +14,7 @@ import type { OverloadGate } from './inference/overload-gate';
 import { InferenceService } from './inference/inference.service';
 import { ImageIntake } from './intake/image-intake.service';
 import { RequestsController } from './requests/requests.controller';
-import { BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_PROBE, RESULT_READER, ROUTER } from './tokens';
+import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_PROBE, RESULT_READER, ROUTER } from './tokens';
 
 /** Everything the gateway talks to; built (or faked) by createGatewayApp and injected by token. */
 export interface GatewayModuleDeps {
@@ -21,6 +22,7 @@ export interface GatewayModuleDeps {
   router: RouterPort;
   blobStore: BlobStore;
   resultReader: ResultReader;
+  asyncAnswers: AsyncAnswerStore;
   redisProbe: RedisProbe;
   /** Shared with the early-refusal middleware of createGatewayApp. */
   overloadGate: OverloadGate;
@@ -61,6 +63,7 @@ export class GatewayModule {
         { provide: ROUTER, useValue: deps.router },
         { provide: BLOB_STORE, useValue: deps.blobStore },
         { provide: RESULT_READER, useValue: deps.resultReader },
+        { provide: ASYNC_ANSWERS, useValue: deps.asyncAnswers },
         { provide: REDIS_PROBE, useValue: deps.redisProbe },
         { provide: LOGGER, useValue: deps.logger },
         { provide: OVERLOAD_GATE, useValue: deps.overloadGate },

@@ -17,3 +17,5 @@ export const LOGGER = Symbol('LOGGER');
 export const IMAGE_INTAKE = Symbol('IMAGE_INTAKE');
 /** The OverloadGate shared by the inference service (which fills it) and the early-refusal middleware. */
 export const OVERLOAD_GATE = Symbol('OVERLOAD_GATE');
+/** An AsyncAnswerStore: answers of requests submitted with `Prefer: respond-async`. */
+export const ASYNC_ANSWERS = Symbol('ASYNC_ANSWERS');

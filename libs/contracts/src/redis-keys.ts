@@ -9,6 +9,11 @@ export interface RedisKeys {
   /** String key holding a request's InferenceResultJson (set with the result TTL). */
   resultKey(requestId: string): string;
   /**
+   * The gateway's answer to a request submitted asynchronously (`Prefer: respond-async`): pending, then the
+   * HTTP status and body it would have answered (GET /v1/requests/{id} serves it).
+   */
+  asyncAnswerKey(requestId: string): string;
+  /**
    * A router instance's inbox: the channel it subscribes to once, at start. Its jobs carry it as `replyTo`;
    * experts publish their partials there and the aggregator the stored result (RouterInboxMessage).
    */
@@ -34,6 +39,7 @@ export function createRedisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys 
   return Object.freeze({
     prefix,
     resultKey: (requestId: string) => `${prefix}:result:${requestId}`,
+    asyncAnswerKey: (requestId: string) => `${prefix}:answer:${requestId}`,
     routerInbox: (routerInstanceId: string) => `${prefix}:inbox:${routerInstanceId}`,
     featureCacheKey: (imageSha256: string, encoderId: string, packing: string) => `${prefix}:features:${encoderId}:${packing}:${imageSha256}`,
     blobKey: (sha256: string) => `${prefix}:blob:${sha256}`,

@@ -34,6 +34,22 @@ function fromHttpException(exception: HttpException, req: HttpRequest): GatewayE
   return new GatewayError(status, code, code === ERROR_CODES.internalError ? 'internal error' : message, { cause: exception });
 }
 
+/** The HTTP error of anything thrown while serving a request (HTTP-layer exceptions need the request). */
+export function gatewayErrorOf(exception: unknown): GatewayError {
+  if (exception instanceof GatewayError) return exception;
+  if (exception instanceof HttpException && exception.cause instanceof GatewayError) return exception.cause;
+  if (exception instanceof RouterCallError) return routerErrorToGatewayError(exception);
+  if (exception instanceof StorageUnavailableError) {
+    return new GatewayError(503, ERROR_CODES.storageUnavailable, 'the blob or result store is unavailable', { cause: exception });
+  }
+  return new GatewayError(500, ERROR_CODES.internalError, 'internal error', { cause: exception });
+}
+
+/** The body of the error response of `error` for request `requestId`. */
+export function errorBodyOf(error: GatewayError, requestId: string): ErrorBody {
+  return { error: { code: error.code, message: error.message, requestId, ...(error.details ? { details: error.details } : {}) } };
+}
+
 /**
  * The one HTTP exception filter: every error, from validation, the router, Redis, Nest, body parsing or
  * multer, and unknown routes, becomes `{"error": {"code", "message", "requestId"}}` with the request id
@@ -66,23 +82,15 @@ export class ErrorResponseFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
-    const body: ErrorBody = {
-      error: { code: error.code, message: error.message, requestId, ...(error.details ? { details: error.details } : {}) },
-    };
+    const body = errorBodyOf(error, requestId);
     res.setHeader('X-Request-Id', requestId);
     for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
     res.status(error.status).json(body);
   }
 
   private toGatewayError(exception: unknown, req: HttpRequest): GatewayError {
-    if (exception instanceof GatewayError) return exception;
-    // Thrown inside body parsing (e.g. the JSON depth check) and wrapped on the way.
-    if (exception instanceof HttpException && exception.cause instanceof GatewayError) return exception.cause;
-    if (exception instanceof RouterCallError) return routerErrorToGatewayError(exception);
-    if (exception instanceof StorageUnavailableError) {
-      return new GatewayError(503, ERROR_CODES.storageUnavailable, 'the blob or result store is unavailable', { cause: exception });
-    }
-    if (exception instanceof HttpException) return fromHttpException(exception, req);
-    return new GatewayError(500, ERROR_CODES.internalError, 'internal error', { cause: exception });
+    // An HttpException wrapping a GatewayError was thrown inside body parsing (e.g. the JSON depth check).
+    if (exception instanceof HttpException && !(exception.cause instanceof GatewayError)) return fromHttpException(exception, req);
+    return gatewayErrorOf(exception);
   }
 }

@@ -10,7 +10,7 @@ import { InferenceService, type InferenceContext } from './inference.service';
 /** Header a client may use instead of (or with) the `timeoutMs` field; the smaller one wins. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms';
 
-type Answer = Promise<InferenceResultJson | TaskAnswer>;
+type Answer = Promise<InferenceResultJson | TaskAnswer | PendingAnswer>;
 
 /**
  * The inference endpoints: multipart (file field `image`; `before` and `after` for changes) or JSON (base64 /
@@ -83,7 +83,13 @@ export class InferenceController {
     return this.handle('change', req, res, undefined, pair);
   }
 
-  private handle(task: Task, req: HttpRequest, res: HttpResponse, file: UploadedImageFile | undefined, files?: RawInferenceInput['files']): Answer {
+  private async handle(
+    task: Task,
+    req: HttpRequest,
+    res: HttpResponse,
+    file: UploadedImageFile | undefined,
+    files?: RawInferenceInput['files'],
+  ): Promise<InferenceResultJson | TaskAnswer | PendingAnswer> {
     const multipart = /^multipart\//i.test(String(req.headers['content-type'] ?? ''));
     const header = req.headers[TIMEOUT_HEADER];
     const input: RawInferenceInput = {
@@ -93,8 +99,30 @@ export class InferenceController {
       body: req.body,
       ...(typeof header === 'string' ? { timeoutHeader: header } : {}),
     };
-    return this.inference.run(task, input, contextOf(req, res));
+    const context = contextOf(req, res);
+    if (!prefersAsync(req)) return this.inference.run(task, input, context);
+    await this.inference.submit(task, input, context);
+    const location = `/v1/requests/${context.requestId}`;
+    res.status(202);
+    res.setHeader('Location', location);
+    res.setHeader('Preference-Applied', 'respond-async');
+    return { requestId: context.requestId, status: 'pending', location };
   }
+}
+
+/** The 202 answer of a request submitted with `Prefer: respond-async`. */
+export interface PendingAnswer {
+  requestId: string;
+  status: 'pending';
+  /** Where the answer will be: GET it until it is no longer 202. */
+  location: string;
+}
+
+/** RFC 7240: `Prefer: respond-async` (among other preferences, any case). */
+function prefersAsync(req: HttpRequest): boolean {
+  const header = req.headers.prefer;
+  const values = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return values.split(',').some((preference) => preference.split(';')[0].trim().toLowerCase() === 'respond-async');
 }
 
 function contextOf(req: HttpRequest, res: HttpResponse): InferenceContext {

@@ -7,8 +7,11 @@ import type { RouterPort } from '../adapters/router.port';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
 import { DEFAULT_RETRY_AFTER_MS, RouterCallError, retryAfterSeconds } from '../errors/router-status.mapping';
 import { StorageUnavailableError } from '../errors/storage-errors';
-import type { ImageIntake, RawInferenceInput } from '../intake/image-intake.service';
-import { BLOB_STORE, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, ROUTER } from '../tokens';
+import type { AsyncAnswerStore } from '../adapters/async-answer-store.adapter';
+import { errorBodyOf, gatewayErrorOf } from '../errors/error-response.filter';
+import type { GatewayConfig } from '../gateway.config';
+import type { AcceptedInferenceRequest, ImageIntake, RawInferenceInput } from '../intake/image-intake.service';
+import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, ROUTER } from '../tokens';
 import { renderTaskAnswer, type TaskAnswer } from '../tasks/task-answer';
 import type { OverloadGate } from './overload-gate';
 
@@ -24,6 +27,14 @@ export interface InferenceContext {
   receivedAtMs: number;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
+}
+
+/** A request validated, its images stored: ready for the router. */
+interface PreparedRequest {
+  task: Task;
+  accepted: AcceptedInferenceRequest;
+  images: ImageRefJson[];
+  deadlineUnixMs: number;
 }
 
 /** One expert's outcome in the body of a 502 experts_failed. */
@@ -48,9 +59,52 @@ export class InferenceService {
     @Inject(ROUTER) private readonly router: RouterPort,
     @Inject(OVERLOAD_GATE) private readonly overload: OverloadGate,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(ASYNC_ANSWERS) private readonly answers: AsyncAnswerStore,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
   ) {}
 
+  private asyncInFlight = 0;
+
   async run(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<InferenceResultJson | TaskAnswer> {
+    return this.complete(await this.prepare(task, input, context), context);
+  }
+
+  /**
+   * `Prefer: respond-async`: everything a synchronous request checks is checked now (a bad request is still
+   * its 4xx), the images are stored, and the rest runs in the background, not tied to the connection: its
+   * answer (200 body or error) goes to the async answer store for GET /v1/requests/{id}. If this gateway
+   * stops first, the router still stores its result there.
+   */
+  async submit(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<void> {
+    if (this.asyncInFlight >= this.config.MAX_ASYNC_IN_FLIGHT) {
+      throw new GatewayError(429, ERROR_CODES.overloaded, `this gateway already runs ${this.asyncInFlight} asynchronous requests (MAX_ASYNC_IN_FLIGHT); retry later`, {
+        headers: { 'Retry-After': String(retryAfterSeconds(DEFAULT_RETRY_AFTER_MS)) },
+      });
+    }
+    const prepared = await this.prepare(task, input, context);
+    await this.answers.markPending(context.requestId);
+    this.asyncInFlight += 1;
+    const { signal: _clientSignal, ...detached } = context;
+    this.complete(prepared, detached)
+      .then(
+        (answer) => this.answers.finish(context.requestId, 200, answer),
+        (error: unknown) => {
+          const failure = gatewayErrorOf(error);
+          if (failure.status >= 500) this.logger.warn('asynchronous request failed', { requestId: context.requestId, status: failure.status, code: failure.code });
+          return this.answers.finish(context.requestId, failure.status, errorBodyOf(failure, context.requestId));
+        },
+      )
+      .catch((error: unknown) => this.logger.error('storing an asynchronous answer failed', { requestId: context.requestId, error }))
+      .finally(() => (this.asyncInFlight -= 1));
+  }
+
+  /** Asynchronous requests running now. */
+  get asyncRunning(): number {
+    return this.asyncInFlight;
+  }
+
+  /** Validates the request and stores its images: what must succeed before an answer can be promised. */
+  private async prepare(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<PreparedRequest> {
     const accepted = await this.intake.accept(task, input);
     const deadlineUnixMs = context.receivedAtMs + accepted.timeoutMs;
     this.assertBeforeDeadline(deadlineUnixMs);
@@ -66,6 +120,11 @@ export class InferenceService {
       height: accepted.image.height,
       deadlineUnixMs,
     });
+    return { task, accepted, images, deadlineUnixMs };
+  }
+
+  /** Calls the router, checks its result and renders the answer. */
+  private async complete({ task, accepted, images, deadlineUnixMs }: PreparedRequest, context: InferenceContext): Promise<InferenceResultJson | TaskAnswer> {
     const call = {
       requestId: context.requestId,
       ...(context.correlationId !== undefined ? { correlationId: context.correlationId } : {}),

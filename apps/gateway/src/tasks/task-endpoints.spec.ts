@@ -160,6 +160,40 @@ describe("gateway: RSUniVLM's task endpoints", () => {
     expect(tooLong.body.error).toMatchObject({ code: 'invalid_timeout', message: expect.stringContaining('1800000 ms') });
   });
 
+  it('Prefer: respond-async answers 202 at once; GET /v1/requests/{id} is 202 while it runs, then its answer or its error', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    router.behaviour = async (call) => {
+      await gate;
+      return cannedTaskResult(call as TaskCall);
+    };
+    const submitted = await fetch(`${base}/v1/segmentation`, { method: 'POST', headers: { Prefer: 'wait=5, respond-async' }, body: form({ image: png, query: 'water' }) });
+    expect(submitted.status).toBe(202);
+    const pending = (await submitted.json()) as { requestId: string; status: string; location: string };
+    expect(pending).toMatchObject({ status: 'pending', location: `/v1/requests/${pending.requestId}` });
+    expect(submitted.headers.get('location')).toBe(pending.location);
+    expect(submitted.headers.get('preference-applied')).toBe('respond-async');
+    expect(submitted.headers.get('x-request-id')).toBe(pending.requestId);
+    const running = await fetch(`${base}${pending.location}`);
+    expect(running.status).toBe(202);
+    expect(running.headers.get('retry-after')).toBe('1');
+    release();
+    await expect.poll(async () => (await fetch(`${base}${pending.location}`)).status).toBe(200);
+    const done = (await (await fetch(`${base}${pending.location}`)).json()) as TaskAnswer;
+    expect(done).toMatchObject({ requestId: pending.requestId, task: 'segmentation', mask: { width: 40, height: 20 } });
+
+    router.behaviour = async () => {
+      throw new RouterCallError(GrpcStatus.DEADLINE_EXCEEDED, 'late');
+    };
+    const late = (await (await fetch(`${base}/v1/classify`, { method: 'POST', headers: { Prefer: 'respond-async' }, body: form({ image: png }) })).json()) as { location: string; requestId: string };
+    await expect.poll(async () => (await fetch(`${base}${late.location}`)).status).toBe(408);
+    expect(await (await fetch(`${base}${late.location}`)).json()).toMatchObject({ error: { code: 'deadline_exceeded', requestId: late.requestId } });
+
+    // Bad input is refused at once, as without the preference.
+    const bad = await fetch(`${base}/v1/grounding`, { method: 'POST', headers: { Prefer: 'respond-async' }, body: form({ image: png }) });
+    expect(bad.status).toBe(400);
+  });
+
   it('a task the pack does not serve is 422 task_not_supported naming what it serves', async () => {
     router.behaviour = async () => {
       throw new RouterCallError(GrpcStatus.FAILED_PRECONDITION, 'task grounding is not supported by this pack (no expert of the pack has a grounding prompt); it serves: caption, vqa', {
