@@ -491,7 +491,29 @@ describe('gateway HTTP API', () => {
     expect(response.status).toBe(200);
     const document = (await response.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     expect(document.openapi).toMatch(/^3\./);
-    expect(Object.keys(document.paths).sort()).toEqual(['/v1/captions', '/v1/experts', '/v1/requests/{id}', '/v1/vqa', '/v2/health/live', '/v2/health/ready']);
+    expect(Object.keys(document.paths).sort()).toEqual([
+      '/v1/captions',
+      '/v1/changes',
+      '/v1/classify',
+      '/v1/experts',
+      '/v1/grounding',
+      '/v1/referring',
+      '/v1/requests/{id}',
+      '/v1/segmentation',
+      '/v1/vqa',
+      '/v2/health/live',
+      '/v2/health/ready',
+    ]);
+    // RSUniVLM's endpoints: their fields, the asynchronous 202, their own error codes and the long deadline.
+    type TaskOperation = { requestBody: { content: Record<string, { schema: { properties: Record<string, { maximum?: number }> } }> }; responses: Record<string, { description: string }> };
+    const segmentation = (document.paths['/v1/segmentation'] as { post: TaskOperation }).post;
+    expect(Object.keys(segmentation.requestBody.content['application/json'].schema.properties)).toEqual(['image', 'classes', 'query', 'params', 'timeoutMs']);
+    expect(segmentation.requestBody.content['application/json'].schema.properties.timeoutMs.maximum).toBe(1_800_000);
+    expect(segmentation.responses['202'].description).toMatch(/respond-async/);
+    expect(segmentation.responses['422'].description).toMatch(/task_not_supported/);
+    const changes = (document.paths['/v1/changes'] as { post: TaskOperation }).post;
+    expect(Object.keys(changes.requestBody.content['multipart/form-data'].schema.properties)).toEqual(['before', 'after', 'output', 'params', 'timeoutMs']);
+    expect(changes.responses['422'].description).toMatch(/image_size_mismatch/);
     expect(Object.keys(document.components.schemas)).toEqual(expect.arrayContaining(['InferenceResult', 'ErrorResponse', 'GenerationParams']));
     // The id headers, the new statuses and the params bounds are documented.
     type Operation = { parameters: Array<{ name: string }>; responses: Record<string, { description: string; headers?: Record<string, unknown> }> };

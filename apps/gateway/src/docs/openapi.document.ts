@@ -1,5 +1,5 @@
 import { DocumentBuilder, type OpenAPIObject, type ParameterObject, type ReferenceObject, type SchemaObject } from '@nestjs/swagger';
-import { EXPERT_ERROR_CODES } from '@rsmoe/contracts';
+import { CHANGE_OUTPUTS, EXPERT_ERROR_CODES, EXPERT_STATUSES, EXPERT_TASKS, TASKS } from '@rsmoe/contracts';
 import type { GatewayConfig } from '../gateway.config';
 
 type Schema = SchemaObject;
@@ -62,7 +62,66 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
   const inferenceHeaders: ParameterObject[] = [
     ...headers,
     { name: 'X-Request-Timeout-Ms', in: 'header', required: false, schema: timeoutMs, description: 'Deadline in ms; the smaller of this and `timeoutMs` wins.' },
+    {
+      name: 'Prefer',
+      in: 'header',
+      required: false,
+      schema: { type: 'string', example: 'respond-async' },
+      description:
+        '`respond-async` (RFC 7240): after validation and storing the image(s), answer 202 with `Location: /v1/requests/{id}` at once; GET it (202 while running) for the answer or its error.',
+    },
   ];
+  const longTimeout = `Deadline in ms (default ${config.LONG_TASK_TIMEOUT_MS}, at most ${config.MAX_LONG_TASK_TIMEOUT_MS}: masks are long text).`;
+  const longTimeoutMs: Schema = { ...timeoutMs, maximum: config.MAX_LONG_TASK_TIMEOUT_MS, description: longTimeout };
+  const query: Schema = { type: 'string', minLength: 1, maxLength: config.MAX_QUESTION_CHARS, example: 'the runway' };
+  const boxNumbers: Schema = { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 4, description: '[x1, y1, x2, y2]: top-left and bottom-right corners.' };
+  const units: Schema = { type: 'string', enum: ['px', 'norm'], default: 'px', description: 'px: pixels (continuous coordinates); norm: [0, 1] of width and height.' };
+  const classes: Schema = {
+    type: 'array',
+    items: { type: 'string', maxLength: 64, pattern: '^[^*,\\r\\n]+$' },
+    maxItems: 64,
+    description: 'Class names to segment (multipart: comma-separated or a JSON array). Without classes or a query: the pack’s segmentation labels.',
+  };
+  const changeOutput: Schema = { type: 'string', enum: [...CHANGE_OUTPUTS], default: 'both' };
+  /** The request bodies of an RSUniVLM task: multipart and JSON, with the task's own fields. */
+  const taskBody = (fields: Record<string, { multipart: Schema; json: Schema; required?: boolean }>, images: string[], long = false) => {
+    const imageFields = (schema: Schema) => Object.fromEntries(images.map((name) => [name, schema]));
+    const required = [...images, ...Object.entries(fields).flatMap(([name, field]) => (field.required ? [name] : []))];
+    const textTimeout = { type: 'string', description: long ? longTimeout : timeoutMs.description } as Schema;
+    return {
+      required: true,
+      content: {
+        'multipart/form-data': {
+          schema: {
+            type: 'object',
+            required,
+            properties: { ...imageFields(fileImage), ...Object.fromEntries(Object.entries(fields).map(([name, field]) => [name, field.multipart])), params: paramsText, timeoutMs: textTimeout },
+          },
+        },
+        'application/json': {
+          schema: {
+            type: 'object',
+            required,
+            additionalProperties: false,
+            properties: {
+              ...imageFields(base64Image),
+              ...Object.fromEntries(Object.entries(fields).map(([name, field]) => [name, field.json])),
+              params: ref('GenerationParams'),
+              timeoutMs: long ? longTimeoutMs : timeoutMs,
+            },
+          },
+        },
+      },
+    };
+  };
+  const taskResponses = (description: string, extra422 = '') => ({
+    ...inferenceResponses,
+    200: withIds({ description, content: json(ref('TaskAnswer')) }),
+    202: withIds({ description: 'Submitted (`Prefer: respond-async`): GET the `Location` for the answer.', content: json(ref('PendingAnswer')) }),
+    400: errorResponse('as for captions, and missing_field, invalid_field (query, box, units, classes, output; the message names the problem)'),
+    422: errorResponse(`too_many_pixels, invalid_image, question_too_long (the query), task_not_supported (no expert of the pack serves the task; the message lists the tasks it serves)${extra422}`),
+    502: errorResponse('experts_failed (every routed expert failed, timed out or wrote text that is not the task’s output: `unparseable`; `error.details.experts` lists each), router_error'),
+  });
   const inferenceResponses = {
     200: withIds({ description: 'The fused result (`degraded: true` when some, not all, experts are missing).', content: json(ref('InferenceResult')) }),
     400: errorResponse(
@@ -90,7 +149,9 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
 
   const document = new DocumentBuilder()
     .setTitle('RS-MoE Mesh gateway')
-    .setDescription('Captions and visual question answering for remote-sensing images, served by a mixture of expert VLMs.')
+    .setDescription(
+      'Captions, visual question answering, scene classification, grounding, referring, segmentation and change detection for remote-sensing images, served by a mixture of expert VLMs.',
+    )
     .setVersion('0.1.0')
     .build();
 
@@ -144,15 +205,68 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
           responses: inferenceResponses,
         },
       },
+      '/v1/classify': {
+        post: {
+          operationId: 'classify',
+          summary: 'Classify the scene ([CLS], image-level expert): one of the pack’s labels',
+          parameters: inferenceHeaders,
+          requestBody: taskBody({}, ['image']),
+          responses: taskResponses('`label`: the scene class.'),
+        },
+      },
+      '/v1/grounding': {
+        post: {
+          operationId: 'grounding',
+          summary: 'Find a phrase ([VG], region-level expert): zero or more boxes',
+          parameters: inferenceHeaders,
+          requestBody: taskBody({ query: { multipart: query, json: query, required: true } }, ['image']),
+          responses: taskResponses('`boxes`: each with `boxPx`, `boxNorm` and the `phrase`.'),
+        },
+      },
+      '/v1/referring': {
+        post: {
+          operationId: 'referring',
+          summary: 'Describe a region ([REF], region-level expert)',
+          parameters: inferenceHeaders,
+          requestBody: taskBody(
+            {
+              box: { multipart: { type: 'string', description: '"x1,y1,x2,y2" or a JSON array.' }, json: boxNumbers, required: true },
+              units: { multipart: units, json: units },
+            },
+            ['image'],
+          ),
+          responses: taskResponses('`caption`: the description; `box`: the region in px and [0, 1].'),
+        },
+      },
+      '/v1/segmentation': {
+        post: {
+          operationId: 'segmentation',
+          summary: 'Segment classes or a phrase ([SEG], pixel-level expert): a label mask',
+          parameters: inferenceHeaders,
+          requestBody: taskBody({ classes: { multipart: { type: 'string', description: classes.description }, json: classes }, query: { multipart: query, json: query } }, ['image'], true),
+          responses: taskResponses('`mask`: single-channel PNG (pixel = index into `mask.classes`, 255 = ignore) and per class its COCO RLE and area fraction.'),
+        },
+      },
+      '/v1/changes': {
+        post: {
+          operationId: 'changes',
+          summary: 'What changed between two co-registered images: a change caption ([CCD], image-level) and/or a change mask ([SEG], pixel-level)',
+          parameters: inferenceHeaders,
+          requestBody: taskBody({ output: { multipart: changeOutput, json: changeOutput } }, ['before', 'after'], true),
+          responses: taskResponses('`caption`, `mask` (classes others, changed) and `changedFraction`, as `output` asks.', ', image_size_mismatch (the two images differ in size)'),
+        },
+      },
       '/v1/requests/{id}': {
         get: {
           operationId: 'getRequest',
-          summary: 'A stored result (kept for the result TTL), by the mesh request id only',
+          summary: 'The answer of an asynchronous request, or a stored result (kept for their TTLs), by the mesh request id only',
           description:
             'Only the unguessable mesh id (the `X-Request-Id` response header of the request that made it) finds a result; a client’s own id never does. Once API keys exist, a read will also need the key that made the request.',
           parameters: [...headers, { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } }],
           responses: {
-            200: { description: 'The stored result.', content: json(ref('InferenceResult')) },
+            200: { description: 'The answer (an asynchronous request), or the stored result.', content: json({ oneOf: [ref('InferenceResult'), ref('TaskAnswer')] }) },
+            202: { description: 'An asynchronous request still running.', content: json(ref('PendingAnswer')), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
+            '4XX': errorResponse('An asynchronous request that ended in an error answers with that error’s status and body.'),
             400: errorResponse('invalid_request_id'),
             404: errorResponse('request_not_found'),
             503: errorResponse('storage_unavailable'),
@@ -248,7 +362,7 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
             expertId: { type: 'string' },
             prompt: { type: 'string' },
             text: { type: 'string' },
-            status: { type: 'string', enum: ['ok', 'failed', 'timed_out', 'skipped'] },
+            status: { type: 'string', enum: [...EXPERT_STATUSES], description: '`unparseable`: the text is not the task’s output (kept in `text`).' },
             error: { type: 'string' },
             errorCode: {
               type: 'string',
@@ -279,7 +393,7 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
           properties: {
             requestId: { type: 'string', description: 'The mesh request id.' },
             correlationId: { type: 'string', description: 'The client’s own id (X-Correlation-Id / X-Request-Id), when it sent one.' },
-            task: { type: 'string', enum: ['caption', 'vqa'] },
+            task: { type: 'string', enum: [...TASKS] },
             caption: { type: 'string', description: 'The fused caption (task caption).' },
             answer: { type: 'string', description: 'The answer (task vqa).' },
             question: { type: 'string' },
@@ -296,6 +410,57 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
             packVersion: { type: 'string' },
             fusionStrategy: { type: 'string' },
           },
+        },
+        TaskAnswer: {
+          allOf: [
+            ref('InferenceResult'),
+            {
+              type: 'object',
+              properties: {
+                label: { type: 'string', description: 'classify: the scene class.' },
+                query: { type: 'string' },
+                boxes: { type: 'array', items: ref('BoxAnswer'), description: 'grounding: the boxes found.' },
+                box: ref('BoxAnswer'),
+                mask: {
+                  type: 'object',
+                  properties: {
+                    width: { type: 'integer' },
+                    height: { type: 'integer' },
+                    png: { type: 'string', description: 'Base64 single-channel 8-bit PNG: pixel = index into classes, 255 = ignore.' },
+                    classes: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          index: { type: 'integer' },
+                          name: { type: 'string' },
+                          areaFraction: { type: 'number' },
+                          rle: {
+                            type: 'object',
+                            description: 'COCO compressed RLE (pycocotools column-major: `pycocotools.mask.decode`).',
+                            properties: { size: { type: 'array', items: { type: 'integer' }, description: '[height, width]' }, counts: { type: 'string' } },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+                changedFraction: { type: 'number', description: 'changes: the changed pixels ÷ all pixels.' },
+              },
+            },
+          ],
+        },
+        BoxAnswer: {
+          type: 'object',
+          properties: {
+            phrase: { type: 'string' },
+            boxPx: { type: 'array', items: { type: 'number' }, description: '[x1, y1, x2, y2] in pixels.' },
+            boxNorm: { type: 'array', items: { type: 'number' }, description: '[x1, y1, x2, y2] in [0, 1].' },
+          },
+        },
+        PendingAnswer: {
+          type: 'object',
+          properties: { requestId: { type: 'string' }, status: { type: 'string', enum: ['pending'] }, location: { type: 'string' } },
         },
         ExpertList: {
           type: 'object',
@@ -314,7 +479,8 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
                   questionTypes: { type: 'array', items: { type: 'string' } },
                   model: { type: 'string' },
                   queue: { type: 'string' },
-                  tasks: { type: 'array', items: { type: 'string', enum: ['caption', 'vqa'] } },
+                  tasks: { type: 'array', items: { type: 'string', enum: [...EXPERT_TASKS] } },
+                  granularity: { type: 'string', enum: ['image', 'region', 'pixel'], description: 'RSUniVLM’s granularity; absent for an RS-MoE expert.' },
                   liveWorkers: { type: 'integer', description: 'Workers on the queue at the router’s last poll; absent while unknown; 0: down.' },
                   waitingJobs: { type: 'integer', description: 'Interactive jobs waiting at the router’s last poll; absent while unknown.' },
                 },
