@@ -171,8 +171,14 @@ describe('the alert rules', () => {
   };
   const alerts = Object.fromEntries(rules.groups.flatMap((group) => group.rules.map((rule) => [rule.alert, rule])));
 
-  it('contain the four alerts of the issue, each with a duration, a severity and a summary', () => {
-    expect(Object.keys(alerts).sort()).toEqual(['RsmoeDegradedRateHigh', 'RsmoeExpertLatencyP99High', 'RsmoeExpertNoReadyReplica', 'RsmoeQueueBacklogGrowing']);
+  it('contain the alerts of the issues, each with a duration, a severity and a summary', () => {
+    expect(Object.keys(alerts).sort()).toEqual([
+      'RsmoeDegradedRateHigh',
+      'RsmoeExpertLatencyP99High',
+      'RsmoeExpertMaskLatencyP99High',
+      'RsmoeExpertNoReadyReplica',
+      'RsmoeQueueBacklogGrowing',
+    ]);
     for (const rule of Object.values(alerts)) {
       expect(rule.for, rule.alert).toMatch(/^\d+[smh]$/);
       expect(['warning', 'critical'], rule.alert).toContain(rule.labels?.severity);
@@ -186,13 +192,23 @@ describe('the alert rules', () => {
     expect(alerts.RsmoeExpertLatencyP99High!.expr).toContain('histogram_quantile(0.99');
     expect(p99.map((s) => s.metric)).toEqual([`${METRICS.expertRequestDuration.name}_bucket`]);
     expect(p99[0]!.byLabels).toContain('expert');
+    // Masks are long text: their latency has its own alert and threshold, the other tasks' leaves them out.
+    expect(p99[0]!.matchers).toContainEqual({ label: 'task', op: '!~', value: 'segmentation|change' });
+    const masks = metricsOf('RsmoeExpertMaskLatencyP99High');
+    expect(masks[0]!.matchers).toContainEqual({ label: 'task', op: '=~', value: 'segmentation|change' });
     const backlog = metricsOf('RsmoeQueueBacklogGrowing');
     expect(backlog.every((s) => s.metric === METRICS.queueJobs.name && s.matchers.some((m) => m.label === 'state' && m.value === 'waiting'))).toBe(true);
     expect(metricsOf('RsmoeExpertNoReadyReplica').map((s) => s.metric)).toEqual(['kube_deployment_status_replicas_available']);
     const degraded = metricsOf('RsmoeDegradedRateHigh');
-    // Degraded results over all results: the aggregator's plus those the router fused itself (fast path).
-    expect(degraded.map((s) => s.metric)).toEqual([METRICS.aggregatorResults.name, METRICS.aggregatorResults.name, METRICS.routerFusedResults.name]);
+    // Degraded results over all results, whoever fused them: the router, or the aggregator at the fuse point.
+    expect(degraded.map((s) => s.metric)).toEqual([
+      METRICS.aggregatorResults.name,
+      METRICS.routerFusedResults.name,
+      METRICS.aggregatorResults.name,
+      METRICS.routerFusedResults.name,
+    ]);
     expect(degraded[0]!.matchers).toContainEqual({ label: 'outcome', op: '=', value: 'degraded' });
-    expect(alertQueries()).toHaveLength(4);
+    expect(degraded[1]!.matchers).toContainEqual({ label: 'outcome', op: '=', value: 'degraded' });
+    expect(alertQueries()).toHaveLength(5);
   });
 });

@@ -1,7 +1,7 @@
 import { parseExpertJobResult, type AggregateJobData, type InferenceResultJson } from '@rsmoe/contracts';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@rsmoe/observability';
-import { buildResult, type ChildOutcomes } from '@rsmoe/results';
+import { buildResult, outcomeOf, type ChildOutcomes, type ResultOutcome } from '@rsmoe/results';
 
 export interface ResultSink {
   exists(requestId: string): Promise<boolean>;
@@ -9,16 +9,8 @@ export interface ResultSink {
   store(result: InferenceResultJson, notify: string): Promise<boolean>;
 }
 
-/** How a stored result turned out: every expert answered, some are missing, or none answered. */
-export type ResultOutcome = 'complete' | 'degraded' | 'failed';
-
 export interface AggregateObserver {
   resultStored(task: string, outcome: ResultOutcome, fusionSeconds: number): void;
-}
-
-export function outcomeOf(result: InferenceResultJson): ResultOutcome {
-  if (!result.degraded) return 'complete';
-  return result.experts.some((expert) => expert.status === 'ok') ? 'degraded' : 'failed';
 }
 
 /** One expert job as the aggregator reads it back (BullMQ's Job in production). */

@@ -26,12 +26,12 @@ describe('ExpertMetrics', () => {
   it('records queue wait, request duration, compute by phase, TTFT, tokens and the feature-cache result', async () => {
     const metrics = new ServiceMetrics();
     const expert = new ExpertMetrics(metrics, labels);
-    expert.output(output());
-    expert.output(output({ featuresCached: true }));
+    expert.output(output(), 'caption');
+    expert.output(output({ featuresCached: true }), 'caption');
     const { body } = await metrics.expose();
     expect(body).toContain(`rsmoe_expert_jobs_total${series},status="ok"} 2`);
     expect(body).toContain(`rsmoe_expert_queue_wait_seconds_count${series}} 2`);
-    expect(body).toContain(`rsmoe_expert_request_duration_seconds_sum${series}} 0.032`);
+    expect(body).toContain(`rsmoe_expert_request_duration_seconds_sum${series},task="caption"} 0.032`);
     // Vision encode is observed only when the features were computed, not when they came from the cache.
     expect(body).toContain(`rsmoe_expert_compute_seconds_count${series},phase="vision_encode"} 1`);
     expect(body).toContain(`rsmoe_expert_compute_seconds_count${series},phase="decode"} 2`);
@@ -44,7 +44,7 @@ describe('ExpertMetrics', () => {
   it('counts dropped and failed jobs, tracks in-flight jobs and batch sizes', async () => {
     const metrics = new ServiceMetrics();
     const expert = new ExpertMetrics(metrics, labels);
-    expert.output(output({ status: 'timed_out', generatedTokens: 0 }));
+    expert.output(output({ status: 'timed_out', generatedTokens: 0 }), 'segmentation');
     expert.error();
     expert.jobStarted();
     expert.jobStarted();

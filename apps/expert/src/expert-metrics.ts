@@ -1,4 +1,4 @@
-import type { ExpertJobResult } from '@rsmoe/contracts';
+import type { ExpertJobResult, Task } from '@rsmoe/contracts';
 import { msToSeconds, type ServiceMetrics } from '@rsmoe/observability';
 
 /** The labels of every series of one expert process. */
@@ -47,13 +47,13 @@ export class ExpertMetrics {
     this.inflight.dec(this.labels);
   }
 
-  /** A job that produced an output (ok, or timed_out when dropped past its deadline). */
-  output(output: ExpertJobResult): void {
+  /** A job of `task` that produced an output (ok, or timed_out when dropped past its deadline). */
+  output(output: ExpertJobResult, task: Task): void {
     const { timings } = output;
     this.jobs.inc({ ...this.labels, status: output.status });
     this.queueWait.observe(this.labels, msToSeconds(timings.queueMs));
     if (output.status !== 'ok') return;
-    this.requestDuration.observe(this.labels, msToSeconds(timings.queueMs + timings.computeMs));
+    this.requestDuration.observe({ ...this.labels, task }, msToSeconds(timings.queueMs + timings.computeMs));
     this.featureCache.inc({ ...this.labels, result: output.featuresCached ? 'hit' : 'miss' });
     if (!output.featuresCached) this.compute.observe({ ...this.labels, phase: 'vision_encode' }, msToSeconds(timings.visionEncodeMs));
     this.compute.observe({ ...this.labels, phase: 'prefill' }, msToSeconds(timings.prefillMs));

@@ -47,7 +47,7 @@ export function startExpertWorker(options: {
           logger.debug('job picked up', { requestId: data.requestId, jobId: job.id });
           const output = await options.processor.process(data, signal);
           logger.debug('job done', { requestId: data.requestId, status: output.status, errorCode: output.errorCode });
-          metrics.output(output);
+          metrics.output(output, data.task);
           return output;
         } catch (error) {
           metrics.error();

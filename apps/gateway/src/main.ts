@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { ServiceMetrics, createLogger, startOpsServer } from '@rsmoe/observability';
 import { createGatewayApp } from './gateway.app';
 import { loadGatewayConfig } from './gateway.config';
+import { taskOfRoute } from './inference/task-routes';
 
 export { createGatewayApp } from './gateway.app';
 export type { GatewayApp, GatewayDeps } from './gateway.app';
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   const httpDuration = metrics.get('httpRequestDuration');
   const gateway = await createGatewayApp(config, {
     logger,
-    observeHttp: (method, route, status, seconds) => httpDuration.observe({ method, route, status: String(status) }, seconds),
+    observeHttp: (method, route, status, seconds) => httpDuration.observe({ method, route, status: String(status), task: taskOfRoute(route) }, seconds),
   });
   const ops = await startOpsServer({
     port: config.METRICS_PORT,

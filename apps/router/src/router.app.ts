@@ -15,7 +15,7 @@ import {
   type PackManifest,
 } from '@rsmoe/contracts';
 import type { Logger, RedisErrorEmitter, ServiceMetrics } from '@rsmoe/observability';
-import { RedisResultStore } from '@rsmoe/results';
+import { RESULT_OUTCOMES, RedisResultStore, outcomeOf } from '@rsmoe/results';
 import { InstructionRouter, type RouterModel } from '@rsmoe/routing';
 import { ExpertCapacityService } from './expert-capacity.service';
 import { ExpertQueueProbe } from './expert-queue-probe.adapter';
@@ -81,7 +81,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
   const expertsChosen = metrics.get('routerExpertsChosen');
   const selections = metrics.get('routerExpertSelections');
   const fusedResults = metrics.get('routerFusedResults');
-  for (const task of TASKS) fusedResults.inc({ task }, 0);
+  for (const task of TASKS) for (const outcome of RESULT_OUTCOMES) fusedResults.inc({ task, outcome }, 0);
   const queues = [...manifest.experts.map((expert) => expertQueueName(expert.id)), AGGREGATE_QUEUE].map((name) =>
     watch(new Queue(name, { connection: redis, prefix: config.QUEUE_PREFIX }), `bullmq-queue ${name}`),
   );
@@ -138,7 +138,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
       longTask: { defaultMs: config.LONG_TASK_DEFAULT_DEADLINE_MS, maxMs: config.LONG_TASK_MAX_DEADLINE_MS },
     },
     onArmFailed: (requestId, error) => logger.warn('arming the deadline job failed', { requestId, error: (error as Error).message }),
-    onFused: (result) => fusedResults.inc({ task: result.task }),
+    onFused: (result) => fusedResults.inc({ task: result.task, outcome: outcomeOf(result) }),
     capacity: admission,
     onRouted: (task, expertIds) => {
       expertsChosen.observe({ task }, expertIds.length);

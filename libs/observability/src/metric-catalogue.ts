@@ -52,7 +52,8 @@ export const METRICS = Object.freeze({
   expertRequestDuration: expertMetric(
     'rsmoe_expert_request_duration_seconds',
     'histogram',
-    'Time from an expert job being queued to its partial being produced (queue wait + compute).',
+    'Time from an expert job being queued to its partial being produced (queue wait + compute), by task (a segmentation mask takes far longer than a caption).',
+    ['task'],
   ),
   expertQueueWait: expertMetric('rsmoe_expert_queue_wait_seconds', 'histogram', 'Time an expert job waited in its queue before a worker took it.'),
   expertCompute: expertMetric(
@@ -85,8 +86,8 @@ export const METRICS = Object.freeze({
   httpRequestDuration: {
     name: 'rsmoe_http_request_duration_seconds',
     type: 'histogram',
-    help: 'HTTP request duration at the gateway, by method, route template and status code.',
-    labelNames: ['method', 'route', 'status'],
+    help: 'HTTP request duration at the gateway, by method, route template, status code and task (`none` for routes that run none).',
+    labelNames: ['method', 'route', 'status', 'task'],
     service: 'gateway',
   },
 
@@ -117,8 +118,8 @@ export const METRICS = Object.freeze({
   routerFusedResults: {
     name: 'rsmoe_router_fused_results_total',
     type: 'counter',
-    help: 'Results the router fused and stored itself because every routed expert answered (fast path); the aggregator stores all others.',
-    labelNames: ['task'],
+    help: 'Results the router fused and stored itself, by outcome (complete, degraded, failed): every request whose dispatched experts all reported before its fuse point. The aggregator stores the others.',
+    labelNames: ['task', 'outcome'],
     service: 'router',
   },
 

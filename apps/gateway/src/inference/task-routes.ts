@@ -1,0 +1,17 @@
+import type { Task } from '@rsmoe/contracts';
+
+/** The task each inference route runs (the `task` label of the HTTP metrics). */
+const TASK_OF_ROUTE: Readonly<Record<string, Task>> = {
+  '/v1/captions': 'caption',
+  '/v1/vqa': 'vqa',
+  '/v1/classify': 'classification',
+  '/v1/grounding': 'grounding',
+  '/v1/referring': 'referring',
+  '/v1/segmentation': 'segmentation',
+  '/v1/changes': 'change',
+};
+
+/** The task of a route template; `none` for routes that run no task (health, docs, requests, unknown). */
+export function taskOfRoute(route: string): Task | 'none' {
+  return TASK_OF_ROUTE[route] ?? 'none';
+}
