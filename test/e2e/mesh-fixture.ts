@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
@@ -13,6 +13,23 @@ export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const PACK_DIR = resolve(__dirname, '../../models/fixtures/tiny-pack');
 /** transformers' own tiny LLaVA-OneVision (random weights) with its outputs in reference.json. */
 export const ONEVISION_DIR = resolve(__dirname, '../../models/fixtures/hf-reference/llava-onevision-tiny');
+
+/** One case of the OneVision fixture's reference.json: transformers' own inputs and greedy tokens. */
+export interface OneVisionReferenceCase {
+  id: string;
+  images: string[];
+  prompt: string;
+  maxNewTokens: number;
+  greedyNewTokenIds: number[];
+}
+
+/** The OneVision fixture's reference case `id`. */
+export function oneVisionReferenceCase(id: string): OneVisionReferenceCase {
+  const reference = JSON.parse(readFileSync(join(ONEVISION_DIR, 'reference.json'), 'utf8')) as { cases: OneVisionReferenceCase[] };
+  const found = reference.cases.find((c) => c.id === id);
+  if (!found) throw new Error(`no reference case ${id} in ${ONEVISION_DIR}/reference.json`);
+  return found;
+}
 
 /** A pack written to a temporary directory (model paths absolute, or relative to the repository's models). */
 export function writeTempPack(manifest: object): { dir: string; remove(): void } {

@@ -15,18 +15,9 @@ import {
   type ProtoRouterClient,
 } from '@rsmoe/contracts';
 import { VlmRuntime } from '@rsmoe/runtime';
-import { ONEVISION_DIR, startMesh, writeTempPack, type RunningMesh } from './mesh-fixture';
+import { ONEVISION_DIR, oneVisionReferenceCase, startMesh, writeTempPack, type RunningMesh } from './mesh-fixture';
 
-interface ReferenceCase {
-  id: string;
-  images: string[];
-  prompt: string;
-  maxNewTokens: number;
-  greedyNewTokenIds: number[];
-}
-
-const reference = JSON.parse(readFileSync(join(ONEVISION_DIR, 'reference.json'), 'utf8')) as { cases: ReferenceCase[] };
-const twoImages = reference.cases.find((c) => c.id === 'two-images-one-prompt')!;
+const twoImages = oneVisionReferenceCase('two-images-one-prompt');
 const DESCRIBE_PROMPT = 'Describe this aerial image in one sentence.';
 
 /**

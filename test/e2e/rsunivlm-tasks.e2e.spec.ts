@@ -2,18 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VlmRuntime } from '@rsmoe/runtime';
-import { ONEVISION_DIR, startMesh, writeTempPack, type RunningMesh } from './mesh-fixture';
+import { ONEVISION_DIR, oneVisionReferenceCase, startMesh, writeTempPack, type RunningMesh } from './mesh-fixture';
 
-interface ReferenceCase {
-  id: string;
-  images: string[];
-  prompt: string;
-  maxNewTokens: number;
-  greedyNewTokenIds: number[];
-}
-
-const reference = JSON.parse(readFileSync(join(ONEVISION_DIR, 'reference.json'), 'utf8')) as { cases: ReferenceCase[] };
-const twoImages = reference.cases.find((c) => c.id === 'two-images-one-prompt')!;
+const twoImages = oneVisionReferenceCase('two-images-one-prompt');
 const TINY_LLAVA = resolve(__dirname, '../../models/fixtures/tiny-llava');
 
 interface Answer {

@@ -73,51 +73,35 @@ export class RouterClientAdapter implements RouterPort {
     this.health = new (loadHealthPackage().grpc.health.v1.Health)(address, credentials, channelOptions);
   }
 
-  async caption(call: CaptionCall): Promise<InferenceResultJson> {
-    const result = await this.unary<object, ProtoInferenceResult__Output>(
-      this.client.Caption.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
-      {
-        requestId: call.requestId,
-        images: call.images.map(imageRefToProto),
-        params: generationParamsToProto(call.params),
-        deadlineUnixMs: call.deadlineUnixMs,
-        correlationId: call.correlationId ?? '',
-      },
-      call,
-    );
-    return this.toResult(result);
+  caption(call: CaptionCall): Promise<InferenceResultJson> {
+    return this.infer(this.client.Caption, call, {});
   }
 
-  async answer(call: AnswerCall): Promise<InferenceResultJson> {
-    const result = await this.unary<object, ProtoInferenceResult__Output>(
-      this.client.Answer.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
-      {
-        requestId: call.requestId,
-        images: call.images.map(imageRefToProto),
-        params: generationParamsToProto(call.params),
-        deadlineUnixMs: call.deadlineUnixMs,
-        question: call.question,
-        correlationId: call.correlationId ?? '',
-      },
-      call,
-    );
-    return this.toResult(result);
+  answer(call: AnswerCall): Promise<InferenceResultJson> {
+    return this.infer(this.client.Answer, call, { question: call.question });
   }
 
-  async perform(call: TaskCall): Promise<InferenceResultJson> {
+  perform(call: TaskCall): Promise<InferenceResultJson> {
+    return this.infer(this.client.Perform, call, {
+      task: taskToProto(call.task),
+      query: call.query ?? '',
+      ...(call.box ? { box: percentBoxToProto(call.box) } : {}),
+      classes: call.classes ?? [],
+      ...(call.changeOutput ? { changeOutput: changeOutputToProto(call.changeOutput) } : {}),
+    });
+  }
+
+  /** One inference call: the fields every request message shares, plus the method's own. */
+  private async infer(method: ProtoRouterClient['Caption' | 'Answer' | 'Perform'], call: CaptionCall, fields: object): Promise<InferenceResultJson> {
     const result = await this.unary<object, ProtoInferenceResult__Output>(
-      this.client.Perform.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
+      method.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
       {
         requestId: call.requestId,
         images: call.images.map(imageRefToProto),
         params: generationParamsToProto(call.params),
         deadlineUnixMs: call.deadlineUnixMs,
         correlationId: call.correlationId ?? '',
-        task: taskToProto(call.task),
-        query: call.query ?? '',
-        ...(call.box ? { box: percentBoxToProto(call.box) } : {}),
-        classes: call.classes ?? [],
-        ...(call.changeOutput ? { changeOutput: changeOutputToProto(call.changeOutput) } : {}),
+        ...fields,
       },
       call,
     );

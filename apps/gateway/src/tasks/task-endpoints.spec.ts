@@ -1,57 +1,33 @@
 import 'reflect-metadata';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { REFUSAL_REASONS } from '@rsmoe/contracts';
-import { createLogger } from '@rsmoe/observability';
 import { decodeCocoRle } from '@rsmoe/region-outputs';
-import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskCall } from '../adapters/router.port';
 import { RouterCallError } from '../errors/router-status.mapping';
-import { createGatewayApp, type GatewayApp } from '../gateway.app';
-import type { GatewayConfig } from '../gateway.config';
-import { cannedTaskResult, FakeRouter, images, testConfig } from '../testing/gateway-test-kit';
+import { cannedTaskResult, images, multipartForm, startTestGateway, type FakeRouter, type TestGateway } from '../testing/gateway-test-kit';
 import type { TaskAnswer } from './task-answer';
-
-const silent = createLogger('gateway', { level: 'error', write: () => {} });
 
 /** RSUniVLM's endpoints on the in-process gateway: real HTTP and Redis, a fake router. */
 describe("gateway: RSUniVLM's task endpoints", () => {
-  let config: GatewayConfig;
-  let redis: Redis;
+  let test: TestGateway;
   let router: FakeRouter;
-  let gateway: GatewayApp;
   let base: string;
   let png: Buffer;
+  const form = multipartForm;
 
   beforeAll(async () => {
-    config = testConfig();
-    redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-    router = new FakeRouter();
-    gateway = await createGatewayApp(config, { router, redis, logger: silent });
-    base = await gateway.listen();
+    test = await startTestGateway();
+    ({ router, base } = test);
     png = await images.png(40, 20);
   });
 
-  afterAll(async () => {
-    await gateway?.close();
-    const keys = await redis.keys(`${config.KEY_PREFIX}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
-  });
+  afterAll(() => test?.close());
 
   beforeEach(() => {
     router.behaviour = undefined;
   });
-
-  function form(fields: Record<string, string | Buffer>): FormData {
-    const data = new FormData();
-    for (const [name, value] of Object.entries(fields)) {
-      if (typeof value === 'string') data.append(name, value);
-      else data.append(name, new Blob([new Uint8Array(value)]), `${name}.png`);
-    }
-    return data;
-  }
 
   async function post(path: string, fields: Record<string, string | Buffer>): Promise<{ status: number; body: TaskAnswer & { error?: { code: string; message: string } } }> {
     const response = await fetch(`${base}${path}`, { method: 'POST', body: form(fields) });

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { InferenceResultJson } from '@rsmoe/contracts';
+import { createLogger } from '@rsmoe/observability';
+import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort, TaskCall } from '../adapters/router.port';
+import { createGatewayApp, type GatewayApp } from '../gateway.app';
 import { loadGatewayConfig, type GatewayConfig } from '../gateway.config';
 
 /** A result as the router would send it, for `requestId`. */
@@ -125,3 +128,46 @@ export const images = {
   /** A PNG signature followed by garbage: sniffed as PNG, header unreadable. */
   corruptPng: () => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('this is not an IHDR chunk at all')]),
 };
+
+/** An in-process gateway on an ephemeral port: real HTTP and Redis (a random key prefix), a fake router. */
+export interface TestGateway {
+  config: GatewayConfig;
+  redis: Redis;
+  router: FakeRouter;
+  gateway: GatewayApp;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  /** Closes the gateway, deletes the keys it wrote, closes Redis. */
+  close(): Promise<void>;
+}
+
+export async function startTestGateway(overrides: Record<string, string> = {}): Promise<TestGateway> {
+  const config = testConfig(overrides);
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+  const router = new FakeRouter();
+  const gateway = await createGatewayApp(config, { router, redis, logger: createLogger('gateway', { level: 'error', write: () => {} }) });
+  const base = await gateway.listen();
+  return {
+    config,
+    redis,
+    router,
+    gateway,
+    base,
+    async close() {
+      await gateway.close();
+      const keys = await redis.keys(`${config.KEY_PREFIX}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    },
+  };
+}
+
+/** A multipart body: strings as fields, buffers as file parts named `<name>.png`. */
+export function multipartForm(fields: Record<string, string | Buffer>): FormData {
+  const data = new FormData();
+  for (const [name, value] of Object.entries(fields)) {
+    if (typeof value === 'string') data.append(name, value);
+    else data.append(name, new Blob([new Uint8Array(value)]), `${name}.png`);
+  }
+  return data;
+}
