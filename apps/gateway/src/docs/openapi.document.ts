@@ -446,6 +446,20 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
                   },
                 },
                 changedFraction: { type: 'number', description: 'changes: the changed pixels ÷ all pixels.' },
+                geojson: {
+                  type: 'object',
+                  description: 'grounding and segmentation of a georeferenced GeoTIFF: the boxes (Polygon, properties.phrase) or mask classes (MultiPolygon, properties.class and index) as an RFC 7946 FeatureCollection in EPSG:4326, [longitude, latitude].',
+                },
+                nativeCrs: {
+                  type: 'object',
+                  description: 'The same geometry in the GeoTIFF’s own CRS.',
+                  properties: { epsg: { type: 'integer' }, featureCollection: { type: 'object' } },
+                },
+                georeference: {
+                  type: 'object',
+                  description: 'A GeoTIFF whose georeferencing cannot be mapped (e.g. a user-defined CRS): why there is no GeoJSON.',
+                  properties: { status: { type: 'string', enum: ['unsupported'] }, reason: { type: 'string' }, message: { type: 'string' } },
+                },
               },
             },
           ],

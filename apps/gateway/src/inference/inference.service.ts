@@ -162,7 +162,8 @@ export class InferenceService {
       }
       throw error;
     }
-    return renderTaskAnswer(this.checkResult(result, task, context), accepted.image);
+    const { width, height, format, bytes } = accepted.image;
+    return renderTaskAnswer(this.checkResult(result, task, context), { width, height, ...(format === 'tiff' ? { tiff: bytes } : {}) });
   }
 
   /**

@@ -1,4 +1,6 @@
 import type { InferenceResultJson, LabelGridJson, PercentBoxJson } from '@rsmoe/contracts';
+import { boxesToFeatureCollection, maskToFeatureCollection, readGeoreference, type Georeference, type GeoreferenceReading } from '@rsmoe/geo';
+import type { FeatureCollection, Geometry } from 'geojson';
 import {
   boxNorm,
   boxPx,
@@ -49,7 +51,23 @@ export type TaskAnswer = Omit<InferenceResultJson, 'boxes' | 'box' | 'mask'> & {
   mask?: MaskAnswer;
   /** Change with a mask: the changed pixels ÷ all pixels. */
   changedFraction?: number;
+  /**
+   * A georeferenced GeoTIFF's boxes or mask polygons as RFC 7946 GeoJSON (EPSG:4326, lon/lat), next to the
+   * same geometry in the file's own CRS.
+   */
+  geojson?: FeatureCollection<Geometry | null>;
+  nativeCrs?: { epsg: number; featureCollection: FeatureCollection<Geometry | null> };
+  /** Why a GeoTIFF's answer has no GeoJSON (a CRS or a georeferencing this gateway cannot map). */
+  georeference?: { status: 'unsupported'; reason: string; message: string };
 };
+
+/** The image an answer is about: its size, and its bytes when they may be a GeoTIFF. */
+export interface AnsweredImage {
+  width: number;
+  height: number;
+  /** Set for TIFF input: read for a georeference. */
+  tiff?: Uint8Array;
+}
 
 function corners(box: { x1: number; y1: number; x2: number; y2: number }): [number, number, number, number] {
   return [box.x1, box.y1, box.x2, box.y2];
@@ -73,9 +91,29 @@ async function maskAnswer(grid: LabelGridJson, size: ImageSize): Promise<MaskAns
   return { width: size.width, height: size.height, png: (await encodeLabelMaskPng(mask)).toString('base64'), classes };
 }
 
-/** The HTTP answer of a task result; `size` is the (first) image's. Captions and answers pass through. */
-export async function renderTaskAnswer(result: InferenceResultJson, size: ImageSize): Promise<InferenceResultJson | TaskAnswer> {
+/** Grounding boxes or a segmentation mask of a georeferenced image, as GeoJSON in EPSG:4326 and in its own CRS. */
+function geoFields(result: InferenceResultJson, answer: TaskAnswer, georeference: Georeference): Pick<TaskAnswer, 'geojson' | 'nativeCrs'> {
+  if (result.task === 'grounding' && answer.boxes !== undefined) {
+    const boxes = answer.boxes.map(({ boxPx: [x1, y1, x2, y2] }) => ({ unit: 'px' as const, x1, y1, x2, y2 }));
+    const collections = boxesToFeatureCollection(boxes, georeference, answer.boxes.map((found) => ({ phrase: found.phrase ?? null })));
+    return { geojson: collections.wgs84, nativeCrs: collections.nativeCrs };
+  }
+  if (result.task === 'segmentation' && result.mask !== undefined) {
+    // The grid the expert wrote, stretched over the image: the same outlines as the resized mask, far cheaper.
+    const grid = { width: result.mask.width, height: result.mask.height, data: new Uint8Array(Buffer.from(result.mask.labels, 'base64')) };
+    const collections = maskToFeatureCollection(grid, result.mask.classes, georeference);
+    return { geojson: collections.wgs84, nativeCrs: collections.nativeCrs };
+  }
+  return {};
+}
+
+/** Tasks whose answer has geometry to georeference. */
+const GEO_TASKS: readonly string[] = ['grounding', 'segmentation'];
+
+/** The HTTP answer of a task result about `image` (the first one). Captions and answers pass through. */
+export async function renderTaskAnswer(result: InferenceResultJson, image: AnsweredImage): Promise<InferenceResultJson | TaskAnswer> {
   if (result.task === 'caption' || result.task === 'vqa') return result;
+  const size: ImageSize = { width: image.width, height: image.height };
   const { boxes, box, mask, ...rest } = result;
   const answer: TaskAnswer = { ...rest };
   if (boxes !== undefined) answer.boxes = boxes.map((found) => boxAnswer(found, size, result.query));
@@ -83,6 +121,11 @@ export async function renderTaskAnswer(result: InferenceResultJson, size: ImageS
   if (mask !== undefined) {
     answer.mask = await maskAnswer(mask, size);
     if (result.task === 'change') answer.changedFraction = answer.mask.classes.find((entry) => entry.name === 'changed')?.areaFraction ?? 0;
+  }
+  if (image.tiff !== undefined && GEO_TASKS.includes(result.task)) {
+    const reading: GeoreferenceReading | undefined = await readGeoreference(image.tiff);
+    if (reading?.kind === 'georeferenced') Object.assign(answer, geoFields(result, answer, reading));
+    else if (reading?.kind === 'unsupported') answer.georeference = { status: 'unsupported', reason: reading.reason, message: reading.message };
   }
   return answer;
 }

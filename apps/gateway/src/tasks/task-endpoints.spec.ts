@@ -2,7 +2,9 @@ import 'reflect-metadata';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { REFUSAL_REASONS } from '@rsmoe/contracts';
 import { decodeCocoRle } from '@rsmoe/region-outputs';
+import type { Polygon } from 'geojson';
 import sharp from 'sharp';
+import { geoTiff } from '../../../../libs/geo/test-support/geotiff-fixtures';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskCall } from '../adapters/router.port';
 import { RouterCallError } from '../errors/router-status.mapping';
@@ -168,6 +170,36 @@ describe("gateway: RSUniVLM's task endpoints", () => {
     // Bad input is refused at once, as without the preference.
     const bad = await fetch(`${base}/v1/grounding`, { method: 'POST', headers: { Prefer: 'respond-async' }, body: form({ image: png }) });
     expect(bad.status).toBe(400);
+  });
+
+  it('a georeferenced GeoTIFF gets GeoJSON in EPSG:4326 (lon, lat) and in its own CRS; an unmappable CRS says why', async () => {
+    // 40×20 pixels of 0.001°, the top-left corner at 10° E, 50° N.
+    const tiff = Buffer.from(
+      geoTiff(40, 20, { ModelTiepoint: [0, 0, 0, 10, 50, 0], ModelPixelScale: [0.001, 0.001, 0], GTModelTypeGeoKey: 2, GeographicTypeGeoKey: 4326 }),
+    );
+    const grounding = await post('/v1/grounding', { image: tiff, query: 'the runway' });
+    expect(grounding.status).toBe(200);
+    // The canned box [25, 25, 75, 50] % is pixels [10, 5, 30, 10].
+    const feature = grounding.body.geojson!.features[0];
+    expect(feature.properties).toEqual({ phrase: 'the runway' });
+    const ring = (feature.geometry as Polygon).coordinates[0];
+    const lons = ring.map(([lon]) => lon);
+    const lats = ring.map(([, lat]) => lat);
+    expect([Math.min(...lons), Math.max(...lons)].map((v) => +v.toFixed(9))).toEqual([10.01, 10.03]);
+    expect([Math.min(...lats), Math.max(...lats)].map((v) => +v.toFixed(9))).toEqual([49.99, 49.995]);
+    expect(ring[0]).toEqual(ring.at(-1));
+    expect(grounding.body.nativeCrs?.epsg).toBe(4326);
+    const segmentation = await post('/v1/segmentation', { image: tiff, classes: 'building' });
+    expect(segmentation.body.geojson!.features.map((f) => f.properties)).toEqual([{ class: 'building', index: 1 }]);
+    expect(segmentation.body.geojson!.features[0].geometry?.type).toBe('MultiPolygon');
+    // A user-defined projected CRS (32767): the answer stands, without GeoJSON, saying why.
+    const custom = Buffer.from(geoTiff(40, 20, { ModelTiepoint: [0, 0, 0, 1000, 2000, 0], ModelPixelScale: [1, 1, 0], GTModelTypeGeoKey: 1, ProjectedCSTypeGeoKey: 32767 }));
+    const unmapped = await post('/v1/grounding', { image: custom, query: 'the runway' });
+    expect(unmapped.status).toBe(200);
+    expect(unmapped.body.geojson).toBeUndefined();
+    expect(unmapped.body.georeference).toMatchObject({ status: 'unsupported', reason: 'user-defined-crs' });
+    // Not a TIFF: no georeferencing at all.
+    expect((await post('/v1/grounding', { image: png, query: 'x' })).body).not.toHaveProperty('georeference');
   });
 
   it('a task the pack does not serve is 422 task_not_supported naming what it serves', async () => {
