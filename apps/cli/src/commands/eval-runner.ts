@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   buildCaptionReport,
@@ -9,6 +9,7 @@ import {
   type EvalReport,
   type VqaSample,
 } from '@rsmoe/eval';
+import { forEachConcurrently, JsonLinesAppender, readJsonLines } from './eval-results-file';
 import { GatewayRequestError, type GatewayAnswer } from './gateway-client';
 
 /** The gateway calls the runner needs (GatewayClient in production, a fake in tests). */
@@ -42,25 +43,8 @@ export const REPORT_JSON = 'report.json';
 export const REPORT_MD = 'report.md';
 
 /** Reads the results file; the last record of an id wins, so a retried failure replaces the old row. */
-export async function readResults(file: string): Promise<Map<string, EvalRecord>> {
-  const records = new Map<string, EvalRecord>();
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return records;
-    throw error;
-  }
-  for (const line of text.split('\n')) {
-    if (line.trim().length === 0) continue;
-    try {
-      const record = JSON.parse(line) as EvalRecord;
-      if (typeof record.id === 'string') records.set(record.id, record);
-    } catch {
-      // A line cut short by an interrupted run: that sample is simply run again.
-    }
-  }
-  return records;
+export function readResults(file: string): Promise<Map<string, EvalRecord>> {
+  return readJsonLines<EvalRecord>(file, (record) => (typeof record.id === 'string' ? record.id : undefined));
 }
 
 /**
@@ -79,7 +63,7 @@ export async function runEvaluation(options: EvalRunOptions): Promise<EvalReport
   const readImage = options.readImage ?? ((p: string) => readFile(join(options.imagesDir, p)).then((b) => new Uint8Array(b)));
   const now = options.now ?? (() => performance.now());
   const results = new Map(previous);
-  let writeChain: Promise<void> = Promise.resolve();
+  const log = new JsonLinesAppender(resultsFile);
 
   const runOne = async (sample: CaptionSample | VqaSample): Promise<EvalRecord> => {
     let image: Uint8Array;
@@ -113,19 +97,12 @@ export async function runEvaluation(options: EvalRunOptions): Promise<EvalReport
     }
   };
 
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const sample = todo[next++];
-      const record = await runOne(sample);
-      results.set(record.id, record);
-      // Appends are serialised so that concurrent workers never interleave lines.
-      writeChain = writeChain.then(() => appendFile(resultsFile, `${JSON.stringify(record)}\n`));
-      await writeChain;
-      options.onResult?.(record);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, todo.length)) }, worker));
+  await forEachConcurrently(todo, options.concurrency, async (sample) => {
+    const record = await runOne(sample);
+    results.set(record.id, record);
+    await log.append(record);
+    options.onResult?.(record);
+  });
 
   const records = samples.flatMap((s) => {
     const r = results.get(s.id);
