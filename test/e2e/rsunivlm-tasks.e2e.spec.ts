@@ -79,6 +79,18 @@ describe("RSUniVLM's tasks end to end (routing, two images, unparseable outputs)
     expect(body.experts?.find((expert) => expert.expertId === 'pixel')?.text.length).toBeGreaterThan(0);
   });
 
+  it('classification scores each pack label as the whole answer: probabilities summing to 1, the label the most likely, as in-process', async () => {
+    const [airport, farmland] = await runtime.scoreCandidates({ prompt: 'What land use is shown here?', images: [new Uint8Array(images[0])] }, ['airport', 'farmland']);
+    const { status, body } = await post('/v1/classify', { image: images[0] });
+    expect(status).toBe(200);
+    const scores = (body as { labelScores?: { label: string; value: number }[] }).labelScores!;
+    expect(scores.map((entry) => entry.label).sort()).toEqual(['airport', 'farmland']);
+    expect(scores[0].value + scores[1].value).toBeCloseTo(1, 9);
+    const expected = Math.exp(airport) / (Math.exp(airport) + Math.exp(farmland));
+    expect(scores.find((entry) => entry.label === 'airport')!.value).toBeCloseTo(expected, 4);
+    expect((body as { label?: string }).label).toBe(airport > farmland ? 'airport' : 'farmland');
+  });
+
   it('grounding whose only expert writes no box is 502 experts_failed naming it unparseable', async () => {
     const { status, body } = await post('/v1/grounding', { image: images[0] }, { query: 'the runway' });
     expect(status).toBe(502);

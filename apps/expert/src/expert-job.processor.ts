@@ -47,6 +47,8 @@ export interface ExpertModel {
   /** Features of decoded images, for a prompt holding `imagesInPrompt` images. */
   encodeImages(images: readonly ImageInput[], options: { imagesInPrompt: number }): Promise<ImageFeatures[]>;
   generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]>;
+  /** Each candidate's log-probability as the whole answer to the request (VlmRuntime.scoreCandidates). */
+  scoreCandidates?(request: GenerationRequest, candidates: readonly string[]): Promise<number[]>;
 }
 
 export interface ImageSource {
@@ -161,6 +163,7 @@ export class ExpertJobProcessor {
         generatedTokens: result.generatedTokens,
       });
     }
+    const candidateScores = await this.scoreCandidates(job, features.map((entry) => entry.features));
     const output: ExpertOutputJson = {
       ...base,
       text: result.text,
@@ -170,9 +173,17 @@ export class ExpertJobProcessor {
       finishReason: result.finishReason,
       timings,
       featuresCached: features.every((entry) => entry.cached),
+      ...(candidateScores ? { candidateScores } : {}),
     };
     await this.deps.publishPartial(job.replyTo, job.requestId, output);
     return output;
+  }
+
+  /** A classification's labels, each scored as the whole answer (one batched prefill, after the generation). */
+  private async scoreCandidates(job: ExpertJobData, imageFeatures: ImageFeatures[]): Promise<ExpertOutputJson['candidateScores']> {
+    if (!job.candidates || !this.deps.model.scoreCandidates) return undefined;
+    const scores = await this.deps.model.scoreCandidates({ prompt: job.prompt, imageFeatures, options: job.generation }, job.candidates);
+    return job.candidates.map((label, index) => ({ label, value: scores[index] }));
   }
 
   private parse(payload: unknown): ExpertJobData {

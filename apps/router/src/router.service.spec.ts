@@ -109,6 +109,11 @@ describe('RouterService', () => {
       ['long2', 1_800_000],
       ['short1', 60_000],
     ]);
+    // A classification job carries the pack's labels for the expert to score.
+    const classification = harness({ manifest: uni, router: new InstructionRouter(uni), deadlines });
+    void classification.service.infer({ requestId: 'k1', task: 'classification', images, params: {} }).catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(classification.dispatched[0].children[0]).toMatchObject({ expertId: 'image', candidates: ['farmland', 'forest', 'airport'] });
     await expect(service.infer({ requestId: 'c1', task: 'change', images, params: {} })).rejects.toMatchObject({
       kind: 'invalid_argument',
       message: expect.stringContaining('exactly two images'),

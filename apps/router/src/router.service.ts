@@ -231,6 +231,8 @@ export class RouterService {
           // Read by experts from before image lists (a rolling update); they can serve a lone image only.
           ...(request.images.length === 1 ? { image: request.images[0] } : {}),
           generation: { ...expert?.generation, ...request.params },
+          // A classification's expert also scores each label as the whole answer.
+          ...(assignment.task === 'classification' && decision.inputs?.labels?.length ? { candidates: decision.inputs.labels } : {}),
           enqueuedAtUnixMs: enqueuedAt,
           replyTo: this.deps.completions.channel,
         };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ContractValidationError } from './errors';
 import { CORRELATION_ID_PATTERN, type ExpertId } from './identifiers';
-import { expertOutputSchema, percentBoxSchema, type ExpertOutputJson, type PercentBoxJson } from './job-payloads';
+import { expertOutputSchema, percentBoxSchema, type ExpertOutputJson, type LabelScoreJson, type PercentBoxJson } from './job-payloads';
 import { QUESTION_TYPES, TASKS, type QuestionType, type Task } from './tasks';
 import { parseWith } from './validation';
 
@@ -72,6 +72,8 @@ export interface InferenceResultJson {
   fusionStrategy: string;
   /** Task `classification`: the scene label. */
   label?: string;
+  /** Task `classification`, when the expert scored the pack's labels: each one's probability, most likely first. */
+  labelScores?: LabelScoreJson[];
   /** Task `grounding`: the boxes found, in percent of the image (empty when the text did not parse). */
   boxes?: PercentBoxJson[];
   /** Tasks `segmentation` and `change` (with a mask): the label grid the pixel expert wrote. */
@@ -111,6 +113,7 @@ export const inferenceResultSchema: z.ZodType<InferenceResultJson, z.ZodTypeDef,
   packVersion: z.string(),
   fusionStrategy: z.string(),
   label: z.string().optional(),
+  labelScores: z.array(z.object({ label: z.string(), value: z.number().min(0).max(1) })).optional(),
   boxes: z.array(percentBoxSchema).optional(),
   mask: z
     .object({

@@ -106,6 +106,11 @@ export interface ExpertJobData extends JobEnvelope {
   /** Request-level decoding overrides, already merged over the pack's expert settings. */
   generation: GenerationParams;
   /**
+   * Classification: the labels the answer must be one of; the expert also scores each as the whole answer
+   * (its log-probability, `candidateScores`). Absent: generation only.
+   */
+  candidates?: string[];
+  /**
    * The client's budget (Unix ms): nobody waits for the output after it. The job is dropped, not computed,
    * after its fuse point (deadlineOf(data).fuseAtUnixMs).
    */
@@ -157,6 +162,14 @@ export interface ExpertOutputJson {
   model: string;
   /** True when every image's features came from the shared feature cache. */
   featuresCached: boolean;
+  /** The job's `candidates` scored: each label's log-probability as the whole answer, in the job's order. */
+  candidateScores?: LabelScoreJson[];
+}
+
+/** A label with a value: a log-probability (an expert's candidate score) or a probability (a result's label scores). */
+export interface LabelScoreJson {
+  label: string;
+  value: number;
 }
 
 /** The return value of an expert job (status `ok`, or `skipped` when dropped past its deadline). */
@@ -264,6 +277,7 @@ export const expertJobDataSchema: z.ZodType<ExpertJobData, z.ZodTypeDef, unknown
       .max(IMAGES_PER_REQUEST_LIMIT, `at most ${IMAGES_PER_REQUEST_LIMIT} images`),
     image: imageRefSchema.optional(),
     generation: generationParamsSchema,
+    candidates: z.array(z.string().min(1)).min(1).max(255).optional(),
     deadlineUnixMs: unixMs,
     enqueuedAtUnixMs: unixMs,
     replyTo: channelSchema,
@@ -294,6 +308,7 @@ export const expertOutputSchema: z.ZodType<ExpertOutputJson, z.ZodTypeDef, unkno
   timings: expertTimingsSchema,
   model: z.string(),
   featuresCached: z.boolean(),
+  candidateScores: z.array(z.object({ label: z.string(), value: z.number() })).optional(),
 });
 
 export const aggregateJobDataSchema: z.ZodType<AggregateJobData, z.ZodTypeDef, unknown> = z

@@ -213,6 +213,7 @@ export function toProtoExpertOutput(output: ExpertOutputJson): ProtoExpertOutput
     model: output.model,
     featuresCached: output.featuresCached,
     finishReason: output.finishReason ?? '',
+    candidateScores: (output.candidateScores ?? []).map(({ label, value }) => ({ label, value })),
   };
 }
 
@@ -239,6 +240,7 @@ function expertOutputFields(output: ProtoExpertOutput__Output, field: string): R
     },
     model: output.model,
     featuresCached: output.featuresCached,
+    ...(output.candidateScores && output.candidateScores.length > 0 ? { candidateScores: output.candidateScores.map(({ label, value }) => ({ label, value })) } : {}),
   };
 }
 
@@ -266,6 +268,7 @@ export function toProtoResult(result: InferenceResultJson): ProtoInferenceResult
     packVersion: result.packVersion,
     fusionStrategy: result.fusionStrategy,
     label: result.label ?? '',
+    labelScores: (result.labelScores ?? []).map(({ label, value }) => ({ label, value })),
     boxes: (result.boxes ?? []).map(percentBoxToProto),
     ...(result.mask ? { mask: { ...result.mask, labels: Buffer.from(result.mask.labels, 'base64') } } : {}),
     query: result.query ?? '',
@@ -278,7 +281,10 @@ function taskOutputFields(task: Task | undefined, result: ProtoInferenceResult__
   const mask = result.mask ? { mask: { width: result.mask.width, height: result.mask.height, labels: Buffer.from(result.mask.labels).toString('base64'), classes: [...result.mask.classes] } } : {};
   switch (task) {
     case 'classification':
-      return result.label ? { label: result.label } : {};
+      return {
+        ...(result.label ? { label: result.label } : {}),
+        ...(result.labelScores.length > 0 ? { labelScores: result.labelScores.map(({ label, value }) => ({ label, value })) } : {}),
+      };
     case 'grounding':
       return { boxes: result.boxes.map(percentBoxFields), ...(result.query ? { query: result.query } : {}) };
     case 'referring':

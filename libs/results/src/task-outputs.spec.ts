@@ -38,6 +38,19 @@ describe("buildResult for RSUniVLM's tasks: each expert's text read as its task'
     expect(unknown.experts[0]).toMatchObject({ status: 'unparseable', errorCode: 'unparseable_output', text: 'a harbour', error: expect.stringContaining('not one of') });
   });
 
+  it('classification with the expert’s label scores: probabilities over the pack labels, the label the most likely, whatever the text', async () => {
+    const data = job('classification', [['image', 'classification']], { labels: ['airport', 'farmland', 'forest'] });
+    const scored = { ...output('image', 'a sunny day'), candidateScores: [
+      { label: 'airport', value: Math.log(0.2) },
+      { label: 'farmland', value: Math.log(0.6) },
+      { label: 'forest', value: Math.log(0.05) },
+    ] };
+    const result = parseInferenceResult(buildResult(data, { outputs: new Map([['image', scored]]), failures: new Map() }, 1_100));
+    expect(result).toMatchObject({ label: 'farmland', degraded: false });
+    expect(result.labelScores!.map((entry) => entry.label)).toEqual(['farmland', 'airport', 'forest']);
+    expect(result.labelScores!.map((entry) => +entry.value.toFixed(6))).toEqual([+(0.6 / 0.85).toFixed(6), +(0.2 / 0.85).toFixed(6), +(0.05 / 0.85).toFixed(6)]);
+  });
+
   it('grounding: every box of the text in percent, the query echoed; no box at all is unparseable with no boxes', () => {
     const data = job('grounding', [['region', 'grounding']], { query: 'the runway' });
     expect(fuse(data, { region: '[ 10 , 20 , 30 , 40 ] , [60, 10, 80, 20]' })).toMatchObject({

@@ -1,14 +1,26 @@
-import type { AggregateJobData, ExpertOutputJson, ExpertTask, InferenceResultJson, PercentBoxJson } from '@rsmoe/contracts';
+import type { AggregateJobData, ExpertOutputJson, ExpertTask, InferenceResultJson, LabelScoreJson, PercentBoxJson } from '@rsmoe/contracts';
 import { parseBoxesText, parseMaskText } from '@rsmoe/region-outputs';
 
 /** The result fields RSUniVLM's tasks fill. */
-export type TaskOutputFields = Pick<InferenceResultJson, 'caption' | 'label' | 'boxes' | 'mask' | 'query' | 'box'>;
+export type TaskOutputFields = Pick<InferenceResultJson, 'caption' | 'label' | 'labelScores' | 'boxes' | 'mask' | 'query' | 'box'>;
 
 type Reading = { fields: TaskOutputFields } | { unparseable: string };
 
 /** A label as answers write it: case, spacing and a final period do not matter. */
 function normaliseLabel(text: string): string {
   return text.replace(/\s+/g, ' ').trim().replace(/\.$/, '').trim().toLowerCase();
+}
+
+/**
+ * The expert's scores of the pack's labels as probabilities (a softmax of their log-probabilities as whole
+ * answers), most likely first: the label is the most likely one, whatever free text the expert generated.
+ */
+function readScoredClassification(scores: readonly LabelScoreJson[]): Reading {
+  const max = Math.max(...scores.map((score) => score.value));
+  const weights = scores.map((score) => Math.exp(score.value - max));
+  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  const labelScores = scores.map((score, index) => ({ label: score.label, value: weights[index] / total })).sort((a, b) => b.value - a.value);
+  return { fields: { label: labelScores[0].label, labelScores } };
 }
 
 function readClassification(text: string, labels: readonly string[] | undefined): Reading {
@@ -37,10 +49,11 @@ function readText(text: string): Reading {
   return caption ? { fields: { caption } } : { unparseable: 'the answer is empty' };
 }
 
-function read(task: ExpertTask, text: string, job: AggregateJobData): Reading {
+function read(task: ExpertTask, output: ExpertOutputJson, job: AggregateJobData): Reading {
+  const { text } = output;
   switch (task) {
     case 'classification':
-      return readClassification(text, job.labels);
+      return output.candidateScores?.length ? readScoredClassification(output.candidateScores) : readClassification(text, job.labels);
     case 'grounding':
       return readBoxes(text);
     case 'segmentation':
@@ -69,7 +82,7 @@ export function readTaskOutputs(job: AggregateJobData, experts: readonly ExpertO
   const read_ = experts.map((output, index) => {
     const task = job.routed[index]?.task;
     if (output.status !== 'ok' || task === undefined) return output;
-    const reading = read(task, output.text, job);
+    const reading = read(task, output, job);
     if ('unparseable' in reading) return { ...output, status: 'unparseable' as const, errorCode: 'unparseable_output' as const, error: reading.unparseable };
     Object.assign(fields, reading.fields);
     return output;

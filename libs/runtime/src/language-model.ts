@@ -87,10 +87,11 @@ export class LanguageModel {
   }
 
   /**
-   * Prefills the prompts (padded to one length at each row's `padAt`) and returns the last position's logits
-   * per row. Image embeddings replace the embeddings at the image-token positions.
+   * Prefills the prompts (padded to one length at each row's `padAt`) and returns the logits of each row's
+   * last `tailPositions` positions (the last one alone by default), oldest first, `tailPositions` × vocabulary
+   * values per row. Image embeddings replace the embeddings at the image-token positions.
    */
-  async prefill(rows: readonly PromptRow[], cache: KvCache): Promise<Float32Array[]> {
+  async prefill(rows: readonly PromptRow[], cache: KvCache, tailPositions = 1): Promise<Float32Array[]> {
     const batch = rows.length;
     const length = Math.max(...rows.map((row) => row.inputIds.length));
     const hidden = this.config.hiddenSize;
@@ -120,7 +121,7 @@ export class LanguageModel {
     rows.forEach((row, b) => {
       imageSlots[b].forEach((at, k) => embeds.set(row.imageEmbeddings.subarray(k * hidden, (k + 1) * hidden), at * hidden));
     });
-    return this.runDecoder(floatTensor(this.embedsType, embeds, [batch, length, hidden]), mask, positions, [batch, length], cache);
+    return this.runDecoder(floatTensor(this.embedsType, embeds, [batch, length, hidden]), mask, positions, [batch, length], cache, tailPositions);
   }
 
   /** One decoding step: embeds the next token of every row and runs the decoder against the cache. */
@@ -143,6 +144,7 @@ export class LanguageModel {
     positions: BigInt64Array,
     [batch, length]: [number, number],
     cache: KvCache,
+    tailPositions = 1,
   ): Promise<Float32Array[]> {
     const feeds: Record<string, ort.Tensor> = Object.assign(
       { inputs_embeds: embeds, attention_mask: new ort.Tensor('int64', mask, [batch, mask.length / batch]) },
@@ -150,12 +152,16 @@ export class LanguageModel {
     );
     if (this.usesPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [batch, length]);
     if (this.usesCacheBranchFlag) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.of(cache.length > 0 ? 1 : 0), [1]);
-    if (this.logitsToKeep) feeds.num_logits_to_keep = this.logitsToKeep;
+    if (this.logitsToKeep) {
+      feeds.num_logits_to_keep =
+        tailPositions === 1 ? this.logitsToKeep : new ort.Tensor('int64', BigInt64Array.of(BigInt(tailPositions)), this.logitsToKeep.dims as number[]);
+    }
     const outputs = await this.decoder.run(feeds);
     cache.update(outputs);
     const logits = outputs.logits;
     const [, kept, vocab] = logits.dims;
-    const rowAt = (b: number) => [(b * kept + kept - 1) * vocab, (b * kept + kept) * vocab] as const;
+    if (kept < tailPositions) throw new Error(`the decoder returned logits for ${kept} positions; ${tailPositions} were asked for`);
+    const rowAt = (b: number) => [(b * kept + kept - tailPositions) * vocab, (b * kept + kept) * vocab] as const;
     // One position per row (every decoding step, and prefill with num_logits_to_keep): views into the
     // output, which this step owns, so no copy per step. Otherwise copy the last rows so the B×T×V tensor
     // of a long prompt can be let go now.

@@ -201,6 +201,11 @@ export class PromptEncoder {
     return { inputIds: [...queries, ...text], renderedPrompt: prompt, padAt: queries.length };
   }
 
+  /** The tokens of plain text as the model writes it in an answer (no template, no special tokens). */
+  encodeAnswer(text: string): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+  }
+
   decode(ids: readonly number[]): string {
     if (ids.length === 0) return '';
     return this.tokenizer.decode(ids as number[], { skip_special_tokens: true });

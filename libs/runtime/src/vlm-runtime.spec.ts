@@ -100,6 +100,30 @@ describe('VlmRuntime on the tiny LLaVA fixture', () => {
     });
   });
 
+  it("scores candidate answers: a one-token candidate's log-probability is transformers' first-step log-softmax", async () => {
+    const { first_step_logits: first, greedy_tokens: greedy } = golden.cases[0];
+    const max = Math.max(...first);
+    const logSumExp = max + Math.log(first.reduce((sum, value) => sum + Math.exp(value - max), 0));
+    const tokens = [greedy[0], (greedy[0] + 7) % first.length];
+    const words = tokens.map((token) => runtime.decodeTokens([token]));
+    // Only tokens the tokenizer reads back as themselves make a fair one-token candidate.
+    const request = goldenRequest(0);
+    const scores = await runtime.scoreCandidates(request, words, { endOfAnswer: false });
+    scores.forEach((score, i) => expect(Math.abs(score - (first[tokens[i]] - logSumExp))).toBeLessThan(1e-4));
+    expect(scores[0]).toBeGreaterThan(scores[1]);
+  });
+
+  it('scores candidates of different lengths in one batch exactly as one at a time, the end of the answer included', async () => {
+    const request = goldenRequest(1);
+    const candidates = ['main', 'main highway', 'white land meadow main'];
+    const together = await runtime.scoreCandidates(request, candidates);
+    const alone = await Promise.all(candidates.map(async (candidate) => (await runtime.scoreCandidates(request, [candidate]))[0]));
+    together.forEach((score, i) => expect(Math.abs(score - alone[i])).toBeLessThan(1e-4));
+    // With the end of the answer the score is lower than the prefix's alone (one more probability < 1).
+    const [prefixOnly] = await runtime.scoreCandidates(request, ['main'], { endOfAnswer: false });
+    expect(together[0]).toBeLessThan(prefixOnly);
+  });
+
   it('reports timings for every phase', async () => {
     const [result] = await runtime.generate([goldenRequest(0)]);
     const { timings } = result;

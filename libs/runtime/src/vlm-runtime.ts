@@ -427,6 +427,39 @@ export class VlmRuntime {
    * Logits of the first generated token for each request, after the prompt (and images) are prefilled:
    * for scoring fixed answers and for checking an export against its framework.
    */
+  /**
+   * How likely each candidate is as the whole answer to `request`: the log-probability of its tokens after
+   * the prompt, then of the end of sequence (so a label that is only the start of a longer answer loses).
+   * One batched prefill of prompt + candidate rows; nothing is generated. Used to score a classification
+   * against the pack's labels. `endOfAnswer: false` leaves the end of sequence out (a prefix's likelihood).
+   */
+  async scoreCandidates(request: GenerationRequest, candidates: readonly string[], options: { endOfAnswer?: boolean } = {}): Promise<number[]> {
+    if (candidates.length === 0) return [];
+    const endOfAnswer = options.endOfAnswer ?? true;
+    const eos = this.generationConfig.eosTokenIds[0];
+    if (endOfAnswer && eos === undefined) throw new InvalidGenerationRequestError('the model declares no end-of-sequence token: candidates cannot be scored as whole answers');
+    const { prepared } = await this.prepareAll([request]);
+    const [prompt] = prepared;
+    // Each tail: the candidate's tokens, then end of sequence; the row feeds all but its last token.
+    const tails = candidates.map((candidate) => [...this.promptEncoder.encodeAnswer(candidate), ...(endOfAnswer ? [eos!] : [])]);
+    if (tails.some((tail) => tail.length === 0)) throw new InvalidGenerationRequestError('an empty candidate cannot be scored');
+    const window = Math.max(...tails.map((tail) => tail.length));
+    const rows = tails.map((tail) => ({ inputIds: [...prompt.inputIds, ...tail.slice(0, -1)], padAt: prompt.padAt, imageEmbeddings: prompt.imageEmbeddings }));
+    const room = this.config.maxPositionEmbeddings - Math.max(...rows.map((row) => row.inputIds.length));
+    if (room < 0) throw new InvalidGenerationRequestError(`the prompt and the longest candidate exceed the model's context of ${this.config.maxPositionEmbeddings}`);
+    const logits = await this.language.prefill(rows, this.language.newCache(rows.length), window);
+    const vocab = logits[0].length / window;
+    return tails.map((tail, row) => {
+      let total = 0;
+      tail.forEach((token, j) => {
+        // Tail token j is predicted at the row's position (length - tail + j): window index window - tail + j.
+        const at = (window - tail.length + j) * vocab;
+        total += logSoftmaxAt(logits[row].subarray(at, at + vocab), token);
+      });
+      return total;
+    });
+  }
+
   async nextTokenLogits(requests: readonly GenerationRequest[]): Promise<Float32Array[]> {
     const { prepared } = await this.prepareAll(requests);
     return this.language.prefill(prepared, this.language.newCache(prepared.length));
@@ -579,6 +612,15 @@ function tokensPerCrop(config: ModelConfig, processor: ProcessorConfig, vision: 
 }
 
 /** The id of the tokenizer's pad token (tokenizer_config.json pad_token, looked up in tokenizer.json). */
+/** log softmax(logits)[index], computed stably. */
+function logSoftmaxAt(logits: Float32Array, index: number): number {
+  let max = -Infinity;
+  for (const value of logits) if (value > max) max = value;
+  let sum = 0;
+  for (const value of logits) sum += Math.exp(value - max);
+  return logits[index] - max - Math.log(sum);
+}
+
 function padTokenId(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, file: string): number {
   const pad = tokenizerConfig.pad_token;
   const content = typeof pad === 'string' ? pad : (pad as { content?: string } | undefined)?.content;

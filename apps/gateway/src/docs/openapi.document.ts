@@ -211,7 +211,7 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
           summary: 'Classify the scene ([CLS], image-level expert): one of the pack’s labels',
           parameters: inferenceHeaders,
           requestBody: taskBody({}, ['image']),
-          responses: taskResponses('`label`: the scene class.'),
+          responses: taskResponses('`label`: the scene class; `labelScores`: every pack label’s probability.'),
         },
       },
       '/v1/grounding': {
@@ -417,7 +417,12 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
             {
               type: 'object',
               properties: {
-                label: { type: 'string', description: 'classify: the scene class.' },
+                label: { type: 'string', description: 'classify: the scene class (the most likely of labelScores).' },
+                labelScores: {
+                  type: 'array',
+                  description: 'classify: each pack label’s probability as the whole answer (the expert scores every label), most likely first.',
+                  items: { type: 'object', properties: { label: { type: 'string' }, value: { type: 'number', minimum: 0, maximum: 1 } } },
+                },
                 query: { type: 'string' },
                 boxes: { type: 'array', items: ref('BoxAnswer'), description: 'grounding: the boxes found.' },
                 box: ref('BoxAnswer'),

@@ -41,7 +41,7 @@ describe("gateway: RSUniVLM's task endpoints", () => {
   it('classify: the label of the image-level expert', async () => {
     const { status, body } = await post('/v1/classify', { image: png });
     expect(status).toBe(200);
-    expect(body).toMatchObject({ task: 'classification', label: 'farmland' });
+    expect(body).toMatchObject({ task: 'classification', label: 'farmland', labelScores: [{ label: 'farmland', value: 0.7 }, { label: 'forest', value: 0.3 }] });
     expect(lastCall()).toMatchObject({ task: 'classification', images: [{ mediaType: 'image/png' }] });
   });
 

@@ -51,7 +51,13 @@ export function cannedTaskResult(call: TaskCall): InferenceResultJson {
   const { caption: _caption, ...rest } = base;
   const grid = (classes: string[]) => ({ width: 2, height: 2, labels: Buffer.from([0, 1, 1, 0]).toString('base64'), classes });
   const fields: Partial<InferenceResultJson> = {
-    classification: { label: 'farmland' },
+    classification: {
+      label: 'farmland',
+      labelScores: [
+        { label: 'farmland', value: 0.7 },
+        { label: 'forest', value: 0.3 },
+      ],
+    },
     grounding: { boxes: [{ x1: 25, y1: 25, x2: 75, y2: 50 }], query: call.query },
     referring: { caption: 'a storage tank.', box: call.box },
     segmentation: { mask: grid(['others', ...(call.classes ?? [call.query ?? 'building'])]), ...(call.query ? { query: call.query } : {}) },

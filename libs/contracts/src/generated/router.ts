@@ -13,6 +13,7 @@ import type { ImageRef as _rsmoe_v1_ImageRef, ImageRef__Output as _rsmoe_v1_Imag
 import type { InferenceEvent as _rsmoe_v1_InferenceEvent, InferenceEvent__Output as _rsmoe_v1_InferenceEvent__Output } from './rsmoe/v1/InferenceEvent';
 import type { InferenceResult as _rsmoe_v1_InferenceResult, InferenceResult__Output as _rsmoe_v1_InferenceResult__Output } from './rsmoe/v1/InferenceResult';
 import type { LabelGrid as _rsmoe_v1_LabelGrid, LabelGrid__Output as _rsmoe_v1_LabelGrid__Output } from './rsmoe/v1/LabelGrid';
+import type { LabelScore as _rsmoe_v1_LabelScore, LabelScore__Output as _rsmoe_v1_LabelScore__Output } from './rsmoe/v1/LabelScore';
 import type { ListExpertsRequest as _rsmoe_v1_ListExpertsRequest, ListExpertsRequest__Output as _rsmoe_v1_ListExpertsRequest__Output } from './rsmoe/v1/ListExpertsRequest';
 import type { ListExpertsResponse as _rsmoe_v1_ListExpertsResponse, ListExpertsResponse__Output as _rsmoe_v1_ListExpertsResponse__Output } from './rsmoe/v1/ListExpertsResponse';
 import type { PercentBox as _rsmoe_v1_PercentBox, PercentBox__Output as _rsmoe_v1_PercentBox__Output } from './rsmoe/v1/PercentBox';
@@ -41,6 +42,7 @@ export interface ProtoGrpcType {
       InferenceEvent: MessageTypeDefinition<_rsmoe_v1_InferenceEvent, _rsmoe_v1_InferenceEvent__Output>
       InferenceResult: MessageTypeDefinition<_rsmoe_v1_InferenceResult, _rsmoe_v1_InferenceResult__Output>
       LabelGrid: MessageTypeDefinition<_rsmoe_v1_LabelGrid, _rsmoe_v1_LabelGrid__Output>
+      LabelScore: MessageTypeDefinition<_rsmoe_v1_LabelScore, _rsmoe_v1_LabelScore__Output>
       ListExpertsRequest: MessageTypeDefinition<_rsmoe_v1_ListExpertsRequest, _rsmoe_v1_ListExpertsRequest__Output>
       ListExpertsResponse: MessageTypeDefinition<_rsmoe_v1_ListExpertsResponse, _rsmoe_v1_ListExpertsResponse__Output>
       PercentBox: MessageTypeDefinition<_rsmoe_v1_PercentBox, _rsmoe_v1_PercentBox__Output>

@@ -4,6 +4,7 @@
 import type { ExpertStatus as _rsmoe_v1_ExpertStatus, ExpertStatus__Output as _rsmoe_v1_ExpertStatus__Output } from '../../rsmoe/v1/ExpertStatus';
 import type { ExpertTimings as _rsmoe_v1_ExpertTimings, ExpertTimings__Output as _rsmoe_v1_ExpertTimings__Output } from '../../rsmoe/v1/ExpertTimings';
 import type { ExpertErrorCode as _rsmoe_v1_ExpertErrorCode, ExpertErrorCode__Output as _rsmoe_v1_ExpertErrorCode__Output } from '../../rsmoe/v1/ExpertErrorCode';
+import type { LabelScore as _rsmoe_v1_LabelScore, LabelScore__Output as _rsmoe_v1_LabelScore__Output } from '../../rsmoe/v1/LabelScore';
 
 /**
  * One expert's partial output.
@@ -52,6 +53,10 @@ export interface ExpertOutput {
    * then only `error` says why).
    */
   'errorCode'?: (_rsmoe_v1_ExpertErrorCode);
+  /**
+   * CLASSIFICATION: the log-probability of each candidate label as the whole answer (value = log p).
+   */
+  'candidateScores'?: (_rsmoe_v1_LabelScore)[];
 }
 
 /**
@@ -101,4 +106,8 @@ export interface ExpertOutput__Output {
    * then only `error` says why).
    */
   'errorCode': (_rsmoe_v1_ExpertErrorCode__Output);
+  /**
+   * CLASSIFICATION: the log-probability of each candidate label as the whole answer (value = log p).
+   */
+  'candidateScores': (_rsmoe_v1_LabelScore__Output)[];
 }

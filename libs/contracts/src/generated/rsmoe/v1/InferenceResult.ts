@@ -7,6 +7,7 @@ import type { RoutedExpert as _rsmoe_v1_RoutedExpert, RoutedExpert__Output as _r
 import type { ResultTimings as _rsmoe_v1_ResultTimings, ResultTimings__Output as _rsmoe_v1_ResultTimings__Output } from '../../rsmoe/v1/ResultTimings';
 import type { PercentBox as _rsmoe_v1_PercentBox, PercentBox__Output as _rsmoe_v1_PercentBox__Output } from '../../rsmoe/v1/PercentBox';
 import type { LabelGrid as _rsmoe_v1_LabelGrid, LabelGrid__Output as _rsmoe_v1_LabelGrid__Output } from '../../rsmoe/v1/LabelGrid';
+import type { LabelScore as _rsmoe_v1_LabelScore, LabelScore__Output as _rsmoe_v1_LabelScore__Output } from '../../rsmoe/v1/LabelScore';
 
 /**
  * The result of one request, as stored and as returned.
@@ -83,6 +84,10 @@ export interface InferenceResult {
    * REFERRING: the region of the request; the description is `caption`.
    */
   'box'?: (_rsmoe_v1_PercentBox | null);
+  /**
+   * CLASSIFICATION: each pack label's probability (value), most likely first; `label` is the first.
+   */
+  'labelScores'?: (_rsmoe_v1_LabelScore)[];
 }
 
 /**
@@ -160,4 +165,8 @@ export interface InferenceResult__Output {
    * REFERRING: the region of the request; the description is `caption`.
    */
   'box': (_rsmoe_v1_PercentBox__Output | null);
+  /**
+   * CLASSIFICATION: each pack label's probability (value), most likely first; `label` is the first.
+   */
+  'labelScores': (_rsmoe_v1_LabelScore__Output)[];
 }
