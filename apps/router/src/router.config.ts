@@ -1,9 +1,9 @@
-import { env, parseEnv, sharedServiceEnv, type Env } from '@rsmoe/config';
+import { ConfigError, env, parseEnv, sharedServiceEnv, type Env } from '@rsmoe/config';
 import { IMAGES_PER_REQUEST_LIMIT } from '@rsmoe/contracts';
 
 /** Every setting of the router, from its environment; defaults live here and only here. */
 export function loadRouterConfig(source: Env) {
-  return parseEnv(
+  const config = parseEnv(
     'router',
     {
       ...sharedServiceEnv(),
@@ -61,6 +61,14 @@ export function loadRouterConfig(source: Env) {
     },
     source,
   );
+  // The aggregator reads finished jobs back at a request's fuse point: they must outlive the longest budget.
+  const longestMs = Math.max(config.MAX_DEADLINE_MS, config.LONG_TASK_MAX_DEADLINE_MS);
+  if (config.JOB_RETENTION_S * 1000 < longestMs) {
+    throw new ConfigError('router', [
+      `JOB_RETENTION_S=${config.JOB_RETENTION_S}: must be at least the longest deadline (${longestMs / 1000} s, MAX_DEADLINE_MS / LONG_TASK_MAX_DEADLINE_MS): the aggregator reads finished jobs back at the fuse point`,
+    ]);
+  }
+  return config;
 }
 
 export type RouterConfig = ReturnType<typeof loadRouterConfig>;
