@@ -26,8 +26,11 @@ export function loadExpertConfig(source: Env) {
       /** Which expert of the pack this process serves: picks its queue and its model. */
       EXPERT_ID: env.string('theme'),
       PACK_DIR: env.packDir(),
-      /** Jobs this process holds at once; batching needs at least MAX_BATCH_SIZE. */
-      CONCURRENCY: env.integer(8, 1, 1024),
+      /**
+       * Jobs this process holds at once. Twice MAX_BATCH_SIZE: while one batch computes, the next one's jobs
+       * are already picked up, so it starts full instead of with the first job that arrives.
+       */
+      CONCURRENCY: env.integer(16, 1, 1024),
       MAX_BATCH_SIZE: env.integer(8, 1, 256),
       /**
        * How long a job waits for companions before its batch runs, in ms. 0: run at once, and let the jobs
