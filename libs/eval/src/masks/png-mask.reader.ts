@@ -1,13 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import type { LabelMask } from '@rsmoe/region-outputs';
 import sharp from 'sharp';
 import { ScoringInputError } from '../errors';
 
-/** A decoded label mask: one 8-bit value per pixel, row by row. */
-export interface LabelMask {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
+export type { LabelMask };
 
 /**
  * Reads a label mask: a single-channel (greyscale) 8-bit PNG, whose pixel values are used as they are.
