@@ -173,6 +173,7 @@ describe('the alert rules', () => {
 
   it('contain the alerts of the issues, each with a duration, a severity and a summary', () => {
     expect(Object.keys(alerts).sort()).toEqual([
+      'RsmoeApiKeyQuotaNearlyUsed',
       'RsmoeDegradedRateHigh',
       'RsmoeExpertLatencyP99High',
       'RsmoeExpertMaskLatencyP99High',
@@ -209,6 +210,11 @@ describe('the alert rules', () => {
     ]);
     expect(degraded[0]!.matchers).toContainEqual({ label: 'outcome', op: '=', value: 'degraded' });
     expect(degraded[1]!.matchers).toContainEqual({ label: 'outcome', op: '=', value: 'degraded' });
-    expect(alertQueries()).toHaveLength(5);
+    // Images today over the daily quota, per key name, across gateway replicas (each reports the Redis count).
+    const quota = metricsOf('RsmoeApiKeyQuotaNearlyUsed');
+    expect(quota.map((s) => s.metric)).toEqual([METRICS.apiKeyImagesToday.name, METRICS.apiKeyDailyQuota.name]);
+    expect(quota.every((s) => s.byLabels.includes('key'))).toBe(true);
+    expect(alerts.RsmoeApiKeyQuotaNearlyUsed!.expr).toMatch(/> 0\.9\s*$/);
+    expect(alertQueries()).toHaveLength(6);
   });
 });

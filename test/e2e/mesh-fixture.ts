@@ -51,7 +51,7 @@ export interface RunningMesh {
   stop(): Promise<void>;
 }
 
-export async function startMesh(env: Record<string, string> = {}, packDir = PACK_DIR): Promise<RunningMesh> {
+export async function startMesh(env: Record<string, string> = {}, packDir = PACK_DIR, options: { authMode?: 'required' | 'off' } = {}): Promise<RunningMesh> {
   const prefix = `e2e${randomBytes(5).toString('hex')}`;
   const logs: string[] = [];
   const routerPort = await freePort();
@@ -63,6 +63,7 @@ export async function startMesh(env: Record<string, string> = {}, packDir = PACK
     gatewayPort: await freePort(),
     routerPort,
     env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1', ...env },
+    ...(options.authMode ? { authMode: options.authMode } : {}),
     onLog: (service, line) => logs.push(`[${service}] ${line}`),
     readyTimeoutMs: 90_000,
   });

@@ -1,7 +1,9 @@
 // Every service of a real mesh serves /metrics and its health; after real traffic, the catalogue series
 // carry the labels the dashboard, the alert rules and the autoscaler query.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TASKS, createRedisKeys } from '@rsmoe/contracts';
 import { METRICS, type MetricDefinition } from '@rsmoe/observability';
+import { ApiKeyRegistry } from '../../apps/cli/src/keys/api-key-registry';
 import { postImage, startMesh, testImage, type RunningMesh } from './mesh-fixture';
 import { parseExposition, type Sample } from '../support/exposition';
 import { EXTERNAL_METRICS, TARGET_LABELS, collectMonitoringQueries, describeSource, extractMetricSelectors } from '../support/promql';
@@ -11,12 +13,21 @@ describe('metrics of the running mesh', { timeout: 60_000 }, () => {
   const scrapes = new Map<string, Sample[]>();
 
   beforeAll(async () => {
-    mesh = await startMesh();
+    // With API keys on, as a cluster runs: the key metrics are series too.
+    mesh = await startMesh({}, undefined, { authMode: 'required' });
+    const { secret } = await new ApiKeyRegistry(mesh.redis, createRedisKeys(mesh.prefix)).create({
+      name: 'metrics-e2e',
+      ratePerSecond: 100,
+      burst: 100,
+      dailyQuota: 1000,
+      tasks: [...TASKS],
+    });
+    const key = { Authorization: `Bearer ${secret}` };
     const image = await testImage(71);
-    expect((await postImage(mesh.url, '/v1/captions', image)).status).toBe(200);
-    expect((await postImage(mesh.url, '/v1/captions', image)).status).toBe(200);
-    expect((await postImage(mesh.url, '/v1/vqa', image, { question: 'how many buildings are there ?' })).status).toBe(200);
-    expect((await postImage(mesh.url, '/v1/vqa', image)).status).toBe(400);
+    expect((await postImage(mesh.url, '/v1/captions', image, {}, key)).status).toBe(200);
+    expect((await postImage(mesh.url, '/v1/captions', image, {}, key)).status).toBe(200);
+    expect((await postImage(mesh.url, '/v1/vqa', image, { question: 'how many buildings are there ?' }, key)).status).toBe(200);
+    expect((await postImage(mesh.url, '/v1/vqa', image, {}, key)).status).toBe(400);
     // A service records a request just after answering it: scrape until the 7 expert jobs (2 captions × 3
     // experts + 1 question), the 4 HTTP requests and the 3 stored results are all counted, for at most 5 s.
     const total = (name: string, service?: string) =>

@@ -8,6 +8,7 @@ import { registerClassifyCommand } from './commands/classify.command';
 import { registerEvalCommand } from './commands/eval.command';
 import { registerGenerateCommand } from './commands/generate.command';
 import { registerGroundCommand } from './commands/ground.command';
+import { registerKeysCommand } from './commands/keys.command';
 import { registerLoadCommand } from './commands/load.command';
 import { registerPackCommand } from './commands/pack-init.command';
 import { registerReferCommand } from './commands/refer.command';
@@ -22,6 +23,7 @@ const cliEnv = parseEnv('rsmoe', { REDIS_URL: env.redisUrl().optional().or(z.und
 const program = new Command();
 program.name('rsmoe').description('RS-MoE Mesh command-line tool').showHelpAfterError();
 registerStartCommand(program, cliEnv.REDIS_URL);
+registerKeysCommand(program, cliEnv.REDIS_URL);
 registerAskCommands(program);
 registerClassifyCommand(program);
 registerGroundCommand(program);

@@ -8,7 +8,9 @@ import { createRedisKeys } from '@rsmoe/contracts';
 import { RedisOutageLog, createLogger, type Logger } from '@rsmoe/observability';
 import helmet from 'helmet';
 import { Redis } from 'ioredis';
+import { RedisApiKeyLimiter, type ApiKeyLimiter, type KeyUsage } from './adapters/api-key-limiter.adapter';
 import { RedisAsyncAnswerStore } from './adapters/async-answer-store.adapter';
+import { RedisRequestOwnerStore } from './adapters/request-owner-store.adapter';
 import { RedisResultReader, type ResultReader } from './adapters/result-reader.adapter';
 import { RouterClientAdapter } from './adapters/router-client.adapter';
 import type { RouterPort } from './adapters/router.port';
@@ -16,6 +18,7 @@ import { buildOpenApiDocument } from './docs/openapi.document';
 import { ErrorResponseFilter } from './errors/error-response.filter';
 import type { GatewayConfig } from './gateway.config';
 import { formFieldBytes, GatewayModule } from './gateway.module';
+import { API_KEY_HEADER, RATE_LIMIT_HEADERS, apiKeyMiddleware, type ApiKeyObserver } from './http/api-key.middleware';
 import { bodyIdleTimeoutMiddleware, declaredBodySizeMiddleware, overloadGateMiddleware } from './http/edge-guards.middleware';
 import { assertJsonDepth } from './http/json-depth';
 import { CORRELATION_ID_HEADER, requestContextMiddleware, type HttpObserver } from './http/request-context.middleware';
@@ -34,10 +37,16 @@ export interface GatewayDeps {
   logger?: Logger;
   /** Told of every finished HTTP request (main.ts feeds rsmoe_http_request_duration_seconds). */
   observeHttp?: HttpObserver;
+  /** Default: a RedisApiKeyLimiter on `redis` under KEY_PREFIX (used when AUTH_MODE=required). */
+  apiKeyLimiter?: ApiKeyLimiter;
+  /** Told of every API-key decision (main.ts feeds rsmoe_api_key_requests_total). */
+  observeApiKey?: ApiKeyObserver;
 }
 
 export interface GatewayApp {
   readonly app: NestExpressApplication;
+  /** Every API key's images today and daily quota (for the usage gauges). */
+  apiKeyUsage(): Promise<KeyUsage[]>;
   /** Starts listening (PORT / HOST of the config unless given); resolves with the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   /**
@@ -70,7 +79,7 @@ function multipartBodyLimit(config: GatewayConfig): number {
 }
 
 /** Response headers a browser client may read when CORS is on. */
-const EXPOSED_HEADERS = ['X-Request-Id', 'X-Correlation-Id', 'Retry-After', 'traceparent'];
+const EXPOSED_HEADERS = ['X-Request-Id', 'X-Correlation-Id', 'Retry-After', 'traceparent', ...RATE_LIMIT_HEADERS];
 
 /**
  * Builds the gateway (not yet listening). Configuration comes in already parsed (main.ts reads the
@@ -94,6 +103,8 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     blobStore: deps.blobStore ?? new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: config.BLOB_TTL_S, maxBytes: config.MAX_IMAGE_BYTES }),
     resultReader: deps.resultReader ?? new RedisResultReader(redis, keys),
     asyncAnswers: new RedisAsyncAnswerStore(redis, keys, config.ASYNC_ANSWER_TTL_S),
+    // A request's owner lives as long as whatever GET /v1/requests/{id} can still serve of it.
+    requestOwners: new RedisRequestOwnerStore(redis, keys, Math.max(config.RESULT_TTL_S, config.ASYNC_ANSWER_TTL_S)),
     redisProbe: redis,
     overloadGate,
     logger,
@@ -123,12 +134,17 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     app.enableCors({
       origin: config.CORS_ORIGINS.includes('*') ? '*' : config.CORS_ORIGINS,
       methods: ['GET', 'POST'],
-      allowedHeaders: ['Content-Type', 'X-Request-Id', CORRELATION_ID_HEADER, 'X-Request-Timeout-Ms', 'traceparent'],
+      allowedHeaders: ['Content-Type', 'X-Request-Id', CORRELATION_ID_HEADER, 'X-Request-Timeout-Ms', 'traceparent', 'Authorization', API_KEY_HEADER],
       exposedHeaders: EXPOSED_HEADERS,
       maxAge: 600,
     });
   }
   const bodyLimits = { json: config.MAX_JSON_BODY_BYTES, multipart: multipartBodyLimit(config) };
+  // Who is asking, and whether they may, before anything else looks at the body.
+  const limiter = deps.apiKeyLimiter ?? new RedisApiKeyLimiter(redis, keys);
+  if (config.AUTH_MODE === 'required') {
+    app.use(apiKeyMiddleware({ limiter, bodyLimits, logger, ...(deps.observeApiKey ? { observe: deps.observeApiKey } : {}) }));
+  }
   app.use(overloadGateMiddleware(overloadGate, bodyLimits));
   app.use(declaredBodySizeMiddleware(bodyLimits));
   app.use(bodyIdleTimeoutMiddleware(config.BODY_IDLE_TIMEOUT_MS));
@@ -142,6 +158,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
   let closing: Promise<void> | undefined;
   return {
     app,
+    apiKeyUsage: () => limiter.usage(),
     async listen(port = config.PORT, host = config.HOST) {
       await app.listen(port, host);
       const address = app.getHttpServer().address() as AddressInfo;

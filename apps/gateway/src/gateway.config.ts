@@ -60,6 +60,14 @@ export function loadGatewayConfig(source: Env) {
       BODY_IDLE_TIMEOUT_MS: env.integer(10_000, 100, 600_000),
       /** Most concurrent TCP connections of the HTTP server (further ones are closed at once). Default 1024. */
       MAX_CONNECTIONS: env.integer(1024, 1, 1_000_000),
+      /**
+       * `required` (default; what Kubernetes runs): every route but health and docs needs an API key
+       * (`Authorization: Bearer <key>` or `X-API-Key`), with its rate limit, daily quota and tasks; results
+       * are answered only to the key that made the request. `off`: no keys, no limits (`rsmoe start`'s default).
+       */
+      AUTH_MODE: env.oneOf(['required', 'off'] as const, 'required'),
+      /** How long the router and aggregator keep a result, in seconds (their RESULT_TTL_S): a request's owner is kept as long. Default 3600. */
+      RESULT_TTL_S: env.integer(3_600, 1),
       /** Origins allowed by CORS, comma-separated (`*` for any); empty (default) or `off`: no CORS headers at all. */
       CORS_ORIGINS: originList(),
       /** Largest `params.maxNewTokens`; at most the experts' own limit (512). Default 512. */

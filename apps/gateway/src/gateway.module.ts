@@ -3,6 +3,7 @@ import { MulterModule } from '@nestjs/platform-express';
 import type { BlobStore } from '@rsmoe/blobstore';
 import type { Logger } from '@rsmoe/observability';
 import type { AsyncAnswerStore } from './adapters/async-answer-store.adapter';
+import type { RequestOwnerStore } from './adapters/request-owner-store.adapter';
 import type { ResultReader } from './adapters/result-reader.adapter';
 import type { RouterPort } from './adapters/router.port';
 import { ExpertsController } from './experts/experts.controller';
@@ -14,7 +15,7 @@ import type { OverloadGate } from './inference/overload-gate';
 import { InferenceService } from './inference/inference.service';
 import { ImageIntake } from './intake/image-intake.service';
 import { RequestsController } from './requests/requests.controller';
-import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_PROBE, RESULT_READER, ROUTER } from './tokens';
+import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_PROBE, REQUEST_OWNERS, RESULT_READER, ROUTER } from './tokens';
 
 /** Everything the gateway talks to; built (or faked) by createGatewayApp and injected by token. */
 export interface GatewayModuleDeps {
@@ -23,6 +24,8 @@ export interface GatewayModuleDeps {
   blobStore: BlobStore;
   resultReader: ResultReader;
   asyncAnswers: AsyncAnswerStore;
+  /** Which API key made each request (written and read only when AUTH_MODE=required). */
+  requestOwners: RequestOwnerStore;
   redisProbe: RedisProbe;
   /** Shared with the early-refusal middleware of createGatewayApp. */
   overloadGate: OverloadGate;
@@ -64,6 +67,7 @@ export class GatewayModule {
         { provide: BLOB_STORE, useValue: deps.blobStore },
         { provide: RESULT_READER, useValue: deps.resultReader },
         { provide: ASYNC_ANSWERS, useValue: deps.asyncAnswers },
+        { provide: REQUEST_OWNERS, useValue: deps.requestOwners },
         { provide: REDIS_PROBE, useValue: deps.redisProbe },
         { provide: LOGGER, useValue: deps.logger },
         { provide: OVERLOAD_GATE, useValue: deps.overloadGate },

@@ -22,7 +22,7 @@ describe('main.ts under tsx', () => {
   beforeAll(async () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'apps/gateway/src/main.ts'], {
       cwd: REPO_ROOT,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', METRICS_PORT: '0', METRICS_HOST: '', ROUTER_URL: '127.0.0.1:1', KEY_PREFIX: keyPrefix, LOG_LEVEL: 'info', READY_CHECK_TIMEOUT_MS: '500' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', METRICS_PORT: '0', METRICS_HOST: '', ROUTER_URL: '127.0.0.1:1', KEY_PREFIX: keyPrefix, LOG_LEVEL: 'info', READY_CHECK_TIMEOUT_MS: '500', AUTH_MODE: 'off' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     base = await new Promise<string>((resolve, reject) => {

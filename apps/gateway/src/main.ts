@@ -1,6 +1,7 @@
 // Nest's decorators need the Reflect metadata API; tsx emits no metadata, so every injection is by explicit token.
 import 'reflect-metadata';
-import { ServiceMetrics, createLogger, startOpsServer } from '@rsmoe/observability';
+import { ServiceMetrics, createLogger, startOpsServer, type Logger } from '@rsmoe/observability';
+import type { KeyUsage } from './adapters/api-key-limiter.adapter';
 import { createGatewayApp } from './gateway.app';
 import { loadGatewayConfig } from './gateway.config';
 import { taskOfRoute } from './inference/task-routes';
@@ -12,15 +13,49 @@ export type { GatewayConfig } from './gateway.config';
 export type { RouterPort } from './adapters/router.port';
 export { RouterCallError } from './errors/router-status.mapping';
 
+/**
+ * Usage per API key (images today, daily quota), read from Redis at scrape time: the counts are shared by
+ * every replica, so each reports the same truth, even for a key it has not served today. One Redis read
+ * serves both gauges of a scrape.
+ */
+function watchKeyUsage(metrics: ServiceMetrics, usage: () => Promise<KeyUsage[]>, logger: Logger): void {
+  let snapshot: { at: number; usage: Promise<KeyUsage[]> } | undefined;
+  const read = (): Promise<KeyUsage[]> => {
+    if (!snapshot || Date.now() - snapshot.at > 1_000) {
+      snapshot = {
+        at: Date.now(),
+        usage: usage().catch((error: unknown) => {
+          logger.warn('reading API key usage for the metrics failed', { error });
+          return [];
+        }),
+      };
+    }
+    return snapshot.usage;
+  };
+  metrics.get('apiKeyImagesToday', async (gauge) => {
+    const keys = await read();
+    gauge.reset();
+    for (const key of keys) gauge.set({ key: key.name }, key.imagesToday);
+  });
+  metrics.get('apiKeyDailyQuota', async (gauge) => {
+    const keys = await read();
+    gauge.reset();
+    for (const key of keys) gauge.set({ key: key.name }, key.dailyQuota);
+  });
+}
+
 async function main(): Promise<void> {
   const config = loadGatewayConfig(process.env);
   const logger = createLogger('gateway', { level: config.LOG_LEVEL });
   const metrics = new ServiceMetrics();
   const httpDuration = metrics.get('httpRequestDuration');
+  const apiKeyRequests = metrics.get('apiKeyRequests');
   const gateway = await createGatewayApp(config, {
     logger,
     observeHttp: (method, route, status, seconds) => httpDuration.observe({ method, route, status: String(status), task: taskOfRoute(route) }, seconds),
+    observeApiKey: (key, outcome) => apiKeyRequests.inc({ key, outcome }),
   });
+  if (config.AUTH_MODE === 'required') watchKeyUsage(metrics, gateway.apiKeyUsage, logger);
   const ops = await startOpsServer({
     port: config.METRICS_PORT,
     host: config.METRICS_HOST,

@@ -19,3 +19,5 @@ export const IMAGE_INTAKE = Symbol('IMAGE_INTAKE');
 export const OVERLOAD_GATE = Symbol('OVERLOAD_GATE');
 /** An AsyncAnswerStore: answers of requests submitted with `Prefer: respond-async`. */
 export const ASYNC_ANSWERS = Symbol('ASYNC_ANSWERS');
+/** A RequestOwnerStore: which API key made a request (AUTH_MODE=required). */
+export const REQUEST_OWNERS = Symbol('REQUEST_OWNERS');

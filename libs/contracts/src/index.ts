@@ -2,6 +2,7 @@ export * from './identifiers';
 export * from './tasks';
 export * from './queues';
 export * from './redis-keys';
+export * from './api-keys';
 export * from './errors';
 export { formatIssues } from './validation';
 export * from './generation-params';

@@ -26,6 +26,16 @@ export interface RedisKeys {
   featureCacheKey(imageSha256: string, encoderId: string, packing: string): string;
   /** Hash holding an image's bytes and media type (libs/blobstore). */
   blobKey(sha256: string): string;
+  /** Hash of one API key's settings (ApiKeyRecord fields), by the key's id (sha256 of the secret; see api-keys.ts). */
+  apiKeyKey(keyId: string): string;
+  /** Hash of every API key: name → key id (names are unique; `rsmoe keys list` reads it). */
+  apiKeyIndexKey(): string;
+  /** Hash holding one key's token bucket (`tokens`, `atUnixMs`), shared by every gateway replica. */
+  rateBucketKey(keyId: string): string;
+  /** Counter of the images a key had processed on one UTC day (`YYYY-MM-DD`). */
+  dailyUsageKey(keyId: string, utcDay: string): string;
+  /** The id of the API key that made a request (GET /v1/requests/{id} answers only to it); kept as long as its result. */
+  requestOwnerKey(requestId: string): string;
 }
 
 /**
@@ -43,6 +53,11 @@ export function createRedisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys 
     routerInbox: (routerInstanceId: string) => `${prefix}:inbox:${routerInstanceId}`,
     featureCacheKey: (imageSha256: string, encoderId: string, packing: string) => `${prefix}:features:${encoderId}:${packing}:${imageSha256}`,
     blobKey: (sha256: string) => `${prefix}:blob:${sha256}`,
+    apiKeyKey: (keyId: string) => `${prefix}:apikey:${keyId}`,
+    apiKeyIndexKey: () => `${prefix}:apikeys`,
+    rateBucketKey: (keyId: string) => `${prefix}:ratelimit:${keyId}`,
+    dailyUsageKey: (keyId: string, utcDay: string) => `${prefix}:usage:${keyId}:${utcDay}`,
+    requestOwnerKey: (requestId: string) => `${prefix}:owner:${requestId}`,
   });
 }
 

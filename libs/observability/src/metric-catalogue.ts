@@ -91,6 +91,28 @@ export const METRICS = Object.freeze({
     service: 'gateway',
   },
 
+  apiKeyRequests: {
+    name: 'rsmoe_api_key_requests_total',
+    type: 'counter',
+    help: 'Requests that needed an API key (AUTH_MODE=required), by key name (`-` when no known key was sent; never the key) and outcome: admitted, unauthenticated, forbidden, rate_limited, quota_exceeded.',
+    labelNames: ['key', 'outcome'],
+    service: 'gateway',
+  },
+  apiKeyImagesToday: {
+    name: 'rsmoe_api_key_images_today',
+    type: 'gauge',
+    help: 'Images each API key had processed today (UTC; one per inference request), read from Redis at scrape time (every replica reports the same).',
+    labelNames: ['key'],
+    service: 'gateway',
+  },
+  apiKeyDailyQuota: {
+    name: 'rsmoe_api_key_daily_quota',
+    type: 'gauge',
+    help: 'Daily quota of images of each API key, read from Redis at scrape time.',
+    labelNames: ['key'],
+    service: 'gateway',
+  },
+
   // Router
   grpcRequestDuration: {
     name: 'rsmoe_grpc_request_duration_seconds',

@@ -24,6 +24,7 @@ interface StartFlags {
   threads: string;
   dtype?: DtypeSetting;
   verbose?: boolean;
+  auth?: boolean;
 }
 
 /** `rsmoe start`: every service of the mesh as its own process, on this machine, until Ctrl-C. */
@@ -38,6 +39,7 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
     .addOption(new Option('--provider <name>', 'execution provider of the experts').choices(['cpu', 'cuda', 'auto']).default('auto'))
     .option('--threads <n>', 'intra-op threads per expert (0 = all cores)', '1')
     .option('--dtype <d>', "every expert's graph precision, overriding pack.json: fp32, fp16, q4f16, quantized, ..., or graph=dtype,...", dtypeOption)
+    .option('--auth', 'require API keys at the gateway (AUTH_MODE=required; create them with `rsmoe keys create`)')
     .option('--verbose', 'print every service log line')
     .action(async (flags: StartFlags) => {
       // Before anything starts: experts that declare one encoderId must have the same encoder (at their dtypes).
@@ -52,6 +54,7 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
         gatewayPort: flags.port,
         routerPort: flags.routerPort,
         metricsBasePort: flags.metricsPort,
+        authMode: flags.auth ? 'required' : 'off',
         env: {
           EXECUTION_PROVIDER: flags.provider,
           INTRA_OP_THREADS: flags.threads,
@@ -78,15 +81,19 @@ export function registerStartCommand(program: Command, redisUrlFromEnv: string |
         redis.started?.kill();
         throw error;
       }
+      const keyHeader = flags.auth ? ' -H "Authorization: Bearer $RSMOE_KEY"' : '';
       const sample = relative(process.cwd(), `${REPO_ROOT}/docs/images/demo-scene.png`);
       process.stdout.write(
         [
-          `RS-MoE Mesh is up: ${mesh.gatewayUrl} (pack ${relative(process.cwd(), flags.pack) || '.'}; services: ${mesh.serviceNames.join(', ')})`,
+          `RS-MoE Mesh is up: ${mesh.gatewayUrl} (pack ${relative(process.cwd(), flags.pack) || '.'}; services: ${mesh.serviceNames.join(', ')}; API keys ${flags.auth ? 'required' : 'off'})`,
+          flags.auth
+            ? `API keys: required (rsmoe keys create --name <n>; send Authorization: Bearer <key>)`
+            : 'API keys: off (anyone who reaches the port may call it; --auth turns keys on)',
           `API docs: ${mesh.gatewayUrl}/docs`,
           `Metrics: ${mesh.serviceNames.map((service) => `${service} ${mesh.metricsUrls[service]}/metrics`).join(', ')}`,
           'Try:',
-          `  curl -s -F image=@${sample} ${mesh.gatewayUrl}/v1/captions`,
-          `  curl -s -F image=@${sample} -F "question=how many airplanes are there ?" ${mesh.gatewayUrl}/v1/vqa`,
+          `  curl -s${keyHeader} -F image=@${sample} ${mesh.gatewayUrl}/v1/captions`,
+          `  curl -s${keyHeader} -F image=@${sample} -F "question=how many airplanes are there ?" ${mesh.gatewayUrl}/v1/vqa`,
           `  npx rsmoe caption ${sample} --url ${mesh.gatewayUrl}`,
           'Ctrl-C stops everything.',
           '',

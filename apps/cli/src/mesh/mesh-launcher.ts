@@ -41,6 +41,11 @@ export interface MeshOptions {
   restart?: RestartPolicy | false;
   /** Told of every unexpected exit and restart (`rsmoe start` prints describeServiceEvent of each). */
   onServiceEvent?: (event: ServiceEvent) => void;
+  /**
+   * The gateway's AUTH_MODE. Default `off`: a mesh on one machine runs without API keys (the gateway's own
+   * default, `required`, is what a cluster runs). `rsmoe start --auth` asks for `required`.
+   */
+  authMode?: 'required' | 'off';
   /** Only these services (names as in serviceNames); default all. Tests start one expert alone. */
   only?: readonly string[];
 }
@@ -115,7 +120,12 @@ export class MeshLauncher {
     add('router', 'apps/router/src/main.ts', { GRPC_PORT: String(options.routerPort) }, 'router ready');
     add('aggregator', 'apps/aggregator/src/main.ts', {}, 'aggregator ready');
     for (const expert of manifest.experts) add(`expert.${expert.id}`, 'apps/expert/src/main.ts', { EXPERT_ID: expert.id }, 'expert ready');
-    add('gateway', 'apps/gateway/src/main.ts', { PORT: String(options.gatewayPort), ROUTER_URL: `127.0.0.1:${options.routerPort}` }, 'gateway ready');
+    add(
+      'gateway',
+      'apps/gateway/src/main.ts',
+      { PORT: String(options.gatewayPort), ROUTER_URL: `127.0.0.1:${options.routerPort}`, AUTH_MODE: options.authMode ?? 'off' },
+      'gateway ready',
+    );
     if (options.only) {
       for (const name of options.only) if (!this.services.has(name)) throw new Error(`unknown service ${name}; services: ${this.serviceNames.join(', ')}`);
       for (const name of this.serviceNames) if (!options.only.includes(name)) this.services.delete(name);

@@ -261,7 +261,7 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
           operationId: 'getRequest',
           summary: 'The answer of an asynchronous request, or a stored result (kept for their TTLs), by the mesh request id only',
           description:
-            'Only the unguessable mesh id (the `X-Request-Id` response header of the request that made it) finds a result; a client’s own id never does. Once API keys exist, a read will also need the key that made the request.',
+            'Only the unguessable mesh id (the `X-Request-Id` response header of the request that made it) finds a result; a client’s own id never does.',
           parameters: [...headers, { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } }],
           responses: {
             200: { description: 'The answer (an asynchronous request), or the stored result.', content: json({ oneOf: [ref('InferenceResult'), ref('TaskAnswer')] }) },
@@ -526,5 +526,58 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
       },
     },
   };
+  return withApiKeys(openApi, config);
+}
+
+const rateLimitHeaders = {
+  'RateLimit-Limit': { description: 'Size of the key’s token bucket (its burst); on quota_exceeded, its daily quota.', schema: { type: 'integer' } },
+  'RateLimit-Remaining': { description: 'Requests left in the bucket now; on quota_exceeded, 0.', schema: { type: 'integer', minimum: 0 } },
+  'RateLimit-Reset': { description: 'Seconds until the bucket is full again; on quota_exceeded, until 00:00 UTC.', schema: { type: 'integer', minimum: 0 } },
+};
+
+/**
+ * The API keys: both ways of sending one as security schemes, and on every `/v1` operation the answers of
+ * the key check (made before the body is read) and the `RateLimit-*` headers. With AUTH_MODE=off the
+ * document says no key is needed.
+ */
+function withApiKeys(openApi: OpenAPIObject, config: GatewayConfig): OpenAPIObject {
+  if (config.AUTH_MODE === 'off') return openApi;
+  openApi.components = {
+    ...openApi.components,
+    securitySchemes: {
+      bearer: { type: 'http', scheme: 'bearer', description: '`Authorization: Bearer <key>`, a key made by `rsmoe keys create` (`rsk_…`).' },
+      apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same key in its own header.' },
+    },
+  };
+  for (const [path, item] of Object.entries(openApi.paths)) {
+    if (!path.startsWith('/v1/')) continue;
+    for (const operation of [item.get, item.post]) {
+      if (!operation) continue;
+      const inference = item.post === operation;
+      operation.security = [{ bearer: [] }, { apiKey: [] }];
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (status.startsWith('2') && response && !('$ref' in response)) response.headers = { ...response.headers, ...rateLimitHeaders };
+      }
+      operation.responses = {
+        ...operation.responses,
+        401: { ...errorResponse('unauthenticated: no API key, or an unknown or revoked one (answered before the body is read).'), headers: { 'WWW-Authenticate': { schema: { type: 'string', enum: ['Bearer'] } } } },
+        ...(inference ? { 403: errorResponse('forbidden: the key may not run this task (answered before the body is read).') } : {}),
+        429: {
+          ...errorResponse(
+            (inference ? 'overloaded (the mesh lacks capacity), ' : '') +
+              'rate_limited (the key’s token bucket is empty; `Retry-After`: until one request may go)' +
+              (inference ? ', quota_exceeded (the key’s daily quota of images, one per request, is used; `Retry-After`: until 00:00 UTC)' : '') +
+              '. Key refusals come before the body is read.',
+          ),
+          headers: { 'Retry-After': { description: 'Seconds to wait (at least 1).', schema: { type: 'integer', minimum: 1 } }, ...rateLimitHeaders },
+        },
+      };
+    }
+  }
+  const getRequest = openApi.paths['/v1/requests/{id}']?.get;
+  if (getRequest) {
+    getRequest.description =
+      'Only the unguessable mesh id (the `X-Request-Id` response header of the request that made it) finds a result, and only with the API key that made the request: any other key gets the same 404 as an unknown id.';
+  }
   return openApi;
 }

@@ -58,6 +58,23 @@ export const ERROR_CODES = Object.freeze({
   bodyTimeout: 'body_timeout',
   /** 429: the mesh refused the request for lack of capacity (router RESOURCE_EXHAUSTED); `Retry-After` says when to retry. */
   overloaded: 'overloaded',
+  /**
+   * 401: no API key (`Authorization: Bearer <key>` or `X-API-Key`), or one that is unknown or revoked
+   * (AUTH_MODE=required). Answered before the body is read; `WWW-Authenticate: Bearer`.
+   */
+  unauthenticated: 'unauthenticated',
+  /** 403: the API key may not run this route's task (`rsmoe keys create --tasks`); answered before the body is read. */
+  forbidden: 'forbidden',
+  /**
+   * 429: the API key's token bucket is empty (its `--rate` / `--burst`); `Retry-After` says when one request
+   * may go, `RateLimit-*` describe the bucket. Answered before the body is read.
+   */
+  rateLimited: 'rate_limited',
+  /**
+   * 429: the API key has used its daily quota of images (one per inference request); it resets at 00:00 UTC,
+   * which `Retry-After` and `RateLimit-Reset` count down to. Answered before the body is read.
+   */
+  quotaExceeded: 'quota_exceeded',
   /** 400: the router refused the request as invalid (INVALID_ARGUMENT). */
   invalidArgument: 'invalid_argument',
   /** 502: the router failed with any other status. */

@@ -79,8 +79,7 @@ export function overloadGateMiddleware(gate: OverloadGate, limits: DeclaredBodyL
       return;
     }
     const seconds = retryAfterSeconds(left);
-    res.setHeader('Connection', 'close');
-    lingerUntilDrained(req, bodyLimitOf(req, limits) ?? limits.json, drainMs);
+    closeAfterAnswer(req, res, limits, drainMs);
     next(
       new GatewayError(429, ERROR_CODES.overloaded, `the mesh is overloaded for ${task} requests; retry after ${seconds} s`, {
         headers: { 'Retry-After': String(seconds) },
@@ -88,6 +87,17 @@ export function overloadGateMiddleware(gate: OverloadGate, limits: DeclaredBodyL
       }),
     );
   };
+}
+
+/**
+ * For a request answered before its body was read (the answer follows through `next(error)`): the
+ * connection closes after the answer (`Connection: close`), once the body is drained (discarded, never
+ * buffered) up to the limit of its encoding and `drainMs`, so that a client still uploading reads the
+ * answer instead of a reset. A body declared over its limit is not drained.
+ */
+export function closeAfterAnswer(req: HttpRequest, res: HttpResponse, limits: DeclaredBodyLimits, drainMs = REFUSED_BODY_DRAIN_MS): void {
+  res.setHeader('Connection', 'close');
+  lingerUntilDrained(req, bodyLimitOf(req, limits) ?? limits.json, drainMs);
 }
 
 /**

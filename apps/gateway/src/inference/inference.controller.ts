@@ -2,6 +2,8 @@ import { Controller, HttpCode, Inject, Post, Req, Res, UploadedFile, UploadedFil
 import { FileFieldsInterceptor, FileInterceptor } from '@nestjs/platform-express';
 import type { InferenceResultJson, Task } from '@rsmoe/contracts';
 import type { HttpRequest, HttpResponse, UploadedImageFile } from '../http/http-types';
+import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
+import { apiKeyOf } from '../http/api-key.middleware';
 import { requestContext } from '../http/request-context.middleware';
 import type { RawInferenceInput } from '../intake/image-intake.service';
 import type { TaskAnswer } from '../tasks/task-answer';
@@ -90,6 +92,9 @@ export class InferenceController {
     file: UploadedImageFile | undefined,
     files?: RawInferenceInput['files'],
   ): Promise<InferenceResultJson | TaskAnswer | PendingAnswer> {
+    const key = apiKeyOf(req);
+    // The middleware refused this before the body was read; this catches a path it did not map to the task.
+    if (key?.tasks !== undefined && !key.tasks.includes(task)) throw new GatewayError(403, ERROR_CODES.forbidden, `API key "${key.name}" may not run ${task} requests`);
     const multipart = /^multipart\//i.test(String(req.headers['content-type'] ?? ''));
     const header = req.headers[TIMEOUT_HEADER];
     const input: RawInferenceInput = {
@@ -132,5 +137,13 @@ function contextOf(req: HttpRequest, res: HttpResponse): InferenceContext {
   res.once('close', () => {
     if (!res.writableFinished) abort.abort();
   });
-  return { requestId, ...(correlationId !== undefined ? { correlationId } : {}), traceparent, receivedAtMs, signal: abort.signal };
+  const ownerKeyId = apiKeyOf(req)?.id;
+  return {
+    requestId,
+    ...(correlationId !== undefined ? { correlationId } : {}),
+    ...(ownerKeyId !== undefined ? { ownerKeyId } : {}),
+    traceparent,
+    receivedAtMs,
+    signal: abort.signal,
+  };
 }

@@ -8,10 +8,11 @@ import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
 import { DEFAULT_RETRY_AFTER_MS, RouterCallError, retryAfterSeconds } from '../errors/router-status.mapping';
 import { StorageUnavailableError } from '../errors/storage-errors';
 import type { AsyncAnswerStore } from '../adapters/async-answer-store.adapter';
+import type { RequestOwnerStore } from '../adapters/request-owner-store.adapter';
 import { errorBodyOf, gatewayErrorOf } from '../errors/error-response.filter';
 import type { GatewayConfig } from '../gateway.config';
 import type { AcceptedInferenceRequest, ImageIntake, RawInferenceInput } from '../intake/image-intake.service';
-import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, ROUTER } from '../tokens';
+import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REQUEST_OWNERS, ROUTER } from '../tokens';
 import { renderTaskAnswer, type TaskAnswer } from '../tasks/task-answer';
 import type { OverloadGate } from './overload-gate';
 
@@ -27,6 +28,8 @@ export interface InferenceContext {
   receivedAtMs: number;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
+  /** Id of the API key that made the request (AUTH_MODE=required): only it may read the answer back. */
+  ownerKeyId?: string;
 }
 
 /** A request validated, its images stored: ready for the router. */
@@ -61,6 +64,7 @@ export class InferenceService {
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(ASYNC_ANSWERS) private readonly answers: AsyncAnswerStore,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    @Inject(REQUEST_OWNERS) private readonly owners: RequestOwnerStore,
   ) {}
 
   private asyncInFlight = 0;
@@ -108,6 +112,8 @@ export class InferenceService {
     const accepted = await this.intake.accept(task, input);
     const deadlineUnixMs = context.receivedAtMs + accepted.timeoutMs;
     this.assertBeforeDeadline(deadlineUnixMs);
+    // Bound before anything is stored or sent on: the router may store the result the moment it is asked.
+    if (context.ownerKeyId !== undefined) await this.owners.bind(context.requestId, context.ownerKeyId);
     const images: ImageRefJson[] = [];
     for (const image of accepted.images) images.push(await this.store(image.bytes, image.mediaType, context.requestId));
     this.assertBeforeDeadline(deadlineUnixMs);

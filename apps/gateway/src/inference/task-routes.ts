@@ -15,3 +15,12 @@ const TASK_OF_ROUTE: Readonly<Record<string, Task>> = {
 export function taskOfRoute(route: string): Task | 'none' {
   return TASK_OF_ROUTE[route] ?? 'none';
 }
+
+/**
+ * The task of a request's URL path, matched as Express routes it (any case, trailing slash, query string
+ * ignored); undefined for paths that run none.
+ */
+export function taskOfPath(url: string | undefined): Task | undefined {
+  const path = (url ?? '').split('?')[0]!.toLowerCase().replace(/\/+$/, '');
+  return TASK_OF_ROUTE[path];
+}

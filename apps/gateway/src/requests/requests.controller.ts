@@ -1,10 +1,13 @@
-import { Controller, Get, Inject, Param, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Req, Res } from '@nestjs/common';
 import { isRequestId } from '@rsmoe/contracts';
 import type { AsyncAnswerStore } from '../adapters/async-answer-store.adapter';
+import type { RequestOwnerStore } from '../adapters/request-owner-store.adapter';
 import type { ResultReader } from '../adapters/result-reader.adapter';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
-import type { HttpResponse } from '../http/http-types';
-import { ASYNC_ANSWERS, RESULT_READER } from '../tokens';
+import type { GatewayConfig } from '../gateway.config';
+import { apiKeyOf } from '../http/api-key.middleware';
+import type { HttpRequest, HttpResponse } from '../http/http-types';
+import { ASYNC_ANSWERS, GATEWAY_CONFIG, REQUEST_OWNERS, RESULT_READER } from '../tokens';
 
 /** What the gateway makes as a request id (generateRequestId): 128 random bits in hex. */
 const MESH_REQUEST_ID = /^[0-9a-f]{32}$/;
@@ -14,19 +17,26 @@ const MESH_REQUEST_ID = /^[0-9a-f]{32}$/;
  * then the status and body it ended with), else the router's stored result, while their TTLs last. Only by the mesh's request id, which the
  * gateway makes from 128 random bits and gives to nobody but the request's client (`X-Request-Id` of its
  * response): a client's own id (correlation id) never finds a result, and a result cannot be found by
- * guessing. Once API keys exist, a read will also have to come with the key that made the request.
+ * guessing. With AUTH_MODE=required only the API key that made the request reads it: any other key gets the
+ * same 404 as an unknown id, so whether the id exists is never revealed.
  */
 @Controller('v1/requests')
 export class RequestsController {
   constructor(
     @Inject(RESULT_READER) private readonly results: ResultReader,
     @Inject(ASYNC_ANSWERS) private readonly answers: AsyncAnswerStore,
+    @Inject(REQUEST_OWNERS) private readonly owners: RequestOwnerStore,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
   ) {}
 
   @Get(':id')
-  async get(@Param('id') id: string, @Res({ passthrough: true }) res: HttpResponse): Promise<unknown> {
+  async get(@Param('id') id: string, @Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Promise<unknown> {
     if (!isRequestId(id)) throw new GatewayError(400, ERROR_CODES.invalidRequestId, 'a request id is 1-128 characters of [A-Za-z0-9_-]');
     if (!MESH_REQUEST_ID.test(id)) throw notFound(id);
+    if (this.config.AUTH_MODE === 'required') {
+      const caller = apiKeyOf(req)?.id;
+      if (caller === undefined || (await this.owners.ownerOf(id)) !== caller) throw notFound(id);
+    }
     const answer = await this.answers.get(id);
     if (answer?.state === 'pending') {
       res.status(202);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { InferenceResultJson } from '@rsmoe/contracts';
+import { TASKS, apiKeyId, apiKeyRecordFields, createRedisKeys, generateApiKeySecret, type ApiKeyRecord, type InferenceResultJson } from '@rsmoe/contracts';
 import { createLogger } from '@rsmoe/observability';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
@@ -104,6 +104,19 @@ export class FakeRouter implements RouterPort {
   close(): void {}
 }
 
+/**
+ * Stores an API key under `keyPrefix` as `rsmoe keys create` does (defaults: 10/s, burst 20, 10 000 images a
+ * day, every task) and returns its secret.
+ */
+export async function createTestApiKey(redis: Redis, keyPrefix: string, settings: Partial<ApiKeyRecord> & { name: string }): Promise<string> {
+  const secret = generateApiKeySecret();
+  const keys = createRedisKeys(keyPrefix);
+  const record: ApiKeyRecord = { ratePerSecond: 10, burst: 20, dailyQuota: 10_000, tasks: [...TASKS], createdAtUnixMs: Date.now(), ...settings };
+  await redis.hset(keys.apiKeyKey(apiKeyId(secret)), apiKeyRecordFields(record));
+  await redis.hset(keys.apiKeyIndexKey(), record.name, apiKeyId(secret));
+  return secret;
+}
+
 /** The configuration of a test gateway: port 0, a random key prefix, small limits so that tests stay fast. */
 export function testConfig(overrides: Record<string, string> = {}): GatewayConfig {
   return loadGatewayConfig({
@@ -118,6 +131,8 @@ export function testConfig(overrides: Record<string, string> = {}): GatewayConfi
     READY_CHECK_TIMEOUT_MS: '500',
     SHUTDOWN_TIMEOUT_MS: '1000',
     LOG_LEVEL: 'error',
+    // Suites that test API keys ask for AUTH_MODE=required; every other suite runs without keys.
+    AUTH_MODE: 'off',
     ...overrides,
   });
 }
