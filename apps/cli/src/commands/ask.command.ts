@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { CliInputError, withInputErrors } from './cli-input';
+import { accessOf, addGatewayOptions, type GatewayAccess, type GatewayDefaults } from './gateway-access';
 import { GatewayClient, type GatewayAnswer } from './gateway-client';
 
-interface AskFlags {
-  url: string;
+interface AskFlags extends GatewayAccess {
   json?: boolean;
 }
 
@@ -55,26 +55,24 @@ async function readImage(path: string): Promise<Uint8Array> {
 }
 
 /** `rsmoe caption <image>` and `rsmoe vqa <image> <question>`: one request to a running gateway. */
-export function registerAskCommands(program: Command): void {
-  const caption = program
-    .command('caption <image>')
-    .description('caption an image through a running gateway')
-    .option('--url <url>', 'gateway base URL', 'http://127.0.0.1:8080')
-    .option('--json', 'print the raw JSON result');
+export function registerAskCommands(program: Command, gateway: GatewayDefaults = {}): void {
+  const caption = addGatewayOptions(program.command('caption <image>').description('caption an image through a running gateway'), gateway).option(
+    '--json',
+    'print the raw JSON result',
+  );
   caption.action(
     withInputErrors(caption, async (image: string, flags: AskFlags) => {
-      const answer = await new GatewayClient({ url: flags.url, maxAttempts: 1 }).caption(await readImage(image), basename(image));
+      const answer = await new GatewayClient({ ...accessOf(flags), maxAttempts: 1 }).caption(await readImage(image), basename(image));
       process.stdout.write(flags.json ? `${JSON.stringify(answer.raw, null, 2)}\n` : formatResult(answer, 'Caption'));
     }),
   );
-  const vqa = program
-    .command('vqa <image> <question>')
-    .description('answer a question about an image through a running gateway')
-    .option('--url <url>', 'gateway base URL', 'http://127.0.0.1:8080')
-    .option('--json', 'print the raw JSON result');
+  const vqa = addGatewayOptions(program.command('vqa <image> <question>').description('answer a question about an image through a running gateway'), gateway).option(
+    '--json',
+    'print the raw JSON result',
+  );
   vqa.action(
     withInputErrors(vqa, async (image: string, question: string, flags: AskFlags) => {
-      const answer = await new GatewayClient({ url: flags.url, maxAttempts: 1 }).vqa(await readImage(image), basename(image), question);
+      const answer = await new GatewayClient({ ...accessOf(flags), maxAttempts: 1 }).vqa(await readImage(image), basename(image), question);
       process.stdout.write(flags.json ? `${JSON.stringify(answer.raw, null, 2)}\n` : formatResult(answer, 'Answer'));
     }),
   );

@@ -1,5 +1,6 @@
 import { CHANGE_MASK_CLASSES, CHANGE_OUTPUTS, type ChangeOutput } from '@rsmoe/contracts';
 import { Option, type Command } from 'commander';
+import type { GatewayDefaults } from './gateway-access';
 import { drawChangeOverlay } from '../overlays/mask-overlay';
 import { CliInputError, withInputErrors } from './cli-input';
 import { formatPercent, gatewayCommand, printReply, readImageUpload, reportNotWritten, taskClient, writeOutputFile, type GatewayFlags } from './task-command-kit';
@@ -13,8 +14,8 @@ interface ChangesFlags extends GatewayFlags {
 const CHANGED = CHANGE_MASK_CLASSES[1];
 
 /** `rsmoe changes <before> <after>`: what changed between two co-registered images, from POST /v1/changes. */
-export function registerChangesCommand(program: Command): void {
-  const command = gatewayCommand(program, 'changes <before> <after>', 'describe and map the changes between two images of one place through a running gateway')
+export function registerChangesCommand(program: Command, gateway: GatewayDefaults = {}): void {
+  const command = gatewayCommand(program, 'changes <before> <after>', 'describe and map the changes between two images of one place through a running gateway', gateway)
     .addOption(new Option('--output <what>', 'ask for the change caption, the change mask, or both').choices(CHANGE_OUTPUTS).default('both'))
     .option('--out <png>', 'write before and after side by side, the changed pixels highlighted on after, as PNG')
     .option('--mask-out <png>', `write the change mask PNG as received (pixel = class index: 0 ${CHANGE_MASK_CLASSES[0]}, 1 ${CHANGED})`);

@@ -33,6 +33,16 @@ export function isInputError(error: unknown): boolean {
     ['scoring_input_invalid', 'dataset_format_invalid'].includes((error as { code: string }).code);
 }
 
+/**
+ * The line the program prints for an error no command handled: `rsmoe: [code] message`. Typed errors carry a
+ * code (`code`, or a GatewayRequestError's `errorCode`); anything else is reported by message, never as a stack trace.
+ */
+export function formatFailure(error: unknown): string {
+  const { code, errorCode } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; errorCode?: unknown };
+  const label = typeof code === 'string' ? code : typeof errorCode === 'string' ? errorCode : undefined;
+  return `rsmoe: ${label ? `[${label}] ` : ''}${error instanceof Error ? error.message : String(error)}`;
+}
+
 /** A subcommand's name with its parents' (`pack init`), without the program's. */
 function commandPath(command: Command): string {
   const names: string[] = [];

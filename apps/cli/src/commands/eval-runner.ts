@@ -10,7 +10,8 @@ import {
   type VqaSample,
 } from '@rsmoe/eval';
 import { forEachConcurrently, JsonLinesAppender, readJsonLines } from './eval-results-file';
-import { GatewayRequestError, type GatewayAnswer } from './gateway-client';
+import { GatewayRequestError } from './gateway-access';
+import type { GatewayAnswer } from './gateway-client';
 
 /** The gateway calls the runner needs (GatewayClient in production, a fake in tests). */
 export interface EvalGateway {

@@ -103,7 +103,8 @@ describe('rsmoe eval', () => {
     const second = await runCli(args);
     expect(second.code).toBe(0);
     expect(second.stderr).toContain('eval: 1 to run, 24 already done (skipped)');
-    expect(gateway.requests.slice(before)).toEqual([`/v1/captions ${FAILING}`]);
+    // The access check (GET /v1/experts), then the one sample still to run.
+    expect(gateway.requests.slice(before)).toEqual(['/v1/experts ', `/v1/captions ${FAILING}`]);
     expect(readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n')).toHaveLength(26);
   });
 

@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DATASET_FORMATS, loadDataset, parseDatasetSpec } from '@rsmoe/eval';
 import { CliInputError, withInputErrors } from './cli-input';
 import { runEvaluation } from './eval-runner';
+import { accessOf, addGatewayOptions, checkGatewayAccess, type GatewayDefaults } from './gateway-access';
 import { GatewayClient } from './gateway-client';
 import { ProgressLine } from './progress-line';
 import { GatewayTaskClient } from './task-client';
@@ -17,6 +18,7 @@ interface EvalFlags {
   root?: string;
   images?: string;
   url: string;
+  apiKey?: string;
   task?: (typeof CAPTION_TASKS)[number] | EvalTask;
   concurrency: number;
   timeoutMs?: number;
@@ -34,6 +36,19 @@ function positiveInteger(value: string): number {
   return parsed;
 }
 
+/** Keeps the first failed sample of a run, so that stderr says once why samples failed (a refused key, say). */
+class FirstFailure {
+  private first: { id: string; code: string; message: string } | undefined;
+
+  note(record: { id: string; status: string; error?: { code: string; message: string } }): void {
+    if (this.first === undefined && record.status === 'failed' && record.error) this.first = { id: record.id, ...record.error };
+  }
+
+  report(): void {
+    if (this.first) process.stderr.write(`eval: first failure (sample ${this.first.id}): [${this.first.code}] ${this.first.message}\n`);
+  }
+}
+
 /** `<format>` or `<format>:<path>` of a task dataset; undefined for the caption and VQA formats. */
 function taskDatasetSpec(spec: string): { format: TaskDatasetFormat; path?: string } | undefined {
   const colon = spec.indexOf(':');
@@ -49,7 +64,7 @@ function taskDatasetSpec(spec: string): { format: TaskDatasetFormat; path?: stri
  * references and predictions in the forms `rsmoe score` reads, and report.json; stdout gets the metrics as
  * `rsmoe score` prints them (rsunivlm without --task: keyed by task). Progress goes to stderr.
  */
-export function registerEvalCommand(program: Command): void {
+export function registerEvalCommand(program: Command, gateway: GatewayDefaults = {}): void {
   const command = program
     .command('eval')
     .description('run a dataset through the gateway and report caption metrics, VQA accuracy or task metrics, with latency')
@@ -59,13 +74,13 @@ export function registerEvalCommand(program: Command): void {
     )
     .option('--root <path>', 'task datasets: dior-rsvg, class-folder, levir-cd (or one split folder): the dataset folder; levir-cc: its folder or LevirCCcaptions.json; rsunivlm: the evaluation list')
     .option('--images <dir>', 'directory holding the images (required for caption and VQA datasets; task datasets have a default)')
-    .option('--url <gateway>', 'gateway base URL', 'http://127.0.0.1:8080')
     .addOption(new Option('--task <task>', 'caption or vqa (default: what the dataset has, captions first); a task dataset\'s task (rsunivlm: only that task)').choices([...CAPTION_TASKS, ...EVAL_TASKS]))
     .option('--concurrency <n>', 'requests in flight', positiveInteger, 4)
     .option('--timeout-ms <ms>', `client-side limit per request (default: 120000 for captions and VQA, ${DEFAULT_TASK_TIMEOUT_MS} for tasks)`, positiveInteger)
     .option('--limit <n>', 'only the first n samples', positiveInteger)
     .option('--split <name>', 'only samples of this split, or "all" (default: "test" when the dataset has one)')
     .option('--out <dir>', 'output directory (default: eval-<dataset>-<task>)');
+  addGatewayOptions(command, gateway);
   command.action(
     withInputErrors(command, async (flags: EvalFlags) => {
       const taskSpec = taskDatasetSpec(flags.dataset);
@@ -94,7 +109,9 @@ async function evaluateCaptionsOrVqa(flags: EvalFlags): Promise<void> {
   const chosen = new Set(samples);
 
   const outDir = flags.out ?? `eval-${basename(path).replace(/\.json$/, '')}-${task}`;
+  await checkGatewayAccess(accessOf(flags));
   let progress: ProgressLine | undefined;
+  const failures = new FirstFailure();
   const report = await runEvaluation({
     task,
     datasetLabel: flags.dataset,
@@ -103,14 +120,18 @@ async function evaluateCaptionsOrVqa(flags: EvalFlags): Promise<void> {
     imagesDir,
     outDir,
     concurrency: flags.concurrency,
-    gateway: new GatewayClient({ url: flags.url, ...(flags.timeoutMs !== undefined ? { timeoutMs: flags.timeoutMs } : {}) }),
+    gateway: new GatewayClient({ ...accessOf(flags), ...(flags.timeoutMs !== undefined ? { timeoutMs: flags.timeoutMs } : {}) }),
     onStart: (toRun, skipped) => {
       progress = new ProgressLine(toRun);
       progress.start(skipped);
     },
-    onResult: (record) => progress?.tick(record.status === 'ok'),
+    onResult: (record) => {
+      failures.note(record);
+      progress?.tick(record.status === 'ok');
+    },
   });
   progress?.finish();
+  failures.report();
   process.stderr.write(`eval: ${report.succeeded} ok, ${report.failed} failed; report in ${outDir}\n`);
   process.stdout.write(`${outDir}/report.json\n`);
 }
@@ -132,19 +153,25 @@ async function evaluateTasks(flags: EvalFlags, spec: { format: TaskDatasetFormat
   if (plan.items.length === 0) throw new CliInputError(`${plan.label} has no samples to run${task ? ` for --task ${task}` : ''}`);
 
   const outDir = flags.out ?? `eval-${format}-${task ?? (format === 'rsunivlm' ? 'tasks' : plan.items[0].task)}`;
+  await checkGatewayAccess(accessOf(flags));
   let progress: ProgressLine | undefined;
+  const failures = new FirstFailure();
   const report = await runTaskEvaluation({
     plan,
     outDir,
     concurrency: flags.concurrency,
-    gateway: new GatewayTaskClient({ url: flags.url, timeoutMs: flags.timeoutMs ?? DEFAULT_TASK_TIMEOUT_MS }),
+    gateway: new GatewayTaskClient({ ...accessOf(flags), timeoutMs: flags.timeoutMs ?? DEFAULT_TASK_TIMEOUT_MS }),
     onStart: (toRun, alreadyDone) => {
       progress = new ProgressLine(toRun);
       progress.start(alreadyDone);
     },
-    onResult: (record) => progress?.tick(record.status === 'ok'),
+    onResult: (record) => {
+      failures.note(record);
+      progress?.tick(record.status === 'ok');
+    },
   });
   progress?.finish();
+  failures.report();
   const summaries = Object.entries(report.tasks);
   for (const [name, summary] of summaries) {
     process.stderr.write(`eval: ${name}: ${summary.succeeded} ok, ${summary.failed} failed, ${summary.withoutPrediction} without prediction; ${summary.score}\n`);

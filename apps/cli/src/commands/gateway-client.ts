@@ -1,3 +1,5 @@
+import { GatewayRequestError, gatewayHeaders, refusalMessage, unansweredError, type GatewayAccess } from './gateway-access';
+
 /** What the gateway answers for one request (the fields `rsmoe eval` uses). */
 export interface GatewayAnswer {
   requestId?: string;
@@ -10,22 +12,7 @@ export interface GatewayAnswer {
   raw: Record<string, unknown>;
 }
 
-/** A request that did not succeed after retries: HTTP status (0 for network errors) and the gateway's error. */
-export class GatewayRequestError extends Error {
-  constructor(
-    readonly httpStatus: number,
-    readonly errorCode: string,
-    message: string,
-    readonly requestId?: string,
-  ) {
-    super(message);
-    this.name = 'GatewayRequestError';
-  }
-}
-
-export interface GatewayClientOptions {
-  /** Base URL, e.g. http://127.0.0.1:8080 (no trailing /v1). */
-  url: string;
+export interface GatewayClientOptions extends GatewayAccess {
   /** Attempts for 429 and 503 answers and network errors, the first included. Default 4. */
   maxAttempts?: number;
   /** First backoff delay in ms, doubled each retry (a Retry-After header wins when shorter than 30 s). Default 500. */
@@ -41,12 +28,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Talks to the gateway's `POST /v1/captions` and `POST /v1/vqa` (multipart/form-data) with Node's fetch. */
 export class GatewayClient {
   private readonly base: string;
+  private readonly headers: Record<string, string>;
+  private readonly keySent: boolean;
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
   private readonly timeoutMs: number;
 
   constructor(options: GatewayClientOptions) {
     this.base = options.url.replace(/\/+$/, '');
+    this.headers = gatewayHeaders(options);
+    this.keySent = options.apiKey !== undefined;
     this.maxAttempts = options.maxAttempts ?? 4;
     this.backoffMs = options.backoffMs ?? 500;
     this.timeoutMs = options.timeoutMs ?? 120_000;
@@ -68,9 +59,9 @@ export class GatewayClient {
       for (const [key, value] of Object.entries(fields)) form.append(key, value);
       let response: Response;
       try {
-        response = await fetch(`${this.base}${path}`, { method: 'POST', body: form, signal: AbortSignal.timeout(this.timeoutMs) });
+        response = await fetch(`${this.base}${path}`, { method: 'POST', body: form, headers: this.headers, signal: AbortSignal.timeout(this.timeoutMs) });
       } catch (error) {
-        lastError = new GatewayRequestError(0, 'network_error', (error as Error).message);
+        lastError = unansweredError(this.base, error, this.timeoutMs);
         if (attempt < this.maxAttempts) await sleep(this.backoffMs * 2 ** (attempt - 1));
         continue;
       }
@@ -92,7 +83,7 @@ export class GatewayClient {
       lastError = new GatewayRequestError(
         response.status,
         typeof err.code === 'string' ? err.code : `http_${response.status}`,
-        typeof err.message === 'string' ? err.message : body.slice(0, 200),
+        refusalMessage(response.status, typeof err.message === 'string' ? err.message : body.slice(0, 200), this.keySent),
         typeof err.requestId === 'string' ? err.requestId : undefined,
       );
       if (!RETRYABLE.has(response.status) || attempt === this.maxAttempts) break;

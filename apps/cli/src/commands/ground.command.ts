@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { GatewayDefaults } from './gateway-access';
 import { drawBoxOverlay } from '../overlays/box-overlay';
 import { withInputErrors } from './cli-input';
 import { formatBox, gatewayCommand, printReply, readImageUpload, taskClient, writeOutputFile, type GatewayFlags } from './task-command-kit';
@@ -9,8 +10,8 @@ interface GroundFlags extends GatewayFlags {
 }
 
 /** `rsmoe ground <image> --query <text>`: the boxes of what the phrase names, from POST /v1/grounding. */
-export function registerGroundCommand(program: Command): void {
-  const command = gatewayCommand(program, 'ground <image>', 'find the boxes of what a phrase names, through a running gateway')
+export function registerGroundCommand(program: Command, gateway: GatewayDefaults = {}): void {
+  const command = gatewayCommand(program, 'ground <image>', 'find the boxes of what a phrase names, through a running gateway', gateway)
     .requiredOption('--query <text>', 'the phrase to find, e.g. "the runway"')
     .option('--out <png>', 'write the image with the boxes (and the phrase) drawn over it, as PNG');
   command.action(

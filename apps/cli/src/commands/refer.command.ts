@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import type { GatewayDefaults } from './gateway-access';
 import { drawBoxOverlay } from '../overlays/box-overlay';
 import { withInputErrors } from './cli-input';
 import { boxOption, formatBox, gatewayCommand, printReply, readImageUpload, reportNotWritten, taskClient, writeOutputFile, type GatewayFlags } from './task-command-kit';
@@ -10,8 +11,8 @@ interface ReferFlags extends GatewayFlags {
 }
 
 /** `rsmoe refer <image> --box x1,y1,x2,y2`: a description of the region, from POST /v1/referring. */
-export function registerReferCommand(program: Command): void {
-  const command = gatewayCommand(program, 'refer <image>', 'describe a region of an image through a running gateway')
+export function registerReferCommand(program: Command, gateway: GatewayDefaults = {}): void {
+  const command = gatewayCommand(program, 'refer <image>', 'describe a region of an image through a running gateway', gateway)
     .requiredOption('--box <x1,y1,x2,y2>', 'the region: its corners, in --units', boxOption)
     .addOption(new Option('--units <units>', 'units of --box: px (pixels, continuous coordinates) or norm ([0, 1] of the image)').choices(['px', 'norm']).default('px'))
     .option('--out <png>', 'write the image with the box drawn over it, as PNG');

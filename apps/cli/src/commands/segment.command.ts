@@ -1,5 +1,6 @@
 import { MASK_BACKGROUND_LABEL } from '@rsmoe/contracts';
 import type { Command } from 'commander';
+import type { GatewayDefaults } from './gateway-access';
 import { drawMaskOverlay } from '../overlays/mask-overlay';
 import { classColours, toHex } from '../overlays/palette';
 import { CliInputError, withInputErrors } from './cli-input';
@@ -13,8 +14,8 @@ interface SegmentFlags extends GatewayFlags {
 }
 
 /** `rsmoe segment <image> --classes a,b | --query <text>`: a label mask and each class's area, from POST /v1/segmentation. */
-export function registerSegmentCommand(program: Command): void {
-  const command = gatewayCommand(program, 'segment <image>', 'segment an image into classes through a running gateway')
+export function registerSegmentCommand(program: Command, gateway: GatewayDefaults = {}): void {
+  const command = gatewayCommand(program, 'segment <image>', 'segment an image into classes through a running gateway', gateway)
     .option('--classes <names>', 'comma-separated class names, e.g. building,water', listOption)
     .option('--query <text>', 'a phrase: segment what it names')
     .option('--out <png>', 'write the image with a colour per class blended over it (background left clear), as PNG')

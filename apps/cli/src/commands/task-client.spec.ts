@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GatewayRequestError } from './gateway-client';
+import { GatewayRequestError } from './gateway-access';
 import { GatewayTaskClient } from './task-client';
 
 /** Answers by path: what a broken or slow gateway might send. */

@@ -1,6 +1,6 @@
 import type { ChangeOutput } from '@rsmoe/contracts';
 import { z } from 'zod';
-import { GatewayRequestError } from './gateway-client';
+import { GatewayRequestError, gatewayHeaders, refusalMessage, unansweredError, type GatewayAccess } from './gateway-access';
 
 const corners = z.tuple([z.number(), z.number(), z.number(), z.number()]);
 
@@ -57,9 +57,7 @@ export interface ImageUpload {
   filename: string;
 }
 
-export interface TaskClientOptions {
-  /** Base URL, e.g. http://127.0.0.1:8080 (no trailing /v1). */
-  url: string;
+export interface TaskClientOptions extends GatewayAccess {
   /** Per-request timeout in ms. Default 120000. */
   timeoutMs?: number;
 }
@@ -71,10 +69,14 @@ export interface TaskClientOptions {
  */
 export class GatewayTaskClient {
   private readonly base: string;
+  private readonly headers: Record<string, string>;
+  private readonly keySent: boolean;
   private readonly timeoutMs: number;
 
   constructor(options: TaskClientOptions) {
     this.base = options.url.replace(/\/+$/, '');
+    this.headers = gatewayHeaders(options);
+    this.keySent = options.apiKey !== undefined;
     this.timeoutMs = options.timeoutMs ?? 120_000;
   }
 
@@ -110,13 +112,9 @@ export class GatewayTaskClient {
     for (const [name, value] of Object.entries(fields)) form.append(name, value);
     let response: Response;
     try {
-      response = await fetch(`${this.base}${path}`, { method: 'POST', body: form, signal: AbortSignal.timeout(this.timeoutMs) });
+      response = await fetch(`${this.base}${path}`, { method: 'POST', body: form, headers: this.headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (error) {
-      if ((error as Error).name === 'TimeoutError') throw new GatewayRequestError(0, 'timeout', `no answer from the gateway at ${this.base} within ${this.timeoutMs} ms`);
-      // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND) is in its cause.
-      const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
-      const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (error as Error).message;
-      throw new GatewayRequestError(0, 'network_error', `cannot reach the gateway at ${this.base}: ${reason}`);
+      throw unansweredError(this.base, error, this.timeoutMs);
     }
     const body = await response.text();
     const json = parseObject(body);
@@ -125,7 +123,12 @@ export class GatewayTaskClient {
       const error = (json?.error ?? {}) as { code?: unknown; message?: unknown; requestId?: unknown };
       const requestId = typeof error.requestId === 'string' ? error.requestId : headerId;
       const message = typeof error.message === 'string' ? error.message : `HTTP ${response.status}: ${body.slice(0, 200).replace(/\s+/g, ' ')}`;
-      throw new GatewayRequestError(response.status, typeof error.code === 'string' ? error.code : `http_${response.status}`, withRequestId(message, requestId), requestId);
+      throw new GatewayRequestError(
+        response.status,
+        typeof error.code === 'string' ? error.code : `http_${response.status}`,
+        refusalMessage(response.status, withRequestId(message, requestId), this.keySent),
+        requestId,
+      );
     }
     const parsed = taskAnswerSchema.safeParse(json);
     if (!parsed.success) {

@@ -2,28 +2,21 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliInputError } from './cli-input';
+import { accessOf, addGatewayOptions, type GatewayAccess, type GatewayDefaults } from './gateway-access';
 import { GatewayTaskClient, type ImageUpload, type TaskAnswerView, type TaskReply } from './task-client';
 
-/** Where `rsmoe caption` and the task commands find the gateway unless `--url` says otherwise. */
-export const DEFAULT_GATEWAY_URL = 'http://127.0.0.1:8080';
-
-/** The flags every task command has. */
-export interface GatewayFlags {
-  url: string;
+/** The flags every task command has: `--url`, `--api-key` (their defaults from the environment) and `--json`. */
+export interface GatewayFlags extends GatewayAccess {
   json?: boolean;
 }
 
-/** A subcommand of `program` with `--url` and `--json`, as `rsmoe caption` has them. */
-export function gatewayCommand(program: Command, usage: string, description: string): Command {
-  return program
-    .command(usage)
-    .description(description)
-    .option('--url <url>', 'gateway base URL', DEFAULT_GATEWAY_URL)
-    .option('--json', 'print the answer JSON as the gateway sent it');
+/** A subcommand of `program` with `--url`, `--api-key` and `--json`, as `rsmoe caption` has them. */
+export function gatewayCommand(program: Command, usage: string, description: string, defaults: GatewayDefaults = {}): Command {
+  return addGatewayOptions(program.command(usage).description(description), defaults).option('--json', 'print the answer JSON as the gateway sent it');
 }
 
 export function taskClient(flags: GatewayFlags): GatewayTaskClient {
-  return new GatewayTaskClient({ url: flags.url });
+  return new GatewayTaskClient(accessOf(flags));
 }
 
 /** An image file to upload; an unreadable one is a CliInputError naming it. */

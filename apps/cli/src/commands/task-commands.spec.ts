@@ -189,7 +189,9 @@ describe('rsmoe classify, ground, refer, segment, changes', () => {
     const closed = `http://127.0.0.1:${await closedPort()}`;
     const unreachable = await rsmoe(['classify', path('scene.png'), '--url', closed]);
     expect(unreachable).toMatchObject({ code: 2, stdout: '' });
-    expect(unreachable.stderr).toBe(`rsmoe: [network_error] cannot reach the gateway at ${closed}: ECONNREFUSED\n`);
+    expect(unreachable.stderr).toBe(
+      `rsmoe: [network_error] no gateway answered at ${closed} (connection refused): start one with \`npm start\`, or point --url / RSMOE_URL at yours\n`,
+    );
   });
 
   it('bad input is refused before any request: one line on stderr, exit status 2', async () => {

@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { summarizeLatencies, type LatencySummary } from '@rsmoe/eval';
 import { forEachConcurrently, JsonLinesAppender, readJsonLines } from './eval-results-file';
-import { GatewayRequestError } from './gateway-client';
+import { GatewayRequestError } from './gateway-access';
 import type { GatewayTaskClient, ImageUpload, TaskAnswerView, TaskReply } from './task-client';
 import { EVAL_TASKS, type EvalItem, type EvalPlan, type EvalTask, type MaskAnswerFile, type TaskEvalRecord } from './task-eval-items';
 import {

@@ -1,8 +1,11 @@
+import { gatewayHeaders } from '../commands/gateway-access';
 import type { LoadOptions } from './load-options';
 import type { LoadSample } from './load-report';
 
-/** What a run needs from outside: HTTP, a clock and sleep (tests pass their own). */
+/** What a run needs from outside: the API key, HTTP, a clock and sleep (tests pass their own). */
 export interface LoadDeps {
+  /** Sent as `Authorization: Bearer` with every request; kept out of LoadOptions, which `--json` prints. */
+  apiKey?: string;
   fetch?: typeof fetch;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -25,6 +28,7 @@ export async function runLoad(options: LoadOptions, image: LoadImage, deps: Load
   const now = deps.now ?? (() => performance.now());
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const endpoint = `${options.url}/v1/${options.task === 'caption' ? 'captions' : 'vqa'}`;
+  const headers = gatewayHeaders(deps);
   const samples: LoadSample[] = [];
   const started = now();
   const endsAt = started + options.durationS * 1000;
@@ -36,7 +40,7 @@ export async function runLoad(options: LoadOptions, image: LoadImage, deps: Load
     if (options.task === 'vqa') form.append('question', options.question);
     const sent = now();
     try {
-      const response = await doFetch(endpoint, { method: 'POST', body: form, signal: AbortSignal.timeout(options.timeoutMs) });
+      const response = await doFetch(endpoint, { method: 'POST', body: form, headers, signal: AbortSignal.timeout(options.timeoutMs) });
       const text = await response.text();
       const latencyMs = now() - sent;
       let body: { degraded?: unknown; error?: { code?: unknown } } = {};
