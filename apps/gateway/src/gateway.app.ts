@@ -10,6 +10,7 @@ import helmet from 'helmet';
 import { Redis } from 'ioredis';
 import { RedisApiKeyLimiter, type ApiKeyLimiter, type KeyUsage } from './adapters/api-key-limiter.adapter';
 import { RedisAsyncAnswerStore } from './adapters/async-answer-store.adapter';
+import { RequestEraser } from './adapters/request-eraser.adapter';
 import { RedisRequestOwnerStore } from './adapters/request-owner-store.adapter';
 import { RedisResultReader, type ResultReader } from './adapters/result-reader.adapter';
 import { RouterClientAdapter } from './adapters/router-client.adapter';
@@ -103,6 +104,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     blobStore: deps.blobStore ?? new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: config.BLOB_TTL_S, maxBytes: config.MAX_IMAGE_BYTES }),
     resultReader: deps.resultReader ?? new RedisResultReader(redis, keys),
     asyncAnswers: new RedisAsyncAnswerStore(redis, keys, config.ASYNC_ANSWER_TTL_S),
+    requestEraser: new RequestEraser(redis, keys),
     // A request's owner lives as long as whatever GET /v1/requests/{id} can still serve of it.
     requestOwners: new RedisRequestOwnerStore(redis, keys, Math.max(config.RESULT_TTL_S, config.ASYNC_ANSWER_TTL_S)),
     redisProbe: redis,

@@ -3,6 +3,7 @@ import { MulterModule } from '@nestjs/platform-express';
 import type { BlobStore } from '@rsmoe/blobstore';
 import type { Logger } from '@rsmoe/observability';
 import type { AsyncAnswerStore } from './adapters/async-answer-store.adapter';
+import type { RequestEraser } from './adapters/request-eraser.adapter';
 import type { RequestOwnerStore } from './adapters/request-owner-store.adapter';
 import type { ResultReader } from './adapters/result-reader.adapter';
 import type { RouterPort } from './adapters/router.port';
@@ -15,7 +16,19 @@ import type { OverloadGate } from './inference/overload-gate';
 import { InferenceService } from './inference/inference.service';
 import { ImageIntake } from './intake/image-intake.service';
 import { RequestsController } from './requests/requests.controller';
-import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_PROBE, REQUEST_OWNERS, RESULT_READER, ROUTER } from './tokens';
+import {
+  ASYNC_ANSWERS,
+  BLOB_STORE,
+  GATEWAY_CONFIG,
+  IMAGE_INTAKE,
+  LOGGER,
+  OVERLOAD_GATE,
+  REDIS_PROBE,
+  REQUEST_ERASER,
+  REQUEST_OWNERS,
+  RESULT_READER,
+  ROUTER,
+} from './tokens';
 
 /** Everything the gateway talks to; built (or faked) by createGatewayApp and injected by token. */
 export interface GatewayModuleDeps {
@@ -24,6 +37,7 @@ export interface GatewayModuleDeps {
   blobStore: BlobStore;
   resultReader: ResultReader;
   asyncAnswers: AsyncAnswerStore;
+  requestEraser: RequestEraser;
   /** Which API key made each request (written and read only when AUTH_MODE=required). */
   requestOwners: RequestOwnerStore;
   redisProbe: RedisProbe;
@@ -68,6 +82,7 @@ export class GatewayModule {
         { provide: RESULT_READER, useValue: deps.resultReader },
         { provide: ASYNC_ANSWERS, useValue: deps.asyncAnswers },
         { provide: REQUEST_OWNERS, useValue: deps.requestOwners },
+        { provide: REQUEST_ERASER, useValue: deps.requestEraser },
         { provide: REDIS_PROBE, useValue: deps.redisProbe },
         { provide: LOGGER, useValue: deps.logger },
         { provide: OVERLOAD_GATE, useValue: deps.overloadGate },

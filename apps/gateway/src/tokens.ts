@@ -21,3 +21,5 @@ export const OVERLOAD_GATE = Symbol('OVERLOAD_GATE');
 export const ASYNC_ANSWERS = Symbol('ASYNC_ANSWERS');
 /** A RequestOwnerStore: which API key made a request (AUTH_MODE=required). */
 export const REQUEST_OWNERS = Symbol('REQUEST_OWNERS');
+/** A RequestEraser: DELETE /v1/requests/{id}. */
+export const REQUEST_ERASER = Symbol('REQUEST_ERASER');

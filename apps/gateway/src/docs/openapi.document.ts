@@ -272,6 +272,20 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
             503: errorResponse('storage_unavailable'),
           },
         },
+        delete: {
+          operationId: 'deleteRequest',
+          summary: 'Erase a request before its TTLs end: its result and async answer, the images it stored and their cached image features',
+          description:
+            'With API keys on, only the key that made the request. Images are content-addressed: an identical image another request stored is erased too. Copies of image features held in an expert’s memory age out of its bounded cache.',
+          parameters: [...headers, { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } }],
+          responses: {
+            204: { description: 'Erased.' },
+            400: errorResponse('invalid_request_id'),
+            404: errorResponse('request_not_found (unknown, expired, already erased, or not the caller’s)'),
+            409: errorResponse('request_pending: an asynchronous request still running'),
+            503: errorResponse('storage_unavailable'),
+          },
+        },
       },
       '/v1/experts': {
         get: {

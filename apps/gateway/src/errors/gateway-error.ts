@@ -48,6 +48,8 @@ export const ERROR_CODES = Object.freeze({
   invalidMultipart: 'invalid_multipart',
   /** 400: any other malformed request. */
   badRequest: 'bad_request',
+  /** 409: `DELETE /v1/requests/{id}` of an asynchronous request still running. */
+  requestPending: 'request_pending',
   /** 404: no stored result for this request id (never stored, or expired). */
   requestNotFound: 'request_not_found',
   /** 404: no such route, or the router reported NOT_FOUND outside an inference request. */

@@ -116,6 +116,7 @@ export class InferenceService {
     if (context.ownerKeyId !== undefined) await this.owners.bind(context.requestId, context.ownerKeyId);
     const images: ImageRefJson[] = [];
     for (const image of accepted.images) images.push(await this.store(image.bytes, image.mediaType, context.requestId));
+    await this.owners.bindImages(context.requestId, images.map((image) => image.sha256));
     this.assertBeforeDeadline(deadlineUnixMs);
     this.logger.debug('forwarding to the router', {
       requestId: context.requestId,

@@ -1,13 +1,14 @@
-import { Controller, Get, Inject, Param, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Inject, Param, Req, Res } from '@nestjs/common';
 import { isRequestId } from '@rsmoe/contracts';
 import type { AsyncAnswerStore } from '../adapters/async-answer-store.adapter';
+import type { RequestEraser } from '../adapters/request-eraser.adapter';
 import type { RequestOwnerStore } from '../adapters/request-owner-store.adapter';
 import type { ResultReader } from '../adapters/result-reader.adapter';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
 import type { GatewayConfig } from '../gateway.config';
 import { apiKeyOf } from '../http/api-key.middleware';
 import type { HttpRequest, HttpResponse } from '../http/http-types';
-import { ASYNC_ANSWERS, GATEWAY_CONFIG, REQUEST_OWNERS, RESULT_READER } from '../tokens';
+import { ASYNC_ANSWERS, GATEWAY_CONFIG, REQUEST_ERASER, REQUEST_OWNERS, RESULT_READER } from '../tokens';
 
 /** What the gateway makes as a request id (generateRequestId): 128 random bits in hex. */
 const MESH_REQUEST_ID = /^[0-9a-f]{32}$/;
@@ -27,16 +28,12 @@ export class RequestsController {
     @Inject(ASYNC_ANSWERS) private readonly answers: AsyncAnswerStore,
     @Inject(REQUEST_OWNERS) private readonly owners: RequestOwnerStore,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    @Inject(REQUEST_ERASER) private readonly eraser: RequestEraser,
   ) {}
 
   @Get(':id')
   async get(@Param('id') id: string, @Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Promise<unknown> {
-    if (!isRequestId(id)) throw new GatewayError(400, ERROR_CODES.invalidRequestId, 'a request id is 1-128 characters of [A-Za-z0-9_-]');
-    if (!MESH_REQUEST_ID.test(id)) throw notFound(id);
-    if (this.config.AUTH_MODE === 'required') {
-      const caller = apiKeyOf(req)?.id;
-      if (caller === undefined || (await this.owners.ownerOf(id)) !== caller) throw notFound(id);
-    }
+    await this.checkAccess(id, req);
     const answer = await this.answers.get(id);
     if (answer?.state === 'pending') {
       res.status(202);
@@ -50,6 +47,33 @@ export class RequestsController {
     const result = await this.results.get(id);
     if (!result) throw notFound(id);
     return result;
+  }
+
+  /**
+   * `DELETE /v1/requests/{id}`: erases the request's result and async answer, the images it stored and their
+   * cached image features, before their TTLs end (204). Only the key that made it (with API keys on); a
+   * request still running is 409 `request_pending` (its result would be stored after the erasure).
+   */
+  @Delete(':id')
+  @HttpCode(204)
+  async erase(@Param('id') id: string, @Req() req: HttpRequest): Promise<void> {
+    await this.checkAccess(id, req);
+    const answer = await this.answers.get(id);
+    if (answer?.state === 'pending') {
+      throw new GatewayError(409, ERROR_CODES.requestPending, `request ${id} is still running: delete it once GET /v1/requests/${id} is no longer 202`);
+    }
+    const erased = await this.eraser.erase(id);
+    if (erased.deletedKeys === 0) throw notFound(id);
+  }
+
+  /** 400 for a malformed id; 404 for an id that is not the mesh's, or (with API keys on) not the caller's. */
+  private async checkAccess(id: string, req: HttpRequest): Promise<void> {
+    if (!isRequestId(id)) throw new GatewayError(400, ERROR_CODES.invalidRequestId, 'a request id is 1-128 characters of [A-Za-z0-9_-]');
+    if (!MESH_REQUEST_ID.test(id)) throw notFound(id);
+    if (this.config.AUTH_MODE === 'required') {
+      const caller = apiKeyOf(req)?.id;
+      if (caller === undefined || (await this.owners.ownerOf(id)) !== caller) throw notFound(id);
+    }
   }
 }
 

@@ -202,6 +202,33 @@ describe("gateway: RSUniVLM's task endpoints", () => {
     expect((await post('/v1/grounding', { image: png, query: 'x' })).body).not.toHaveProperty('georeference');
   });
 
+  it('DELETE /v1/requests/{id} erases the answer, the images and their cached features (409 while it runs, 404 after)', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    router.behaviour = async (call) => {
+      await gate;
+      return cannedTaskResult(call as TaskCall);
+    };
+    const image = await images.png(24, 24);
+    const submitted = (await (await fetch(`${base}/v1/classify`, { method: 'POST', headers: { Prefer: 'respond-async' }, body: form({ image }) })).json()) as { requestId: string; location: string };
+    const sha256 = lastCall().images[0].sha256;
+    // What an expert would have cached for this image, under two encoders.
+    const { redis, config } = test;
+    const featureKeys = [`${config.KEY_PREFIX}:features:enc-a:anyres:${sha256}`, `${config.KEY_PREFIX}:features:enc-b:single-crop:${sha256}`];
+    for (const key of featureKeys) await redis.set(key, 'features');
+    const running = await fetch(`${base}${submitted.location}`, { method: 'DELETE' });
+    expect(running.status).toBe(409);
+    expect(((await running.json()) as { error: { code: string } }).error.code).toBe('request_pending');
+    release();
+    await expect.poll(async () => (await fetch(`${base}${submitted.location}`)).status).toBe(200);
+    const erased = await fetch(`${base}${submitted.location}`, { method: 'DELETE' });
+    expect(erased.status).toBe(204);
+    expect((await fetch(`${base}${submitted.location}`)).status).toBe(404);
+    expect(await redis.exists(`${config.KEY_PREFIX}:blob:${sha256}`, ...featureKeys)).toBe(0);
+    expect((await fetch(`${base}${submitted.location}`, { method: 'DELETE' })).status).toBe(404);
+    expect((await fetch(`${base}/v1/requests/${'0'.repeat(32)}`, { method: 'DELETE' })).status).toBe(404);
+  });
+
   it('a task the pack does not serve is 422 task_not_supported naming what it serves', async () => {
     router.behaviour = async () => {
       throw new RouterCallError(GrpcStatus.FAILED_PRECONDITION, 'task grounding is not supported by this pack (no expert of the pack has a grounding prompt); it serves: caption, vqa', {
