@@ -10,6 +10,7 @@ import helmet from 'helmet';
 import { Redis } from 'ioredis';
 import { RedisApiKeyLimiter, type ApiKeyLimiter, type KeyUsage } from './adapters/api-key-limiter.adapter';
 import { RedisAsyncAnswerStore } from './adapters/async-answer-store.adapter';
+import { RedisIdempotencyStore } from './adapters/idempotency-store.adapter';
 import { RequestEraser } from './adapters/request-eraser.adapter';
 import { RedisRequestOwnerStore } from './adapters/request-owner-store.adapter';
 import { RedisResultReader, type ResultReader } from './adapters/result-reader.adapter';
@@ -80,7 +81,7 @@ function multipartBodyLimit(config: GatewayConfig): number {
 }
 
 /** Response headers a browser client may read when CORS is on. */
-const EXPOSED_HEADERS = ['X-Request-Id', 'X-Correlation-Id', 'Retry-After', 'traceparent', ...RATE_LIMIT_HEADERS];
+const EXPOSED_HEADERS = ['X-Request-Id', 'X-Correlation-Id', 'Retry-After', 'traceparent', 'Idempotent-Replayed', 'Location', ...RATE_LIMIT_HEADERS];
 
 /**
  * Builds the gateway (not yet listening). Configuration comes in already parsed (main.ts reads the
@@ -105,6 +106,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     resultReader: deps.resultReader ?? new RedisResultReader(redis, keys),
     asyncAnswers: new RedisAsyncAnswerStore(redis, keys, config.ASYNC_ANSWER_TTL_S),
     requestEraser: new RequestEraser(redis, keys),
+    idempotency: new RedisIdempotencyStore(redis, Math.max(config.RESULT_TTL_S, config.ASYNC_ANSWER_TTL_S)),
     // A request's owner lives as long as whatever GET /v1/requests/{id} can still serve of it.
     requestOwners: new RedisRequestOwnerStore(redis, keys, Math.max(config.RESULT_TTL_S, config.ASYNC_ANSWER_TTL_S)),
     redisProbe: redis,
@@ -136,7 +138,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     app.enableCors({
       origin: config.CORS_ORIGINS.includes('*') ? '*' : config.CORS_ORIGINS,
       methods: ['GET', 'POST'],
-      allowedHeaders: ['Content-Type', 'X-Request-Id', CORRELATION_ID_HEADER, 'X-Request-Timeout-Ms', 'traceparent', 'Authorization', API_KEY_HEADER],
+      allowedHeaders: ['Content-Type', 'X-Request-Id', CORRELATION_ID_HEADER, 'X-Request-Timeout-Ms', 'traceparent', 'Authorization', API_KEY_HEADER, 'Idempotency-Key', 'Prefer'],
       exposedHeaders: EXPOSED_HEADERS,
       maxAge: 600,
     });

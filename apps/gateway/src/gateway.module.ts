@@ -1,8 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { createRedisKeys } from '@rsmoe/contracts';
 import { MulterModule } from '@nestjs/platform-express';
 import type { BlobStore } from '@rsmoe/blobstore';
 import type { Logger } from '@rsmoe/observability';
 import type { AsyncAnswerStore } from './adapters/async-answer-store.adapter';
+import type { IdempotencyStore } from './adapters/idempotency-store.adapter';
 import type { RequestEraser } from './adapters/request-eraser.adapter';
 import type { RequestOwnerStore } from './adapters/request-owner-store.adapter';
 import type { ResultReader } from './adapters/result-reader.adapter';
@@ -23,6 +25,8 @@ import {
   IMAGE_INTAKE,
   LOGGER,
   OVERLOAD_GATE,
+  IDEMPOTENCY,
+  REDIS_KEYS,
   REDIS_PROBE,
   REQUEST_ERASER,
   REQUEST_OWNERS,
@@ -38,6 +42,7 @@ export interface GatewayModuleDeps {
   resultReader: ResultReader;
   asyncAnswers: AsyncAnswerStore;
   requestEraser: RequestEraser;
+  idempotency: IdempotencyStore;
   /** Which API key made each request (written and read only when AUTH_MODE=required). */
   requestOwners: RequestOwnerStore;
   redisProbe: RedisProbe;
@@ -83,6 +88,8 @@ export class GatewayModule {
         { provide: ASYNC_ANSWERS, useValue: deps.asyncAnswers },
         { provide: REQUEST_OWNERS, useValue: deps.requestOwners },
         { provide: REQUEST_ERASER, useValue: deps.requestEraser },
+        { provide: IDEMPOTENCY, useValue: deps.idempotency },
+        { provide: REDIS_KEYS, useValue: createRedisKeys(config.KEY_PREFIX) },
         { provide: REDIS_PROBE, useValue: deps.redisProbe },
         { provide: LOGGER, useValue: deps.logger },
         { provide: OVERLOAD_GATE, useValue: deps.overloadGate },

@@ -23,3 +23,7 @@ export const ASYNC_ANSWERS = Symbol('ASYNC_ANSWERS');
 export const REQUEST_OWNERS = Symbol('REQUEST_OWNERS');
 /** A RequestEraser: DELETE /v1/requests/{id}. */
 export const REQUEST_ERASER = Symbol('REQUEST_ERASER');
+/** An IdempotencyStore: records of `Idempotency-Key`s. */
+export const IDEMPOTENCY = Symbol('IDEMPOTENCY');
+/** The RedisKeys of this gateway's KEY_PREFIX. */
+export const REDIS_KEYS = Symbol('REDIS_KEYS');

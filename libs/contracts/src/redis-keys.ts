@@ -36,6 +36,8 @@ export interface RedisKeys {
   dailyUsageKey(keyId: string, utcDay: string): string;
   /** The id of the API key that made a request (GET /v1/requests/{id} answers only to it); kept as long as its result. */
   requestOwnerKey(requestId: string): string;
+  /** An `Idempotency-Key`'s record: `scope` is the API key id (or `anonymous` with the body hash in `keyHash`). */
+  idempotencyKey(scope: string, keyHash: string): string;
   /** The images (sha256s) a request stored, so that DELETE /v1/requests/{id} can erase them. */
   requestImagesKey(requestId: string): string;
   /** SCAN pattern of every cached feature entry of one image (any encoder, any packing). */
@@ -63,6 +65,7 @@ export function createRedisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys 
     dailyUsageKey: (keyId: string, utcDay: string) => `${prefix}:usage:${keyId}:${utcDay}`,
     requestOwnerKey: (requestId: string) => `${prefix}:owner:${requestId}`,
     requestImagesKey: (requestId: string) => `${prefix}:request-images:${requestId}`,
+    idempotencyKey: (scope: string, keyHash: string) => `${prefix}:idem:${scope}:${keyHash}`,
     featureCachePattern: (imageSha256: string) => `${prefix}:features:*:${imageSha256}`,
   });
 }

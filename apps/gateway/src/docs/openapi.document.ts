@@ -63,6 +63,14 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
     ...headers,
     { name: 'X-Request-Timeout-Ms', in: 'header', required: false, schema: timeoutMs, description: 'Deadline in ms; the smaller of this and `timeoutMs` wins.' },
     {
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+      description:
+        'The same key with the same request (task, images, fields) within the result TTL answers what the first one answered (`Idempotent-Replayed: true`) instead of running again; with API keys, only for the same key (422 idempotency_key_reused for another request, 409 idempotent_request_pending while the first runs). Transient failures (5xx, 408, 429) are forgotten, so a retry runs.',
+    },
+    {
       name: 'Prefer',
       in: 'header',
       required: false,

@@ -50,6 +50,12 @@ export const ERROR_CODES = Object.freeze({
   badRequest: 'bad_request',
   /** 409: `DELETE /v1/requests/{id}` of an asynchronous request still running. */
   requestPending: 'request_pending',
+  /** 409: a request with this `Idempotency-Key` is still running. */
+  idempotentRequestPending: 'idempotent_request_pending',
+  /** 422: this `Idempotency-Key` was used for a different request. */
+  idempotencyKeyReused: 'idempotency_key_reused',
+  /** 400: an `Idempotency-Key` that is not 1-255 printable ASCII characters. */
+  invalidIdempotencyKey: 'invalid_idempotency_key',
   /** 404: no stored result for this request id (never stored, or expired). */
   requestNotFound: 'request_not_found',
   /** 404: no such route, or the router reported NOT_FOUND outside an inference request. */

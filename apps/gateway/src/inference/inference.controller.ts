@@ -7,12 +7,13 @@ import { apiKeyOf } from '../http/api-key.middleware';
 import { requestContext } from '../http/request-context.middleware';
 import type { RawInferenceInput } from '../intake/image-intake.service';
 import type { TaskAnswer } from '../tasks/task-answer';
-import { InferenceService, type InferenceContext } from './inference.service';
+import { InferenceService, type IdempotentReplay, type InferenceContext } from './inference.service';
 
 /** Header a client may use instead of (or with) the `timeoutMs` field; the smaller one wins. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms';
 
-type Answer = Promise<InferenceResultJson | TaskAnswer | PendingAnswer>;
+/** A fresh answer, a 202, or (an `Idempotency-Key` replay) the body an earlier request answered. */
+type Answer = Promise<InferenceResultJson | TaskAnswer | PendingAnswer | unknown>;
 
 /**
  * The inference endpoints: multipart (file field `image`; `before` and `after` for changes) or JSON (base64 /
@@ -91,7 +92,7 @@ export class InferenceController {
     res: HttpResponse,
     file: UploadedImageFile | undefined,
     files?: RawInferenceInput['files'],
-  ): Promise<InferenceResultJson | TaskAnswer | PendingAnswer> {
+  ): Promise<InferenceResultJson | TaskAnswer | PendingAnswer | unknown> {
     const key = apiKeyOf(req);
     // The middleware refused this before the body was read; this catches a path it did not map to the task.
     if (key?.tasks !== undefined && !key.tasks.includes(task)) throw new GatewayError(403, ERROR_CODES.forbidden, `API key "${key.name}" may not run ${task} requests`);
@@ -105,8 +106,9 @@ export class InferenceController {
       ...(typeof header === 'string' ? { timeoutHeader: header } : {}),
     };
     const context = contextOf(req, res);
-    if (!prefersAsync(req)) return this.inference.run(task, input, context);
-    await this.inference.submit(task, input, context);
+    if (!prefersAsync(req)) return answerOrReplay(await this.inference.run(task, input, context), res);
+    const replay = await this.inference.submit(task, input, context);
+    if (replay) return answerOrReplay(replay, res);
     const location = `/v1/requests/${context.requestId}`;
     res.status(202);
     res.setHeader('Location', location);
@@ -121,6 +123,26 @@ export interface PendingAnswer {
   status: 'pending';
   /** Where the answer will be: GET it until it is no longer 202. */
   location: string;
+}
+
+/** An answer given again for an `Idempotency-Key` keeps its status; `Idempotent-Replayed` says it is one. */
+function answerOrReplay<Answer>(answer: Answer | IdempotentReplay, res: HttpResponse): Answer | unknown {
+  if (typeof answer !== 'object' || answer === null || (answer as IdempotentReplay).kind !== 'replay') return answer;
+  const replay = answer as IdempotentReplay;
+  res.status(replay.status);
+  res.setHeader('Idempotent-Replayed', 'true');
+  return replay.body;
+}
+
+/** `Idempotency-Key`: 1-255 printable ASCII characters. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyKeyOf(req: HttpRequest): string | undefined {
+  const header = req.headers['idempotency-key'];
+  if (header === undefined) return undefined;
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!IDEMPOTENCY_KEY.test(value)) throw new GatewayError(400, ERROR_CODES.invalidIdempotencyKey, 'Idempotency-Key must be 1-255 printable ASCII characters without spaces');
+  return value;
 }
 
 /** RFC 7240: `Prefer: respond-async` (among other preferences, any case). */
@@ -138,9 +160,11 @@ function contextOf(req: HttpRequest, res: HttpResponse): InferenceContext {
     if (!res.writableFinished) abort.abort();
   });
   const ownerKeyId = apiKeyOf(req)?.id;
+  const idempotencyKey = idempotencyKeyOf(req);
   return {
     requestId,
     ...(correlationId !== undefined ? { correlationId } : {}),
+    ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     ...(ownerKeyId !== undefined ? { ownerKeyId } : {}),
     traceparent,
     receivedAtMs,

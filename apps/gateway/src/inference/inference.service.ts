@@ -1,18 +1,19 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Inject, Injectable } from '@nestjs/common';
-import type { BlobStore } from '@rsmoe/blobstore';
-import type { ImageRefJson, InferenceResultJson, Task } from '@rsmoe/contracts';
+import { sha256Hex, type BlobStore } from '@rsmoe/blobstore';
+import type { ImageRefJson, InferenceResultJson, RedisKeys, Task } from '@rsmoe/contracts';
 import type { Logger } from '@rsmoe/observability';
 import type { RouterPort } from '../adapters/router.port';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
 import { DEFAULT_RETRY_AFTER_MS, RouterCallError, retryAfterSeconds } from '../errors/router-status.mapping';
 import { StorageUnavailableError } from '../errors/storage-errors';
 import type { AsyncAnswerStore } from '../adapters/async-answer-store.adapter';
+import type { IdempotencyRecord, IdempotencyStore } from '../adapters/idempotency-store.adapter';
 import type { RequestOwnerStore } from '../adapters/request-owner-store.adapter';
 import { errorBodyOf, gatewayErrorOf } from '../errors/error-response.filter';
 import type { GatewayConfig } from '../gateway.config';
 import type { AcceptedInferenceRequest, ImageIntake, RawInferenceInput } from '../intake/image-intake.service';
-import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REQUEST_OWNERS, ROUTER } from '../tokens';
+import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IDEMPOTENCY, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_KEYS, REQUEST_OWNERS, ROUTER } from '../tokens';
 import { renderTaskAnswer, type TaskAnswer } from '../tasks/task-answer';
 import type { OverloadGate } from './overload-gate';
 
@@ -22,6 +23,8 @@ export interface InferenceContext {
   requestId: string;
   /** The client's own id for the request, echoed in the result; never a key. */
   correlationId?: string;
+  /** The client's `Idempotency-Key`, when it sent one. */
+  idempotencyKey?: string;
   /** W3C trace context of the gateway's span, forwarded to the router. */
   traceparent?: string;
   /** Arrival of the HTTP request (Unix ms); the deadline counts from here. */
@@ -30,6 +33,29 @@ export interface InferenceContext {
   signal?: AbortSignal;
   /** Id of the API key that made the request (AUTH_MODE=required): only it may read the answer back. */
   ownerKeyId?: string;
+}
+
+/** The answer an earlier request with the same `Idempotency-Key` gave, given again. */
+export interface IdempotentReplay {
+  kind: 'replay';
+  status: number;
+  body: unknown;
+  /** The request that made it. */
+  requestId: string;
+}
+
+/** An `Idempotency-Key` this request holds: its record, and the earlier answer when it is a replay. */
+interface IdempotencyClaim {
+  key: string;
+  record: Extract<IdempotencyRecord, { state: 'pending' }>;
+  replay?: IdempotentReplay;
+}
+
+/** What makes two requests the same request: the task, the images' content and every field, in one hash. */
+function requestFingerprint(task: Task, accepted: AcceptedInferenceRequest): string {
+  const { question, query, box, classes, changeOutput, params } = accepted;
+  const images = accepted.images.map((image) => sha256Hex(image.bytes));
+  return sha256Hex(Buffer.from(JSON.stringify({ task, images, question, query, box: box?.percent, classes, changeOutput, params })));
 }
 
 /** A request validated, its images stored: ready for the router. */
@@ -65,12 +91,56 @@ export class InferenceService {
     @Inject(ASYNC_ANSWERS) private readonly answers: AsyncAnswerStore,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(REQUEST_OWNERS) private readonly owners: RequestOwnerStore,
+    @Inject(IDEMPOTENCY) private readonly idempotency: IdempotencyStore,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
   ) {}
 
   private asyncInFlight = 0;
 
-  async run(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<InferenceResultJson | TaskAnswer> {
-    return this.complete(await this.prepare(task, input, context), context);
+  async run(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<InferenceResultJson | TaskAnswer | IdempotentReplay> {
+    const accepted = await this.intake.accept(task, input);
+    const idempotent = await this.claimIdempotency(task, accepted, context);
+    if (idempotent?.replay) return idempotent.replay;
+    try {
+      const answer = await this.complete(await this.prepare(task, accepted, context), context);
+      if (idempotent) await this.idempotency.finish(idempotent.key, { ...idempotent.record, state: 'done', status: 200, body: answer });
+      return answer;
+    } catch (error) {
+      if (idempotent) await this.recordFailure(idempotent, error);
+      throw error;
+    }
+  }
+
+  /**
+   * `Idempotency-Key`: the same key, from the same API key, with the same request (task, images' sha256s and
+   * every field), within the result TTL, answers what the first request answered instead of running again
+   * (`Idempotent-Replayed: true`); 409 while that one still runs; 422 for the key with another request. With
+   * API keys off there is no client to tie the key to: only the same key with the same request replays, and
+   * another request with the key simply runs. A transient failure (5xx, 408, 429) is forgotten, so a retry runs.
+   */
+  private async claimIdempotency(task: Task, accepted: AcceptedInferenceRequest, context: InferenceContext): Promise<IdempotencyClaim | undefined> {
+    if (context.idempotencyKey === undefined) return undefined;
+    const fingerprint = requestFingerprint(task, accepted);
+    const keyHash = sha256Hex(Buffer.from(context.ownerKeyId !== undefined ? context.idempotencyKey : `${context.idempotencyKey}\n${fingerprint}`));
+    const key = this.keys.idempotencyKey(context.ownerKeyId ?? 'anonymous', keyHash);
+    const record = { state: 'pending' as const, fingerprint, requestId: context.requestId };
+    const existing = await this.idempotency.claim(key, record);
+    if (existing === undefined) return { key, record };
+    if (existing.fingerprint !== fingerprint) {
+      throw new GatewayError(422, ERROR_CODES.idempotencyKeyReused, 'this Idempotency-Key was used for a different request: use a new key for a new request');
+    }
+    if (existing.state === 'pending') {
+      throw new GatewayError(409, ERROR_CODES.idempotentRequestPending, `the request with this Idempotency-Key (${existing.requestId}) is still running: retry after it answers`, {
+        headers: { 'Retry-After': '1' },
+      });
+    }
+    return { key, record, replay: { kind: 'replay', status: existing.status, body: existing.body, requestId: existing.requestId } };
+  }
+
+  private async recordFailure(claim: IdempotencyClaim, error: unknown): Promise<void> {
+    const failure = gatewayErrorOf(error);
+    if (failure.status >= 500 || failure.status === 408 || failure.status === 429) await this.idempotency.release(claim.key);
+    else await this.idempotency.finish(claim.key, { ...claim.record, state: 'done', status: failure.status, body: errorBodyOf(failure, claim.record.requestId) });
   }
 
   /**
@@ -79,23 +149,36 @@ export class InferenceService {
    * answer (200 body or error) goes to the async answer store for GET /v1/requests/{id}. If this gateway
    * stops first, the router still stores its result there.
    */
-  async submit(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<void> {
+  async submit(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<IdempotentReplay | undefined> {
     if (this.asyncInFlight >= this.config.MAX_ASYNC_IN_FLIGHT) {
       throw new GatewayError(429, ERROR_CODES.overloaded, `this gateway already runs ${this.asyncInFlight} asynchronous requests (MAX_ASYNC_IN_FLIGHT); retry later`, {
         headers: { 'Retry-After': String(retryAfterSeconds(DEFAULT_RETRY_AFTER_MS)) },
       });
     }
-    const prepared = await this.prepare(task, input, context);
+    const accepted = await this.intake.accept(task, input);
+    const idempotent = await this.claimIdempotency(task, accepted, context);
+    if (idempotent?.replay) return idempotent.replay;
+    let prepared: PreparedRequest;
+    try {
+      prepared = await this.prepare(task, accepted, context);
+    } catch (error) {
+      if (idempotent) await this.recordFailure(idempotent, error);
+      throw error;
+    }
     await this.answers.markPending(context.requestId);
     this.asyncInFlight += 1;
     const { signal: _clientSignal, ...detached } = context;
     this.complete(prepared, detached)
       .then(
-        (answer) => this.answers.finish(context.requestId, 200, answer),
-        (error: unknown) => {
+        async (answer) => {
+          await this.answers.finish(context.requestId, 200, answer);
+          if (idempotent) await this.idempotency.finish(idempotent.key, { ...idempotent.record, state: 'done', status: 200, body: answer });
+        },
+        async (error: unknown) => {
           const failure = gatewayErrorOf(error);
           if (failure.status >= 500) this.logger.warn('asynchronous request failed', { requestId: context.requestId, status: failure.status, code: failure.code });
-          return this.answers.finish(context.requestId, failure.status, errorBodyOf(failure, context.requestId));
+          await this.answers.finish(context.requestId, failure.status, errorBodyOf(failure, context.requestId));
+          if (idempotent) await this.recordFailure(idempotent, error);
         },
       )
       .catch((error: unknown) => this.logger.error('storing an asynchronous answer failed', { requestId: context.requestId, error }))
@@ -107,9 +190,8 @@ export class InferenceService {
     return this.asyncInFlight;
   }
 
-  /** Validates the request and stores its images: what must succeed before an answer can be promised. */
-  private async prepare(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<PreparedRequest> {
-    const accepted = await this.intake.accept(task, input);
+  /** Stores the images of a validated request: what must succeed before an answer can be promised. */
+  private async prepare(task: Task, accepted: AcceptedInferenceRequest, context: InferenceContext): Promise<PreparedRequest> {
     const deadlineUnixMs = context.receivedAtMs + accepted.timeoutMs;
     this.assertBeforeDeadline(deadlineUnixMs);
     // Bound before anything is stored or sent on: the router may store the result the moment it is asked.
