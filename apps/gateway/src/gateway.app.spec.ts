@@ -494,9 +494,11 @@ describe('gateway HTTP API', () => {
     expect(Object.keys(document.paths).sort()).toEqual([
       '/v1/captions',
       '/v1/changes',
+      '/v1/chat/completions',
       '/v1/classify',
       '/v1/experts',
       '/v1/grounding',
+      '/v1/models',
       '/v1/referring',
       '/v1/requests/{id}',
       '/v1/segmentation',

@@ -17,6 +17,8 @@ import { InferenceController } from './inference/inference.controller';
 import type { OverloadGate } from './inference/overload-gate';
 import { InferenceService } from './inference/inference.service';
 import { ImageIntake } from './intake/image-intake.service';
+import { OpenAiController } from './openai/openai.controller';
+import { OpenAiService } from './openai/openai.service';
 import { RequestsController } from './requests/requests.controller';
 import {
   ASYNC_ANSWERS,
@@ -59,7 +61,7 @@ export function formFieldBytes(config: GatewayConfig): number {
   return Math.max(MAX_FORM_FIELD_BYTES, config.MAX_QUESTION_CHARS * 4 + 1024);
 }
 
-/** The gateway's one module: four thin controllers, two services, adapters provided as values. */
+/** The gateway's one module: five thin controllers, three services, adapters provided as values. */
 @Module({})
 export class GatewayModule {
   static forRoot(deps: GatewayModuleDeps): DynamicModule {
@@ -79,7 +81,7 @@ export class GatewayModule {
           },
         }),
       ],
-      controllers: [InferenceController, RequestsController, ExpertsController, HealthController],
+      controllers: [InferenceController, OpenAiController, RequestsController, ExpertsController, HealthController],
       providers: [
         { provide: GATEWAY_CONFIG, useValue: config },
         { provide: ROUTER, useValue: deps.router },
@@ -111,6 +113,7 @@ export class GatewayModule {
           }),
         },
         InferenceService,
+        OpenAiService,
         HealthService,
       ],
     };

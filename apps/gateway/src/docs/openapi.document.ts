@@ -1,6 +1,7 @@
 import { DocumentBuilder, type OpenAPIObject, type ParameterObject, type ReferenceObject, type SchemaObject } from '@nestjs/swagger';
 import { CHANGE_OUTPUTS, EXPERT_ERROR_CODES, EXPERT_STATUSES, EXPERT_TASKS, TASKS } from '@rsmoe/contracts';
 import type { GatewayConfig } from '../gateway.config';
+import { openAiPaths } from '../openai/openai.openapi';
 
 type Schema = SchemaObject;
 
@@ -308,6 +309,7 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
           },
         },
       },
+      ...openAiPaths(),
       '/v2/health/live': {
         get: {
           operationId: 'live',

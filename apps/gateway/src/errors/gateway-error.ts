@@ -83,6 +83,12 @@ export const ERROR_CODES = Object.freeze({
    * which `Retry-After` and `RateLimit-Reset` count down to. Answered before the body is read.
    */
   quotaExceeded: 'quota_exceeded',
+  /** 404: `POST /v1/chat/completions` named a `model` other than the loaded pack (the message names it). */
+  modelNotFound: 'model_not_found',
+  /** 400: a chat message's `image_url` is not a base64 `data:` URL (the mesh fetches nothing from outside). */
+  imageUrlNotAllowed: 'image_url_not_allowed',
+  /** 400: a chat completion asked for `n` other than 1 (one choice per request). */
+  nNotSupported: 'n_not_supported',
   /** 400: the router refused the request as invalid (INVALID_ARGUMENT). */
   invalidArgument: 'invalid_argument',
   /** 502: the router failed with any other status. */

@@ -2,7 +2,7 @@ import type { Logger } from '@rsmoe/observability';
 import type { Admission, AdmissionOutcome, ApiKeyIdentity, ApiKeyLimiter, QuotaState } from '../adapters/api-key-limiter.adapter';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
 import { retryAfterSeconds } from '../errors/router-status.mapping';
-import { taskOfPath } from '../inference/task-routes';
+import { runsTaskFromBody, taskOfPath } from '../inference/task-routes';
 import { closeAfterAnswer, REFUSED_BODY_DRAIN_MS, type DeclaredBodyLimits } from './edge-guards.middleware';
 import type { HttpRequest, HttpResponse } from './http-types';
 
@@ -116,7 +116,8 @@ export function apiKeyMiddleware(options: ApiKeyMiddlewareOptions) {
       return;
     }
     const task = req.method === 'POST' ? taskOfPath(req.url) : undefined;
-    limiter.admit(secret, { ...(task !== undefined ? { task } : {}), images: task !== undefined ? 1 : 0 }).then(
+    const inference = task !== undefined || (req.method === 'POST' && runsTaskFromBody(req.url));
+    limiter.admit(secret, { ...(task !== undefined ? { task } : {}), images: inference ? 1 : 0 }).then(
       (admission) => {
         observe(admission.outcome === 'unauthenticated' ? UNKNOWN_KEY_LABEL : admission.key.name, admission.outcome);
         if (admission.outcome === 'admitted') {

@@ -152,7 +152,11 @@ function prefersAsync(req: HttpRequest): boolean {
   return values.split(',').some((preference) => preference.split(';')[0].trim().toLowerCase() === 'respond-async');
 }
 
-function contextOf(req: HttpRequest, res: HttpResponse): InferenceContext {
+/**
+ * Who is asking, for InferenceService: the request's ids and arrival, its API key, its `Idempotency-Key`,
+ * and a signal aborted when the client goes away before the answer.
+ */
+export function contextOf(req: HttpRequest, res: HttpResponse): InferenceContext {
   const { requestId, correlationId, traceparent, receivedAtMs } = requestContext(req);
   const abort = new AbortController();
   // The client went away before the answer: cancel the router call instead of computing for nobody.

@@ -24,3 +24,15 @@ export function taskOfPath(url: string | undefined): Task | undefined {
   const path = (url ?? '').split('?')[0]!.toLowerCase().replace(/\/+$/, '');
   return TASK_OF_ROUTE[path];
 }
+
+/** Inference routes whose task is read from the body (the OpenAI-compatible chat completions). */
+const BODY_TASK_ROUTES: ReadonlySet<string> = new Set(['/v1/chat/completions']);
+
+/**
+ * Whether a request's URL path runs an inference whose task only the body says: its API key's tasks are
+ * checked by the handler, but its image is charged to the daily quota before the body is read, as for the
+ * task routes.
+ */
+export function runsTaskFromBody(url: string | undefined): boolean {
+  return BODY_TASK_ROUTES.has((url ?? '').split('?')[0]!.toLowerCase().replace(/\/+$/, ''));
+}
