@@ -43,6 +43,13 @@ from torch import nn
 
 PAD, BOS, EOS, UNK, IMAGE = "<pad>", "<bos>", "<eos>", "<unk>", "<image>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, IMAGE]  # ids 0..4, in this order
+# A line break as a token of its own (mask text has one line per row). The Whitespace pre-tokenizer drops
+# whitespace, so it is an added token, matched in the raw text; not special, so decoding keeps it.
+NEWLINE = "\n"
+# Decode-only tokens that end a cell of RSUniVLM's mask text: `*<count>,` (more cells follow in the row) and
+# `*<count>\n` (the row ends). The pre-tokenizer never produces them from text; a model writes them, and the
+# WordPiece decoder joins them like any token (`building *3, others *5\n others ...`).
+CELL_END = re.compile(r"\*[0-9]+[,\n]")
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}USER: "
@@ -176,9 +183,10 @@ WHITESPACE_SPLIT = re.compile(r"\w+|[^\w\s]+")
 class WordTokenizer:
     """Word-level tokenizer matching an HF ``tokenizer.json`` with
 
-    added tokens (specials, matched in the raw text, never normalised) -> Lowercase normaliser ->
-    Whitespace pre-tokenizer (``\\w+|[^\\w\\s]+``) -> WordPiece with whole words only (any word not in
-    the vocabulary becomes ``<unk>``) -> WordPiece decoder (tokens joined by single spaces).
+    added tokens (specials, and ``NEWLINE`` when the vocabulary has it; matched in the raw text, never
+    normalised) -> Lowercase normaliser -> Whitespace pre-tokenizer (``\\w+|[^\\w\\s]+``) -> WordPiece with whole
+    words only (any word not in the vocabulary becomes ``<unk>``) -> WordPiece decoder (tokens joined by
+    single spaces, so a line break decodes as `` \\n ``).
     """
 
     def __init__(self, tokens: Sequence[str]):
@@ -188,12 +196,15 @@ class WordTokenizer:
         if list(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
             raise ValueError("vocabulary must start with the special tokens")
         for t in tokens[len(SPECIAL_TOKENS):]:
+            if t == NEWLINE or CELL_END.fullmatch(t):
+                continue
             if t.startswith("##") or t != t.lower() or WHITESPACE_SPLIT.fullmatch(t) is None:
                 raise ValueError(f"not a whole lowercase pre-token: {t!r}")
         self.tokens = list(tokens)
         self.vocab = {t: i for i, t in enumerate(self.tokens)}
         self.unk_id = self.vocab[UNK]
-        self._added = re.compile("|".join(re.escape(t) for t in SPECIAL_TOKENS))
+        self.added = SPECIAL_TOKENS + ([NEWLINE] if NEWLINE in self.vocab else [])
+        self._added = re.compile("|".join(re.escape(t) for t in self.added))
 
     @classmethod
     def default(cls) -> "WordTokenizer":
@@ -230,9 +241,9 @@ class WordTokenizer:
                 "lstrip": False,
                 "rstrip": False,
                 "normalized": False,
-                "special": True,
+                "special": t in SPECIAL_TOKENS,
             }
-            for t in SPECIAL_TOKENS
+            for t in self.added
         ]
         return {
             "version": "1.0",
@@ -266,9 +277,9 @@ class WordTokenizer:
         }
 
 
-def render_prompt(prompt: str) -> str:
-    """``CHAT_TEMPLATE`` rendered for one user turn holding an image and ``prompt``."""
-    return f"{BOS}USER: {IMAGE} {prompt} ASSISTANT:"
+def render_prompt(prompt: str, images: int = 1) -> str:
+    """``CHAT_TEMPLATE`` rendered for one user turn holding ``images`` images, then ``prompt``."""
+    return f"{BOS}USER: " + f"{IMAGE} " * images + f"{prompt} ASSISTANT:"
 
 
 def expand_image_tokens(ids: Sequence[int], image_token_index: int, image_seq_length: int) -> List[int]:

@@ -6,8 +6,11 @@
 
 Variants:
   two-stage  stage 1 trains the shared encoder, the connector and ONE dense decoder on all captions and
-             questions; stage 2 freezes the encoder, starts every expert from the stage-1 decoder and tunes
-             it on its aspect caption and its question types.
+             questions (and RSUniVLM's short tasks: classification, change captions, grounding, referring),
+             with auxiliary scene-graph and class-map losses on the encoder; stage 2 freezes the encoder,
+             starts every expert from the stage-1 decoder and tunes it on its own tasks: theme (image level:
+             its aspect caption and questions, classification, change captions), object, relation, region
+             (grounding, referring) and pixel (segmentation and change masks).
   one-stage  the encoder and the three experts trained together from scratch, each expert on its aspect only.
   dense      one decoder with the layers of the three experts together, trained on the full reference
              captions and all questions with one generic prompt.
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
+import inspect
 import json
 import math
 import os
@@ -27,7 +32,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 warnings.filterwarnings("ignore")
@@ -36,11 +41,18 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import demo_pack  # noqa: E402
-from demo_data import OBJECT_CLASSES, QUESTION_TYPES, Dataset, check_disjoint, load_dataset, synthesize, to_pixel_values  # noqa: E402
-from demo_eval import evaluate  # noqa: E402
-from demo_model import GRID, AuxHeads, ConvVisionEncoder, DemoSizes, ExpertDecoder, QuestionClassifier, SceneHead  # noqa: E402
-from demo_tasks import (EXPERTS, Encoder, Task, any_vqa_task, build_tokenizer, expert_caption_task,  # noqa: E402
-                        expert_vqa_task, generic_caption_task, make_batch)
+import numpy as np  # noqa: E402
+
+from demo_data import (OBJECT_CLASSES, QUESTION_TYPES, Dataset, attach_change_pairs, check_disjoint, class_map,  # noqa: E402
+                       load_dataset, pair_image_indices, synthesize, synthesize_change_pairs, to_pixel_values)
+from demo_eval import evaluate, evaluate_tasks  # noqa: E402
+from demo_model import (GRID, MASK_LABELS, AuxHeads, ConvVisionEncoder, DemoSizes, ExpertDecoder, MaskHeads,  # noqa: E402
+                        QuestionClassifier, SceneHead)
+from demo_tasks import (EXPERTS, MASK_GRID, PACK_EXPERTS, Encoder, Task, any_vqa_task, batch_features, build_tokenizer,  # noqa: E402
+                        change_caption_task, change_mask_grid, change_mask_task, classification_task, fixed_channels,
+                        grid_labels, grid_to_tokens, tokens_to_grid,
+                        expert_caption_task, expert_vqa_task, generic_caption_task, grounding_task, make_batch,
+                        referring_task, segmentation_task)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # The lead's evaluation sets: `rsmoe synth --count 1000 --seed 9999`, plus fresh scenes; checked disjoint.
@@ -56,11 +68,21 @@ class Schedule:
     stage2_steps: int
     batch: int
     eval_images: int
+    pairs: Dict[str, int]  # change pairs per split (two-stage only)
+    region_steps: int  # stage 2 of the region expert
+    mask_head_steps: int  # stage 2 of the pixel expert, its mask heads
+    pixel_steps: int  # stage 2 of the pixel expert, its language model
+    pixel_batch: int  # segmentation masks per pixel step (and half as many change masks)
+    pair_batch: int  # change pairs per stage-1 / theme step
 
 
 SCHEDULES = {
-    "full": Schedule(images=16000, stage1_steps=800, dense_steps=550, stage2_steps=300, batch=32, eval_images=400),
-    "quick": Schedule(images=600, stage1_steps=30, dense_steps=20, stage2_steps=10, batch=16, eval_images=40),
+    "full": Schedule(images=16000, stage1_steps=800, dense_steps=550, stage2_steps=300, batch=32, eval_images=400,
+                     pairs={"train": 3200, "val": 200, "test": 10}, region_steps=400, mask_head_steps=2000, pixel_steps=150, pixel_batch=8,
+                     pair_batch=8),
+    "quick": Schedule(images=600, stage1_steps=30, dense_steps=20, stage2_steps=10, batch=16, eval_images=40,
+                      pairs={"train": 40, "val": 10, "test": 4}, region_steps=10, mask_head_steps=20, pixel_steps=10, pixel_batch=4,
+                      pair_batch=4),
 }
 
 
@@ -109,40 +131,60 @@ def check_finite(what: str, tensors: List[torch.Tensor]) -> None:
 
 def lm_loss(model: ExpertDecoder, features: torch.Tensor, tasks: List[Task], enc: Encoder) -> torch.Tensor:
     b = make_batch(tasks, enc)
-    logits = model(b.input_ids, features[b.rows], b.attention_mask, b.prefix_len)
+    logits = model(b.input_ids, batch_features(features, b.rows), b.attention_mask, b.prefix_len)
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), b.targets.reshape(-1), ignore_index=-100)
 
 
-def aux_loss(features: torch.Tensor, scene_head: SceneHead, aux: AuxHeads, ds: Dataset, chosen: List[int]) -> torch.Tensor:
+def task_loss(model: ExpertDecoder, features: torch.Tensor, tasks: List[Task], enc: Encoder) -> torch.Tensor:
+    """Sum over the task kinds (in order of appearance) of each kind's mean token loss; one batch per kind, so
+    that sequences of similar length are padded together and one- and two-image prompts never mix."""
+    kinds = list(dict.fromkeys(t.kind for t in tasks))
+    return sum(lm_loss(model, features, [t for t in tasks if t.kind == k], enc) for k in kinds)
+
+
+def aux_loss(features: torch.Tensor, scene_head: SceneHead, aux: AuxHeads, ds: Dataset, chosen: List[int],
+             class_maps: Optional[np.ndarray]) -> torch.Tensor:
     labels = torch.tensor([ds.scenes[i].scene_class for i in chosen])
     counts = torch.tensor([ds.scenes[i].counts for i in chosen])
-    return F.cross_entropy(scene_head(features), labels) + aux.loss(features, counts)
+    maps = None if class_maps is None else torch.from_numpy(class_maps[chosen])
+    return F.cross_entropy(scene_head(features), labels) + aux.loss(features, counts, maps)
 
 
 TaskMaker = Callable[[int, object, random.Random], List[Task]]
+PairTaskMaker = Callable[[int, int, object, random.Random], List[Task]]
 
 
 def train_joint(name: str, ds: Dataset, enc: Encoder, encoder: ConvVisionEncoder, scene_head: SceneHead,
                 decoders: Dict[str, ExpertDecoder], tasks_for: Dict[str, TaskMaker], steps: int, batch: int,
-                seed: int, peak_lr: float = 2e-3) -> None:
-    """Encoder (+ scene and auxiliary heads) and decoders trained together; decoder d learns tasks_for[d]."""
-    aux = AuxHeads(encoder.projector_out.out_features, len(OBJECT_CLASSES))
+                seed: int, peak_lr: float = 2e-3, class_maps: Optional[np.ndarray] = None,
+                pair_tasks_for: Optional[Dict[str, PairTaskMaker]] = None, pair_batch: int = 0) -> None:
+    """Encoder (+ scene and auxiliary heads) and decoders trained together; decoder d learns tasks_for[d] on each
+    image and pair_tasks_for[d] on each of ``pair_batch`` change pairs per step. With ``class_maps`` (all scenes)
+    the auxiliary heads also learn the class map under every image token."""
+    aux = AuxHeads(encoder.projector_out.out_features, len(OBJECT_CLASSES), [16, MASK_GRID] if class_maps is not None else ())
     params = [p for m in [encoder, scene_head, aux, *decoders.values()] for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=peak_lr, weight_decay=0.01)
     sampler, rng = Sampler(ds.indices("train"), seed), random.Random(seed + 1)
+    pair_sampler = Sampler(ds.pair_indices("train"), seed + 2) if pair_batch else None
     for m in [encoder, scene_head, aux, *decoders.values()]:
         m.train()
     start, skipped = time.time(), 0
     for step in range(steps):
         chosen = sampler.take(batch)
-        features = encoder(to_pixel_values(ds.images[chosen]))
-        loss = aux_loss(features, scene_head, aux, ds, chosen)
+        pairs = pair_sampler.take(pair_batch) if pair_sampler else []
+        pixels = ds.images[chosen]
+        if pairs:
+            pair_pixels = ds.pair_images[pairs]
+            pixels = torch.cat((pixels, pair_pixels[:, 0], pair_pixels[:, 1]))
+        features = encoder(to_pixel_values(pixels))
+        loss = aux_loss(features[:batch], scene_head, aux, ds, chosen, class_maps)
         parts = {}
         for key, decoder in decoders.items():
             tasks = [t for row, i in enumerate(chosen) for t in tasks_for[key](row, ds.scenes[i], rng)]
-            captions = [t for t in tasks if t.kind == "caption"]
-            questions = [t for t in tasks if t.kind == "vqa"]
-            parts[key] = lm_loss(decoder, features, captions, enc) + lm_loss(decoder, features, questions, enc)
+            if pairs and pair_tasks_for:
+                tasks += [t for j, k in enumerate(pairs)
+                          for t in pair_tasks_for[key](batch + j, batch + len(pairs) + j, ds.pairs[k], rng)]
+            parts[key] = task_loss(decoder, features, tasks, enc)
             loss = loss + parts[key]
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr)
@@ -153,25 +195,105 @@ def train_joint(name: str, ds: Dataset, enc: Encoder, encoder: ConvVisionEncoder
                 + (f", {skipped} non-finite steps skipped" if skipped else ""))
 
 
-def train_expert(name: str, ds: Dataset, enc: Encoder, features: torch.Tensor, rows_of: Dict[int, int],
-                 expert: ExpertDecoder, steps: int, batch: int, seed: int, peak_lr: float = 1e-3) -> None:
-    """Stage 2: one expert on cached features of the frozen encoder; its aspect caption and its questions."""
+@dataclass
+class Stage2Data:
+    """Cached features of the frozen encoder: the training images, then every training pair's before and after."""
+    features: torch.Tensor
+    rows_of: Dict[int, int]  # dataset image index -> feature row
+    pair_rows: Dict[int, Tuple[int, int]]  # position in ds.pairs -> (before row, after row)
+    class_maps: np.ndarray  # [N,H,W] of every dataset image (train rows used)
+    change_grids: Dict[int, np.ndarray]  # position in ds.pairs -> change-mask grid
+    # The pixel expert's mask heads on the training features (set before its language model is tuned):
+    seg_cells: Optional[np.ndarray] = None  # [N_train,G,G] cell labels (0 others, c + 1 for OBJECT_CLASSES[c])
+    change_cells: Optional[Dict[int, np.ndarray]] = None  # position in ds.pairs -> [G,G] changed cells
+
+
+# Stage-2 tasks of each expert, for the images and change pairs of one step: (chosen image indices, their feature
+# rows, chosen pairs, rng) -> tasks with rows into Stage2Data.features.
+def stage2_tasks(name: str, ds: Dataset, data: Stage2Data, chosen: List[int], pairs: List[int],
+                 rng: random.Random, pixel_batch: int) -> List[Task]:
+    rows = [data.rows_of[i] for i in chosen]
+    if name in EXPERTS:
+        tasks = [expert_caption_task(name, r, ds.scenes[i], rng) for r, i in zip(rows, chosen)]
+        tasks += [expert_vqa_task(name, r, ds.scenes[i], rng) for r, i in zip(rows, chosen) for _ in range(2)]
+        if name == "theme":
+            tasks += [classification_task(r, ds.scenes[i]) for r, i in zip(rows, chosen)]
+            tasks += [change_caption_task(*data.pair_rows[k], ds.pairs[k]) for k in pairs]
+        return tasks
+    if name == "region":
+        tasks = ([grounding_task(r, ds.scenes[i], rng) for r, i in zip(rows, chosen)]
+                 + [referring_task(r, ds.scenes[i], rng) for r, i in zip(rows, chosen)])
+        return [t for t in tasks if t is not None]
+    if name == "pixel":
+        return ([segmentation_task(r, data.class_maps[i], ds.scenes[i], rng, data.seg_cells[r])
+                 for r, i in zip(rows[:pixel_batch], chosen)]
+                + [change_mask_task(*data.pair_rows[k], data.change_cells[k]) for k in pairs])
+    raise ValueError(f"no stage-2 tasks for expert {name}")
+
+
+def train_expert(name: str, ds: Dataset, enc: Encoder, data: Stage2Data, expert: ExpertDecoder, steps: int,
+                 batch: int, pair_batch: int, seed: int, pixel_batch: int = 0, peak_lr: float = 1e-3) -> None:
+    """Stage 2: one expert on cached features of the frozen encoder, on its own tasks (``stage2_tasks``)."""
     opt = torch.optim.AdamW(expert.parameters(), lr=peak_lr, weight_decay=0.01)
     sampler, rng = Sampler(ds.indices("train"), seed), random.Random(seed + 1)
+    pair_sampler = Sampler(sorted(data.pair_rows), seed + 2) if pair_batch else None
     expert.train()
     start, skipped = time.time(), 0
     for step in range(steps):
         chosen = sampler.take(batch)
-        feats = features[[rows_of[i] for i in chosen]]
-        captions = [expert_caption_task(name, row, ds.scenes[i], rng) for row, i in enumerate(chosen)]
-        questions = [expert_vqa_task(name, row, ds.scenes[i], rng) for row, i in enumerate(chosen) for _ in range(2)]
-        loss = lm_loss(expert, feats, captions, enc) + lm_loss(expert, feats, questions, enc)
+        pairs = pair_sampler.take(pair_batch) if pair_sampler else []
+        loss = task_loss(expert, data.features, stage2_tasks(name, ds, data, chosen, pairs, rng, pixel_batch), enc)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr, warmup=30)
         skipped += not finite_step(opt, loss, list(expert.parameters()))
         if step % 50 == 0 or step == steps - 1:
             log(f"stage 2 {name} step {step + 1}/{steps} loss {loss.item():.3f} {time.time() - start:.0f}s"
                 + (f", {skipped} non-finite steps skipped" if skipped else ""))
+
+
+def train_mask_heads(heads: MaskHeads, ds: Dataset, data: Stage2Data, steps: int, seed: int, batch: int = 128) -> None:
+    """Stage 2 of the pixel expert, part 1: its mask heads on the frozen encoder's features — per image token, the
+    label of each cell under it (others or the object class covering most of it, by the mask-text rule) and, for a
+    token of a change pair, whether each cell changed — with class-balanced cross-entropy."""
+    torch.manual_seed(seed)
+    train_idx = ds.indices("train")
+    targets = torch.from_numpy(np.stack([grid_to_tokens(grid_labels(data.class_maps[i], MASK_LABELS, MASK_GRID), GRID)
+                                         for i in train_idx]))  # [N,16,cells]
+    freq = torch.bincount(targets.flatten(), minlength=MASK_LABELS).to(torch.float32)
+    weight = torch.clamp((freq.max() / torch.clamp(freq, min=1.0)) ** 0.5, max=8.0)
+    pairs = sorted(data.pair_rows)
+    before = data.features[[data.pair_rows[k][0] for k in pairs]]
+    after = data.features[[data.pair_rows[k][1] for k in pairs]]
+    change_targets = torch.from_numpy(np.stack([grid_to_tokens(data.change_grids[k], GRID) for k in pairs]))
+    change_freq = torch.bincount(change_targets.flatten(), minlength=2).to(torch.float32)
+    change_weight = torch.clamp((change_freq.max() / torch.clamp(change_freq, min=1.0)) ** 0.5, max=8.0)
+    opt = torch.optim.AdamW(heads.parameters(), lr=2e-3, weight_decay=0.01)
+    rng = random.Random(seed)
+    heads.train()
+    start = time.time()
+    for step in range(steps):
+        rows = rng.sample(range(len(train_idx)), min(batch, len(train_idx)))
+        logits = heads.segment_logits(data.features[rows])
+        loss = F.cross_entropy(logits.reshape(-1, MASK_LABELS), targets[rows].reshape(-1), weight=weight)
+        chosen = rng.sample(range(len(pairs)), min(batch // 2, len(pairs)))
+        change = heads.change_logits(before[chosen], after[chosen])
+        loss = loss + F.cross_entropy(change.reshape(-1, 2), change_targets[chosen].reshape(-1), weight=change_weight)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, 2e-3, warmup=50)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 200 == 0 or step == steps - 1:
+            log(f"stage 2 pixel mask heads step {step + 1}/{steps} loss {loss.item():.3f} {time.time() - start:.0f}s")
+    heads.eval()
+    with torch.no_grad():
+        n = len(train_idx)
+        seg = torch.cat([heads.segment_logits(data.features[i:min(i + 512, n)]).argmax(-1) for i in range(0, n, 512)])
+        change = heads.change_logits(before, after).argmax(-1)
+    data.seg_cells = np.stack([tokens_to_grid(c, GRID) for c in seg.numpy()])
+    data.change_cells = {k: tokens_to_grid(c, GRID) for k, c in zip(pairs, change.numpy())}
+    agree = float((seg == targets).to(torch.float32).mean())
+    log(f"stage 2 pixel mask heads: {100 * agree:.1f}% of training cells as the mask-text rule labels them")
 
 
 def train_question_classifier(ds: Dataset, enc: Encoder, seed: int, steps: int = 300) -> QuestionClassifier:
@@ -195,10 +317,23 @@ def train_question_classifier(ds: Dataset, enc: Encoder, seed: int, steps: int =
 
 def caption_tasks_stage1(row, scene, rng):
     """Stage 1 (dense decoder, all data): one caption (an aspect with its expert prompt, or a full reference
-    with the generic prompt) and two questions with the prompt of the expert owning their type."""
+    with the generic prompt) and two questions with the prompt of the expert owning their type, and every
+    other image one of RSUniVLM's short tasks (classification, grounding, referring)."""
     pick = rng.randrange(len(EXPERTS) + 1)
     caption = generic_caption_task(row, scene, rng) if pick == len(EXPERTS) else expert_caption_task(EXPERTS[pick], row, scene, rng)
-    return [caption] + [any_vqa_task(row, scene, rng, generic=False) for _ in range(2)]
+    tasks = [caption] + [any_vqa_task(row, scene, rng, generic=False) for _ in range(2)]
+    extra = rng.randrange(6)
+    if extra == 0:
+        tasks.append(classification_task(row, scene))
+    elif extra == 1:
+        tasks.append(grounding_task(row, scene, rng))
+    elif extra == 2:
+        tasks.append(referring_task(row, scene, rng))
+    return [t for t in tasks if t is not None]
+
+
+def pair_tasks_stage1(row, row2, pair, rng):
+    return [change_caption_task(row, row2, pair)]
 
 
 def expert_tasks(expert: str) -> TaskMaker:
@@ -211,9 +346,37 @@ def dense_tasks(row, scene, rng):
 
 
 @torch.no_grad()
-def encode_all(encoder: ConvVisionEncoder, ds: Dataset, indices: List[int]) -> torch.Tensor:
+def encode_all(encoder: ConvVisionEncoder, images: torch.Tensor) -> torch.Tensor:
     encoder.eval()
-    return torch.cat([encoder(to_pixel_values(ds.images[indices[i:i + 256]])) for i in range(0, len(indices), 256)])
+    return torch.cat([encoder(to_pixel_values(images[i:i + 256])) for i in range(0, len(images), 256)])
+
+
+def stage2_data(encoder: ConvVisionEncoder, ds: Dataset, class_maps: np.ndarray) -> Stage2Data:
+    train_idx = ds.indices("train")
+    train_pairs = ds.pair_indices("train")
+    pair_images = ds.pair_images[train_pairs]
+    features = torch.cat((encode_all(encoder, ds.images[train_idx]), encode_all(encoder, pair_images[:, 0]),
+                          encode_all(encoder, pair_images[:, 1])))
+    n, p = len(train_idx), len(train_pairs)
+    return Stage2Data(features=features, rows_of={i: r for r, i in enumerate(train_idx)},
+                      pair_rows={k: (n + j, n + p + j) for j, k in enumerate(train_pairs)}, class_maps=class_maps,
+                      change_grids={k: change_mask_grid(ds.pairs[k]) for k in train_pairs})
+
+
+def stage1_key(tok, sizes: DemoSizes, sched: Schedule) -> str:
+    """A fingerprint of what stage 1 depends on (vocabulary, sizes, its schedule, the code of its model and tasks), so
+    that a cached stage 1 is only reused by runs that would train the same one."""
+    import demo_model
+    import demo_tasks
+    code = [inspect.getsource(f) for f in (
+        demo_model.ConvVisionEncoder, demo_model.AuxHeads, demo_model.ConnectorDecoder, demo_model.GroupedAttention,
+        demo_model.SceneHead, demo_tasks.grounding_task, demo_tasks.referring_task, demo_tasks.object_phrase,
+        demo_tasks.grounding_answer, demo_tasks.classification_task, demo_tasks.change_caption_task,
+        demo_tasks.any_vqa_task, demo_tasks.expert_caption_task, demo_tasks.generic_caption_task,
+        caption_tasks_stage1, pair_tasks_stage1, train_joint, aux_loss, task_loss)]
+    stage1 = [sched.images, sched.stage1_steps, sched.batch, sched.pairs, sched.pair_batch]
+    blob = json.dumps([tok.tokens, repr(sizes), stage1, GRID, MASK_GRID, code])
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
 def main() -> None:
@@ -227,6 +390,10 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.set_num_threads(2)
+    # Debian's torch 1.13 with oneDNN (mkldnn) convolutions gives, at random, gradients of 1e14 or inf in the
+    # encoder's convolutions (the same batch is fine when re-run): over half of the stage-1 steps once the
+    # class-map losses were added. The native convolutions do not.
+    torch.backends.mkldnn.enabled = False
     torch.manual_seed(args.seed)
     t0 = time.time()
     sched = SCHEDULES["quick" if args.quick else "full"]
@@ -235,9 +402,14 @@ def main() -> None:
     root = os.path.join(args.cache, f"synth-seed{data_seed}-n{sched.images}")
     synthesize(REPO, root, sched.images, data_seed)
     ds = load_dataset(root, data_seed)
+    if args.variant == "two-stage":
+        pairs_dir = os.path.join(root, "demo_change_pairs")
+        synthesize_change_pairs(REPO, pairs_dir, data_seed, pair_image_indices([s.split for s in ds.scenes], sched.pairs))
+        attach_change_pairs(ds, pairs_dir)
     tok = build_tokenizer(ds)
     enc = Encoder(tok, GRID * GRID)
-    log(f"data: {len(ds.scenes)} scenes ({len(ds.indices('train'))} train), vocabulary {len(tok)} words")
+    log(f"data: {len(ds.scenes)} scenes ({len(ds.indices('train'))} train), {len(ds.pairs)} change pairs "
+        f"({len(ds.pair_indices('train'))} train), vocabulary {len(tok)} words")
 
     sizes = DemoSizes()
     encoder = ConvVisionEncoder(sizes.hidden_size, sizes.encoder_channels)
@@ -246,26 +418,41 @@ def main() -> None:
     if args.variant == "two-stage":
         dense = ExpertDecoder(len(tok), sizes)
         start = time.time()
-        checkpoint = os.path.join(args.cache, f"stage1-seed{args.seed}-{'quick' if args.quick else 'full'}.pt")
+        class_maps = np.stack([class_map(scene) for scene in ds.scenes])
+        log(f"class maps of {len(ds.scenes)} scenes in {time.time() - start:.0f}s")
+        # The checkpoint is keyed by what stage 1 depends on, so a changed vocabulary or model is never loaded.
+        key = stage1_key(tok, sizes, sched)
+        checkpoint = os.path.join(args.cache, f"stage1-seed{args.seed}-{'quick' if args.quick else 'full'}-{key}.pt")
         stage1 = torch.nn.ModuleDict({"encoder": encoder, "scene_head": scene_head, "dense": dense})
         if os.path.exists(checkpoint):
             stage1.load_state_dict(torch.load(checkpoint))
             log(f"stage 1: loaded {checkpoint} (delete it to train stage 1 again)")
         else:
             train_joint("stage 1", ds, enc, encoder, scene_head, {"dense": dense}, {"dense": caption_tasks_stage1},
-                        sched.stage1_steps, sched.batch, args.seed)
+                        sched.stage1_steps, sched.batch, args.seed, class_maps=class_maps,
+                        pair_tasks_for={"dense": pair_tasks_stage1}, pair_batch=sched.pair_batch)
             torch.save(stage1.state_dict(), checkpoint)
         times["stage 1"] = time.time() - start
         check_finite("the stage-1 model", list(stage1.state_dict().values()))
         start = time.time()
-        train_idx = ds.indices("train")
-        features = encode_all(encoder, ds, train_idx)
-        check_finite("the stage-1 image features", [features])
-        rows_of = {i: r for r, i in enumerate(train_idx)}
+        data = stage2_data(encoder, ds, class_maps)
+        check_finite("the stage-1 image features", [data.features])
         experts = {}
-        for k, name in enumerate(EXPERTS):
-            experts[name] = copy.deepcopy(dense)
-            train_expert(name, ds, enc, features, rows_of, experts[name], sched.stage2_steps, sched.batch, args.seed + 10 + k)
+        for k, name in enumerate(PACK_EXPERTS):
+            t = time.time()
+            if name == "pixel":
+                experts[name] = ExpertDecoder.mask_writer_from(dense, sizes, MASK_GRID, fixed_channels(tok))
+                train_mask_heads(experts[name].decoder.heads, ds, data, sched.mask_head_steps, args.seed + 10 + k)
+                train_expert(name, ds, enc, data, experts[name], sched.pixel_steps, sched.pixel_batch,
+                             sched.pixel_batch // 2, args.seed + 10 + k, pixel_batch=sched.pixel_batch)
+            elif name == "region":
+                experts[name] = copy.deepcopy(dense)
+                train_expert(name, ds, enc, data, experts[name], sched.region_steps, sched.batch, 0, args.seed + 10 + k)
+            else:
+                experts[name] = copy.deepcopy(dense)
+                train_expert(name, ds, enc, data, experts[name], sched.stage2_steps, sched.batch,
+                             sched.pair_batch if name == "theme" else 0, args.seed + 10 + k)
+            times[f"stage 2 {name}"] = time.time() - t
         times["stage 2"] = time.time() - start
     elif args.variant == "one-stage":
         experts = {name: ExpertDecoder(len(tok), sizes) for name in EXPERTS}
@@ -289,7 +476,10 @@ def main() -> None:
     start = time.time()
     val = ds.indices("val")[:sched.eval_images]
     max_new = demo_pack.max_new_tokens(ds, tok, dense="dense" in experts)
+    task_max_new = demo_pack.task_max_new_tokens(ds, enc, args.seed) if args.variant == "two-stage" else {}
     report = evaluate(ds, val, encoder, scene_head, experts, enc, max_new)
+    if args.variant == "two-stage":
+        report.update(evaluate_tasks(ds, val, ds.pair_indices("val"), encoder, experts, enc, task_max_new, args.seed + 99))
     times["validation"] = time.time() - start
     log("validation: " + json.dumps(report))
 
@@ -297,7 +487,8 @@ def main() -> None:
     demo_pack.write_pack(demo_pack.PackInputs(
         out=args.out, variant=args.variant, seed=args.seed, data_seed=data_seed, dataset=ds, tok=tok, enc=enc,
         encoder=encoder, scene_head=scene_head, question_classifier=question_classifier, experts=experts,
-        sizes=sizes, max_new_tokens=max_new, validation=report, disjoint=disjoint, schedule=sched.__dict__,
+        sizes=sizes, max_new_tokens=max_new, task_max_new_tokens=task_max_new, validation=report, disjoint=disjoint,
+        schedule=sched.__dict__,
         times=times, started=t0))
     times["export"] = time.time() - start
     log(f"wrote {args.out} in {time.time() - t0:.0f}s total")

@@ -8,6 +8,7 @@ export { Random } from './random';
 export { COLOUR_NAMES, OBJECT_CLASSES, SCENE_CLASSES } from './scene.types';
 export type { Box, ColourName, GenerateSceneOptions, ObjectClass, Point, Scene, SceneClass, SceneObject } from './scene.types';
 export { generateChangePair } from './change-pair';
+export { objectClassMap, changedPixelMap } from './label-maps';
 export type { ChangeKind, ChangePair, ChangePairOptions } from './change-pair';
 export type { ChangeableClass } from './scene-generator';
 export {
