@@ -1,16 +1,17 @@
 #!/bin/sh
-# One image, one entrypoint per service: `entrypoint.sh gateway|router|expert|aggregator` runs that service's
-# TypeScript through tsx (a runtime dependency, no build step); `entrypoint.sh rsmoe …` runs the CLI.
+# One image, one entrypoint per service: `entrypoint.sh gateway|router|expert|aggregator|scene-worker` runs that service's
+# compiled JavaScript (apps/<service>/src/main.js, built by `npm run build` in the image); `entrypoint.sh rsmoe …`
+# runs the CLI (e.g. `rsmoe keys create`). No TypeScript, tsx or esbuild at run time.
 set -eu
 cd /app
 service="${1:-}"
 [ $# -gt 0 ] && shift
 case "$service" in
-  gateway|router|expert|aggregator)
-    exec node --import tsx "apps/$service/src/main.ts" "$@" ;;
+  gateway|router|expert|aggregator|scene-worker)
+    exec node "apps/$service/src/main.js" "$@" ;;
   rsmoe|cli)
-    exec node bin/rsmoe.cjs "$@" ;;
+    exec node apps/cli/src/main.js "$@" ;;
   *)
-    echo "usage: entrypoint.sh gateway|router|expert|aggregator|rsmoe [args...]" >&2
+    echo "usage: entrypoint.sh gateway|router|expert|aggregator|scene-worker|rsmoe [args...]" >&2
     exit 64 ;;
 esac

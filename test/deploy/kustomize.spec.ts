@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { METRIC_NAMES, METRICS_PORT_NAME } from '@rsmoe/observability';
+import { loadGatewayConfig } from '../../apps/gateway/src/gateway.config';
+import { loadSceneWorkerConfig } from '../../apps/scene-worker/src/scene-worker.config';
 import { DASHBOARD_FILE, REPO_ROOT, extractMetricSelectors } from '../support/promql';
 import {
   OVERLAYS,
@@ -22,6 +24,10 @@ import {
 
 const EXPERTS = packExpertIds('models/fixtures/tiny-pack');
 const EXPERT_LABEL = 'rsmoe.io/expert';
+/** The services that are not experts, one Deployment each (the entrypoint's argument is the component). */
+const CORE_SERVICES = ['gateway', 'router', 'aggregator', 'scene-worker'];
+/** The PersistentVolumeClaim of the scene store (SCENE_STORE_DIR) that the gateway and the scene workers share. */
+const SCENE_STORE_CLAIM = 'rsmoe-scenes';
 const RENDERED: Record<string, K8sObject[]> = {};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -43,6 +49,22 @@ function workloads(objects: K8sObject[]): K8sObject[] {
 
 function expertDeployments(objects: K8sObject[]): K8sObject[] {
   return ofKind(objects, 'Deployment').filter((object) => object.spec.template.metadata.labels['app.kubernetes.io/component'] === 'expert');
+}
+
+/** Kubernetes quantity (`50Gi`, `512Mi`, `1G`) in bytes. */
+function quantityBytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)([KMGTE]i?)?$/.exec(quantity);
+  if (!match) throw new Error(`not a quantity: ${quantity}`);
+  const units: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Ei: 2 ** 60 };
+  return Number(match[1]) * units[match[2] ?? '']!;
+}
+
+/** Where a workload's first container mounts the scene store's claim, or undefined. */
+function sceneStoreMount(workload: K8sObject): string | undefined {
+  const spec: PodSpec = workload.spec.template.spec;
+  const volume = (spec.volumes ?? []).find((v: { persistentVolumeClaim?: { claimName: string } }) => v.persistentVolumeClaim?.claimName === SCENE_STORE_CLAIM);
+  if (!volume) return undefined;
+  return (spec.containers[0].volumeMounts ?? []).find((mount: { name: string }) => mount.name === volume.name)?.mountPath;
 }
 
 function matches(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
@@ -92,9 +114,42 @@ describe('kustomize renders', { timeout: 60_000 }, () => {
       }
     });
 
-    it('has a Deployment for gateway, router and aggregator and a Redis StatefulSet', () => {
-      for (const service of ['gateway', 'router', 'aggregator']) byName(objects(), 'Deployment', `rsmoe-${service}`);
+    it('has a Deployment for gateway, router, aggregator and scene worker, each running its entrypoint, and a Redis StatefulSet', () => {
+      // The services entrypoint.sh runs: the alternatives of its case patterns (`gateway|router|…)`).
+      const entrypoint = [...readFileSync(join(REPO_ROOT, 'deploy/docker/entrypoint.sh'), 'utf8').matchAll(/^\s*([a-z|-]+)\)\s*$/gm)].flatMap((match) => match[1]!.split('|'));
+      for (const service of CORE_SERVICES) {
+        const deployment = byName(objects(), 'Deployment', `rsmoe-${service}`);
+        expect(deployment.spec.template.metadata.labels['app.kubernetes.io/component']).toBe(service);
+        expect(deployment.spec.template.spec.containers[0].args, service).toEqual([service]);
+        expect(entrypoint, `entrypoint.sh runs ${service}`).toContain(service);
+      }
       byName(objects(), 'StatefulSet', 'rsmoe-redis');
+    });
+
+    it('gives the gateway and the scene workers one scene store: the same ReadWriteMany claim at SCENE_STORE_DIR, which both parse', () => {
+      const claim = byName(objects(), 'PersistentVolumeClaim', SCENE_STORE_CLAIM);
+      // cpu-dev: one node, whose default storage class gives ReadWriteOnce only (kind, minikube).
+      expect(claim.spec.accessModes).toEqual([name === 'cpu-dev' ? 'ReadWriteOnce' : 'ReadWriteMany']);
+      expect(claim.spec.storageClassName, 'the storage class is left to the operator (docs/deploy.md)').toBeUndefined();
+      const config = byName(objects(), 'ConfigMap', 'rsmoe-config').data!;
+      expect(quantityBytes(claim.spec.resources.requests.storage), 'the store holds at least a few of the largest uploads').toBeGreaterThanOrEqual(4 * Number(config.MAX_SCENE_BYTES));
+      const mounting = workloads(objects()).filter((workload) => sceneStoreMount(workload) !== undefined);
+      expect(mounting.map((workload) => workload.metadata.name).sort()).toEqual(['rsmoe-gateway', 'rsmoe-scene-worker']);
+      for (const workload of mounting) {
+        expect(sceneStoreMount(workload), workload.metadata.name).toBe(config.SCENE_STORE_DIR);
+        expect(workload.spec.template.spec.securityContext.fsGroup, `${workload.metadata.name}: the volume is writable by the image's user`).toBe(1000);
+      }
+      // What each service reads from the ConfigMap, through its own configuration parser (the pod adds REDIS_URL, METRICS_HOST).
+      const podEnv = { ...config, REDIS_URL: 'redis://:password@rsmoe-redis:6379', METRICS_HOST: '10.0.0.1' };
+      const gateway = loadGatewayConfig(podEnv);
+      const sceneWorker = loadSceneWorkerConfig(podEnv);
+      expect(gateway.SCENE_STORE_DIR).toBe(config.SCENE_STORE_DIR);
+      expect(sceneWorker.SCENE_STORE_DIR).toBe(gateway.SCENE_STORE_DIR);
+      expect(sceneWorker.ROUTER_URL).toBe(gateway.ROUTER_URL);
+      expect(sceneWorker.PACK_DIR).toBe(gateway.PACK_DIR);
+      expect(sceneWorker.SCENE_RESULT_TTL_S).toBe(gateway.SCENE_RESULT_TTL_S);
+      // The largest scene arrives within the request deadline over a 20 Mbit/s link (a stalled one is still cut by BODY_IDLE_TIMEOUT_MS).
+      expect(gateway.REQUEST_BODY_TIMEOUT_MS).toBeGreaterThanOrEqual(((gateway.MAX_SCENE_BYTES * 8) / 20e6) * 1000);
     });
 
     it('makes every Service select the pods of a Deployment or StatefulSet, on ports those pods name', () => {
@@ -149,7 +204,7 @@ describe('kustomize renders', { timeout: 60_000 }, () => {
       expect(router.spec.ports.map((port: { name: string }) => port.name)).toContain('grpc');
     });
 
-    it('lets only gateway pods reach the router gRPC port and only mesh pods reach Redis', () => {
+    it('lets only gateway and scene-worker pods reach the router gRPC port and only mesh pods reach Redis', () => {
       const policies = ofKind(objects(), 'NetworkPolicy');
       const routerPolicy = policies.find((policy) => policy.spec.podSelector.matchLabels?.['app.kubernetes.io/component'] === 'router');
       expect(routerPolicy, 'a NetworkPolicy for the router').toBeTruthy();
@@ -160,9 +215,21 @@ describe('kustomize renders', { timeout: 60_000 }, () => {
         expect(rule.from, 'the rule that opens the grpc port names its sources').toBeTruthy();
         for (const peer of rule.from!) {
           expect(peer.namespaceSelector ?? peer.ipBlock).toBeUndefined();
-          expect(peer.podSelector?.matchLabels?.['app.kubernetes.io/component']).toBe('gateway');
+          expect(['gateway', 'scene-worker']).toContain(peer.podSelector?.matchLabels?.['app.kubernetes.io/component']);
         }
       }
+      // Both callers are let in: each one's pod labels match a peer of a rule that opens grpc.
+      const grpcPeers = (routerPolicy!.spec.ingress as { from?: { podSelector?: { matchLabels?: Record<string, string> } }[]; ports?: { port: string | number }[] }[])
+        .filter((rule) => (rule.ports ?? []).some((port) => port.port === 'grpc'))
+        .flatMap((rule) => rule.from ?? []);
+      for (const caller of ['rsmoe-gateway', 'rsmoe-scene-worker']) {
+        const labels = byName(objects(), 'Deployment', caller).spec.template.metadata.labels;
+        expect(grpcPeers.some((peer) => matches(peer.podSelector?.matchLabels ?? {}, labels)), `${caller} reaches the router`).toBe(true);
+      }
+      // The scene worker serves nothing but metrics.
+      const scenePolicy = policies.find((policy) => policy.spec.podSelector.matchLabels?.['app.kubernetes.io/component'] === 'scene-worker');
+      expect(scenePolicy?.spec.policyTypes).toEqual(['Ingress']);
+      expect(scenePolicy?.spec.ingress).toEqual([{ ports: [{ port: METRICS_PORT_NAME, protocol: 'TCP' }] }]);
       const redisPolicy = policies.find((policy) => policy.spec.podSelector.matchLabels?.['app.kubernetes.io/component'] === 'redis');
       expect(redisPolicy, 'a NetworkPolicy for Redis').toBeTruthy();
       expect(redisPolicy!.spec.policyTypes).toContain('Ingress');
@@ -236,7 +303,7 @@ describe('kustomize renders', { timeout: 60_000 }, () => {
       expect(new URL(data.url!).hostname).toBe('rsmoe-redis');
       expect(byName(objects(), 'ConfigMap', 'rsmoe-config').data!.REDIS_URL, 'no password-less REDIS_URL in the ConfigMap').toBeUndefined();
       const services = ofKind(objects(), 'Deployment');
-      expect(services.length).toBe(3 + EXPERTS.length);
+      expect(services.length).toBe(CORE_SERVICES.length + EXPERTS.length);
       for (const deployment of services) {
         const env = deployment.spec.template.spec.containers[0].env as EnvVar[];
         expect(fromSecret(env, 'REDIS_URL'), `${deployment.metadata.name} REDIS_URL`).toEqual({ name: 'rsmoe-redis', key: 'url' });
@@ -272,7 +339,7 @@ describe('kustomize renders', { timeout: 60_000 }, () => {
       expect(monitors.length).toBeGreaterThan(0);
       const scraped = ofKind(objects(), 'Service').filter((service) => monitors.some((monitor) => matches(monitor.spec.selector.matchLabels, service.metadata.labels)));
       expect(scraped.map((service) => service.metadata.name).sort()).toEqual(
-        ['rsmoe-aggregator', 'rsmoe-gateway', 'rsmoe-router', ...EXPERTS.map((id) => `rsmoe-expert-${id}`)].sort(),
+        [...CORE_SERVICES.map((service) => `rsmoe-${service}`), ...EXPERTS.map((id) => `rsmoe-expert-${id}`)].sort(),
       );
       for (const monitor of monitors) {
         for (const endpoint of monitor.spec.endpoints) expect(endpoint.port).toBe(METRICS_PORT_NAME);
@@ -305,6 +372,15 @@ describe('kustomize renders', { timeout: 60_000 }, () => {
       for (const workload of workloads(objects()).filter((w) => !expertDeployments(objects()).includes(w))) {
         for (const container of workload.spec.template.spec.containers) expect(container.resources?.limits?.['nvidia.com/gpu'], workload.metadata.name).toBeUndefined();
       }
+    });
+
+    it('leaves the scene workers (CPU only) off GPU nodes: no GPU, no node pinning, no GPU toleration', () => {
+      const spec: PodSpec = byName(objects(), 'Deployment', 'rsmoe-scene-worker').spec.template.spec;
+      expect(spec.containers[0].resources.limits?.['nvidia.com/gpu']).toBeUndefined();
+      expect(spec.containers[0].resources.requests?.['nvidia.com/gpu']).toBeUndefined();
+      expect(spec.affinity).toBeUndefined();
+      expect(spec.nodeSelector).toBeUndefined();
+      expect(spec.tolerations).toBeUndefined();
     });
 
     it('documents a way to pin a GPU product, which uncommented is a valid affinity expression', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { LATENCY_BUCKETS_SECONDS, METRICS } from '@rsmoe/observability';
+import { EXPERT_JOB_LATENCY_BUCKETS_SECONDS, LATENCY_BUCKETS_SECONDS, METRICS } from '@rsmoe/observability';
 import {
   ALERTS_FILE,
   DASHBOARD_FILE,
@@ -104,9 +104,24 @@ describe('monitoring queries', () => {
     for (const name of Object.keys(EXTERNAL_METRICS)) expect(used, name).toContain(name);
   });
 
-  it('share the latency buckets of 1 ms to 60 s', () => {
+  it('share the latency buckets of 1 ms to 60 s; expert jobs (masks take minutes) go on to 600 s', () => {
     expect(LATENCY_BUCKETS_SECONDS[0]).toBe(0.001);
     expect(LATENCY_BUCKETS_SECONDS[LATENCY_BUCKETS_SECONDS.length - 1]).toBe(60);
+    expect(METRICS.expertRequestDuration.buckets).toEqual(EXPERT_JOB_LATENCY_BUCKETS_SECONDS);
+    expect(EXPERT_JOB_LATENCY_BUCKETS_SECONDS.slice(-3)).toEqual([120, 300, 600]);
+  });
+
+  it('compare a quantile only with thresholds under the histogram\'s top finite bucket (histogram_quantile never answers above it)', () => {
+    const thresholds = queries.filter((query) => query.source.kind === 'alert' && query.promql.includes('histogram_quantile'));
+    expect(thresholds.length).toBeGreaterThanOrEqual(2);
+    for (const query of thresholds) {
+      const threshold = Number(/\)\s*>\s*([\d.]+)\s*$/.exec(query.promql)?.[1]);
+      expect(threshold, describeSource(query.source)).toBeGreaterThan(0);
+      for (const selector of extractMetricSelectors(query.promql)) {
+        const buckets = catalogueMetricFor(selector.metric)!.definition.buckets ?? LATENCY_BUCKETS_SECONDS;
+        expect(buckets[buckets.length - 1], `${describeSource(query.source)}: top bucket of ${selector.metric}`).toBeGreaterThan(threshold);
+      }
+    }
   });
 });
 
@@ -196,6 +211,9 @@ describe('the alert rules', () => {
     // Masks are long text: their latency has its own alert and threshold, the other tasks' leaves them out.
     expect(p99[0]!.matchers).toContainEqual({ label: 'task', op: '!~', value: 'segmentation|change' });
     const masks = metricsOf('RsmoeExpertMaskLatencyP99High');
+    expect(alerts.RsmoeExpertMaskLatencyP99High!.expr).toContain('histogram_quantile(0.99');
+    expect(alerts.RsmoeExpertMaskLatencyP99High!.expr).toMatch(/> 120\s*$/);
+    expect(masks.map((s) => s.metric)).toEqual([`${METRICS.expertRequestDuration.name}_bucket`]);
     expect(masks[0]!.matchers).toContainEqual({ label: 'task', op: '=~', value: 'segmentation|change' });
     const backlog = metricsOf('RsmoeQueueBacklogGrowing');
     expect(backlog.every((s) => s.metric === METRICS.queueJobs.name && s.matchers.some((m) => m.label === 'state' && m.value === 'waiting'))).toBe(true);

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBlobStore } from '@rsmoe/blobstore';
 import { REPO_ROOT } from '@rsmoe/config';
-import { JOB_NAMES, expertQueueName, parseExpertJobFailure, parseRouterInboxMessage, type ExpertJobData, type ExpertJobResult, type RouterInboxMessage } from '@rsmoe/contracts';
+import { JOB_NAMES, createRedisKeys, expertQueueName, parseExpertJobFailure, parseRouterInboxMessage, type ExpertJobData, type ExpertJobResult, type RouterInboxMessage } from '@rsmoe/contracts';
 import { createLogger } from '@rsmoe/observability';
 import { readEncoderId } from '@rsmoe/runtime';
 import { createExpertApp, type ExpertApp, type LoadedExpertModel } from './expert.app';
@@ -106,6 +106,19 @@ describe('createExpertApp (in-process, real Redis, the tiny pack)', () => {
     expect(output.generatedTokens).toBeLessThan(512);
     // Answered close to the fuse point, not after 500 tokens.
     expect(job.finishedOn! - now).toBeLessThan(5_000);
+  });
+
+  it('stops a running job when a router publishes its request as cancelled, and answers cancelled long before the fuse point', async () => {
+    const now = Date.now();
+    const job = await queue.add(JOB_NAMES.expertGenerate, data('cancel1', { generation: { maxNewTokens: 512, numBeams: 8 }, fuseAtUnixMs: now + 25_000 }), { jobId: 'cancel1.theme' });
+    for (let i = 0; i < 400 && (await job.getState()) !== 'active'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await job.getState()).toBe('active');
+    // What JobDispatcher.withdraw publishes for a job a worker already holds.
+    await redis.publish(createRedisKeys(prefix).requestCancelChannel(), 'cancel1');
+    const done = await settled(job);
+    const output = done.returnvalue as ExpertJobResult;
+    expect(output).toMatchObject({ errorCode: 'cancelled', text: '' });
+    expect(done.finishedOn! - now).toBeLessThan(10_000);
   });
 
   it('fails an undecodable or a missing image for good, with its errorCode in the failure reason', async () => {

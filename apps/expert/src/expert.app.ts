@@ -17,6 +17,7 @@ import type { ExpertConfig } from './expert.config';
 import { ExpertJobProcessor, type ExpertModel } from './expert-job.processor';
 import { ExpertMetrics } from './expert-metrics';
 import { startExpertWorker } from './expert.worker';
+import { RequestCancellations } from './request-cancellations';
 import { RedisFeatureCache } from './feature-cache.adapter';
 
 /** A loaded model an expert serves: what the processor uses, plus its release and its provider (for the log). */
@@ -74,7 +75,7 @@ export async function createExpertApp(config: ExpertConfig, deps: ExpertDeps = {
   const outages = new RedisOutageLog(logger);
   const ownsRedis = deps.redis === undefined;
   const redis = deps.redis ?? outages.watch(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }), 'main');
-  const loading: { model?: LoadedExpertModel } = {};
+  const loading: { model?: LoadedExpertModel; cancellations?: RequestCancellations } = {};
   const serviceMetrics = new ServiceMetrics();
   const ops: OpsServer = await startOpsServer({
     port: config.METRICS_PORT,
@@ -122,6 +123,9 @@ export async function createExpertApp(config: ExpertConfig, deps: ExpertDeps = {
     });
     const connection = outages.watch(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }), 'bullmq');
     workerConnections.push(connection);
+    const cancellations = new RequestCancellations(outages.watch(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }), 'cancel-subscriber'), keys.requestCancelChannel(), logger);
+    loading.cancellations = cancellations;
+    await cancellations.start();
     const typed = startExpertWorker({
       expertId: expert.id,
       connection,
@@ -129,6 +133,7 @@ export async function createExpertApp(config: ExpertConfig, deps: ExpertDeps = {
       concurrency: Math.max(config.CONCURRENCY, 1),
       lockDurationMs: config.JOB_LOCK_MS,
       processor,
+      cancellations,
       reportFailure: async (replyTo, requestId, reason) => {
         const message: RouterInboxMessage = { kind: 'failure', requestId, expertId: expert.id, reason };
         await redis.publish(replyTo, JSON.stringify(message));
@@ -150,6 +155,7 @@ export async function createExpertApp(config: ExpertConfig, deps: ExpertDeps = {
     });
     const drain = () => typed.close();
     const release = async (): Promise<void> => {
+      await cancellations.close();
       await model.release();
       await ops.close();
       for (const client of workerConnections) client.disconnect();
@@ -168,6 +174,7 @@ export async function createExpertApp(config: ExpertConfig, deps: ExpertDeps = {
       },
     };
   } catch (error) {
+    await loading.cancellations?.close();
     await loading.model?.release();
     await ops.close();
     for (const client of workerConnections) client.disconnect();

@@ -5,6 +5,7 @@ import { PermanentJobFailure, startTypedWorker, type TypedWorker } from '@rsmoe/
 import type { Logger, RedisOutageLog } from '@rsmoe/observability';
 import type { ExpertMetrics } from './expert-metrics';
 import { PermanentJobError, type ExpertJobProcessor } from './expert-job.processor';
+import type { RequestCancellations } from './request-cancellations';
 
 /**
  * The BullMQ edge of an expert: one typed worker (libs/jobs) on `expert.<id>` with one handler per job name
@@ -24,6 +25,8 @@ export function startExpertWorker(options: {
   queuePrefix: string;
   concurrency: number;
   processor: ExpertJobProcessor;
+  /** Cancels of requests by their callers, published by routers: a running job of one stops. */
+  cancellations?: RequestCancellations;
   metrics: ExpertMetrics;
   logger: Logger;
   /** How long a job's lock lasts without renewal, in ms (BullMQ's lockDuration; default 30 000). */
@@ -43,9 +46,10 @@ export function startExpertWorker(options: {
     handlers: {
       [JOB_NAMES.expertGenerate]: async (data, { job, signal }) => {
         metrics.jobStarted();
+        const cancel = options.cancellations?.track(data.requestId);
         try {
           logger.debug('job picked up', { requestId: data.requestId, jobId: job.id });
-          const output = await options.processor.process(data, signal);
+          const output = await options.processor.process(data, cancel ? AbortSignal.any([signal, cancel.signal]) : signal);
           logger.debug('job done', { requestId: data.requestId, status: output.status, errorCode: output.errorCode });
           metrics.output(output, data.task);
           return output;
@@ -57,6 +61,7 @@ export function startExpertWorker(options: {
           logger.warn('expert job error (retried with backoff)', { jobId: job.id, requestId: data.requestId, error });
           throw new Error(formatExpertJobFailure({ errorCode: 'internal', message: error instanceof Error ? error.message : String(error) }), { cause: error });
         } finally {
+          cancel?.release();
           metrics.jobSettled();
         }
       },

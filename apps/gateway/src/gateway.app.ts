@@ -25,6 +25,7 @@ import { bodyIdleTimeoutMiddleware, declaredBodySizeMiddleware, overloadGateMidd
 import { assertJsonDepth } from './http/json-depth';
 import { CORRELATION_ID_HEADER, requestContextMiddleware, type HttpObserver } from './http/request-context.middleware';
 import { OverloadGate } from './inference/overload-gate';
+import { SceneService } from './scenes/scenes.service';
 
 /** Replacements for what createGatewayApp would otherwise build from the configuration (tests inject fakes). */
 export interface GatewayDeps {
@@ -98,6 +99,8 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
   const router = deps.router ?? new RouterClientAdapter(config.ROUTER_URL);
   const keys = createRedisKeys(config.KEY_PREFIX);
   const overloadGate = new OverloadGate();
+  const limiter = deps.apiKeyLimiter ?? new RedisApiKeyLimiter(redis, keys);
+  const scenes = new SceneService(config, redis, logger, limiter);
 
   const module = GatewayModule.forRoot({
     config,
@@ -112,6 +115,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
     redisProbe: redis,
     overloadGate,
     logger,
+    scenes,
   });
   const app = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(), {
     bodyParser: false,
@@ -143,9 +147,8 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
       maxAge: 600,
     });
   }
-  const bodyLimits = { json: config.MAX_JSON_BODY_BYTES, multipart: multipartBodyLimit(config) };
+  const bodyLimits = { json: config.MAX_JSON_BODY_BYTES, multipart: multipartBodyLimit(config), scene: config.MAX_SCENE_BYTES + 64 * 1024 };
   // Who is asking, and whether they may, before anything else looks at the body.
-  const limiter = deps.apiKeyLimiter ?? new RedisApiKeyLimiter(redis, keys);
   if (config.AUTH_MODE === 'required') {
     app.use(apiKeyMiddleware({ limiter, bodyLimits, logger, ...(deps.observeApiKey ? { observe: deps.observeApiKey } : {}) }));
   }
@@ -183,6 +186,7 @@ export async function createGatewayApp(config: GatewayConfig, deps: GatewayDeps 
           clearTimeout(timer);
         }
         await app.close();
+        await scenes.close();
         if (ownsRouter) await router.close();
         if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
       })();

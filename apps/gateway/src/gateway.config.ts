@@ -1,6 +1,7 @@
 import { ConfigError, env, parseEnv, sharedServiceEnv, type Env } from '@rsmoe/config';
 import { DEFAULT_GENERATION_PARAM_LIMITS } from '@rsmoe/contracts';
 import { z } from 'zod';
+import { sceneGatewayEnv } from './scenes/scene-config';
 
 /** A comma-separated list of origins (`https://a.example,https://b.example`); empty or `off`: none. */
 const originList = () =>
@@ -78,6 +79,8 @@ export function loadGatewayConfig(source: Env) {
       MAX_STOP_STRINGS: env.integer(DEFAULT_GENERATION_PARAM_LIMITS.maxStopStrings, 0, DEFAULT_GENERATION_PARAM_LIMITS.maxStopStrings),
       /** Most characters of all `params.stopStrings` together; at most the experts' own limit (1024). Default 1024. */
       MAX_STOP_STRINGS_CHARS: env.integer(DEFAULT_GENERATION_PARAM_LIMITS.maxStopStringsChars, 0, DEFAULT_GENERATION_PARAM_LIMITS.maxStopStringsChars),
+      /** Whole scenes (POST /v1/scenes): scenes/scene-config.ts. */
+      ...sceneGatewayEnv(),
     },
     source,
   );

@@ -19,7 +19,10 @@ import { InferenceService } from './inference/inference.service';
 import { ImageIntake } from './intake/image-intake.service';
 import { OpenAiController } from './openai/openai.controller';
 import { OpenAiService } from './openai/openai.service';
+import { PlaygroundController } from './playground/playground.controller';
 import { RequestsController } from './requests/requests.controller';
+import { ScenesModule } from './scenes/scenes.module';
+import type { SceneService } from './scenes/scenes.service';
 import {
   ASYNC_ANSWERS,
   BLOB_STORE,
@@ -51,6 +54,8 @@ export interface GatewayModuleDeps {
   /** Shared with the early-refusal middleware of createGatewayApp. */
   overloadGate: OverloadGate;
   logger: Logger;
+  /** Whole scenes (POST /v1/scenes …): the scene store, the scene state in Redis, the `scenes` queue. */
+  scenes: SceneService;
 }
 
 /** Largest multipart text field (question, params, timeoutMs), in bytes, unless the question limit needs more. */
@@ -80,8 +85,9 @@ export class GatewayModule {
             fieldSize: formFieldBytes(config),
           },
         }),
+        ScenesModule.forRoot(deps.scenes),
       ],
-      controllers: [InferenceController, OpenAiController, RequestsController, ExpertsController, HealthController],
+      controllers: [InferenceController, OpenAiController, RequestsController, ExpertsController, HealthController, PlaygroundController],
       providers: [
         { provide: GATEWAY_CONFIG, useValue: config },
         { provide: ROUTER, useValue: deps.router },

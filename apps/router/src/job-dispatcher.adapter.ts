@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AGGREGATE_QUEUE,
+  BULK_JOB_PRIORITY,
   JOB_NAMES,
   deadlineJobId,
   deadlineOf,
@@ -9,6 +10,7 @@ import {
   expertQueueName,
   type AggregateJobData,
   type ExpertJobData,
+  type RequestPriority,
 } from '@rsmoe/contracts';
 
 export interface DispatchOptions {
@@ -17,6 +19,8 @@ export interface DispatchOptions {
   backoffMs: number;
   /** Seconds finished jobs stay in Redis (the aggregator reads them at the fuse point). */
   retentionSeconds: number;
+  /** Where the ids of cancelled requests with running jobs are published, so their experts stop them. */
+  cancelChannel?: string;
   /** Told each BullMQ queue made here, to attach its error handler (RedisOutageLog.watchEmitter). */
   watch?: (emitter: Queue, name: string) => void;
 }
@@ -55,12 +59,15 @@ export class JobDispatcher {
     };
   }
 
-  async dispatch(jobs: readonly ExpertJobData[]): Promise<void> {
+  /** Bulk jobs (a scene's tiles) go in at BULK_JOB_PRIORITY: workers take them only when no interactive job waits. */
+  async dispatch(jobs: readonly ExpertJobData[], options: { priority?: RequestPriority } = {}): Promise<void> {
+    const priority = options.priority === 'bulk' ? { priority: BULK_JOB_PRIORITY } : {};
     await Promise.all(
       jobs.map((data) =>
         this.queue(expertQueueName(data.expertId)).add(JOB_NAMES.expertGenerate, data, {
           jobId: expertJobId(data.requestId, data.expertId),
           ...this.jobOptions,
+          ...priority,
         }),
       ),
     );
@@ -74,6 +81,22 @@ export class JobDispatcher {
       removeOnComplete: this.jobOptions.removeOnComplete,
       removeOnFail: this.jobOptions.removeOnFail,
     });
+  }
+
+  /**
+   * Withdraws a cancelled request: removes its expert jobs no worker has picked up and its deadline job. A job
+   * a worker holds is locked and stays; the request's id is then published on the cancel channel, and the
+   * expert running it aborts it (its generation stops at the next token). Resolves with the number of jobs
+   * left running (BullMQ's remove answers 0 for a locked job, 1 otherwise, a job already gone included).
+   */
+  async withdraw(requestId: string, expertIds: readonly string[]): Promise<number> {
+    const removed = await Promise.all([
+      ...expertIds.map((expertId) => this.queue(expertQueueName(expertId)).remove(expertJobId(requestId, expertId))),
+      this.aggregate.remove(deadlineJobId(requestId)),
+    ]);
+    const running = removed.filter((count) => count === 0).length;
+    if (running > 0 && this.options.cancelChannel !== undefined) await this.connection.publish(this.options.cancelChannel, requestId);
+    return running;
   }
 
   async close(): Promise<void> {

@@ -68,6 +68,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
     attempts: config.JOB_ATTEMPTS,
     backoffMs: config.JOB_BACKOFF_MS,
     retentionSeconds: config.JOB_RETENTION_S,
+    cancelChannel: keys.requestCancelChannel(),
     watch: (emitter, name) => void watch(emitter, name),
   });
   const blobs = new RedisBlobStore(redis, { keyPrefix: config.KEY_PREFIX, ttlSeconds: 900, maxBytes: Number.MAX_SAFE_INTEGER });
@@ -112,7 +113,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
   const refusals = metrics.get('routerAdmissionRefusals');
   for (const expert of manifest.experts) for (const reason of ['unavailable', 'queue_full', 'queue_wait']) refusals.inc({ expert: expert.id, reason }, 0);
   const admission = {
-    admit(expertIds: readonly string[], request: { remainingMs: number }) {
+    admit(expertIds: readonly string[], request: { remainingMs: number; priority?: 'interactive' | 'bulk' }) {
       const decision = capacity.admit(expertIds, request);
       if (decision.kind === 'overloaded') refusals.inc({ expert: decision.expertId, reason: decision.reason });
       else for (const expert of decision.kind === 'admit' ? decision.unavailable : decision.down) refusals.inc({ expert, reason: 'unavailable' });
@@ -138,6 +139,10 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
       longTask: { defaultMs: config.LONG_TASK_DEFAULT_DEADLINE_MS, maxMs: config.LONG_TASK_MAX_DEADLINE_MS },
     },
     onArmFailed: (requestId, error) => logger.warn('arming the deadline job failed', { requestId, error: (error as Error).message }),
+    onWithdrawn: (requestId, outcome) =>
+      'error' in outcome
+        ? logger.warn('withdrawing a cancelled request failed', { requestId, error: (outcome.error as Error).message })
+        : logger.debug('cancelled request withdrawn', { requestId, runningJobs: outcome.runningJobs }),
     onFused: (result) => fusedResults.inc({ task: result.task, outcome: outcomeOf(result) }),
     capacity: admission,
     onRouted: (task, expertIds) => {

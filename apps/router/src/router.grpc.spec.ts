@@ -1,15 +1,29 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REASON_METADATA_KEY, REFUSAL_REASONS, loadPackManifest, loadRouterPackage, type AggregateJobData, type ExpertJobData, type InferenceResultJson, type ProtoRouterClient } from '@rsmoe/contracts';
+import { REASON_METADATA_KEY, REFUSAL_REASONS, loadPackManifest, loadRouterPackage, type AggregateJobData, type ExpertJobData, type ExpertOutputJson, type InferenceResultJson, type ProtoRouterClient } from '@rsmoe/contracts';
 import { createLogger } from '@rsmoe/observability';
 import { InstructionRouter } from '@rsmoe/routing';
 import type { AdmissionDecision } from './expert-capacity.service';
 import { RETRY_AFTER_METADATA, createRouterHandlers } from './router.grpc';
-import { RouterService } from './router.service';
+import { RouterService, type ExpertReport } from './router.service';
 
 const manifest = loadPackManifest(`${__dirname}/../../../models/fixtures/tiny-pack`);
 const image = { sha256: 'a'.repeat(64), byteLength: 10, mediaType: 'image/png' };
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+/** An ok output of `expertId`, as an expert reports it. */
+const okOutput = (expertId: string, text: string): ExpertOutputJson => ({
+  expertId,
+  prompt: 'p',
+  text,
+  status: 'ok',
+  promptTokens: 3,
+  generatedTokens: 2,
+  finishReason: 'eos',
+  timings: { queueMs: 1, preprocessMs: 1, visionEncodeMs: 1, prefillMs: 1, decodeMs: 1, timeToFirstTokenMs: 2, computeMs: 4 },
+  model: 'tiny-llava',
+  featuresCached: false,
+});
 
 describe('router gRPC edge', () => {
   let server: grpc.Server;
@@ -19,6 +33,18 @@ describe('router gRPC edge', () => {
   const dispatched: { parent: AggregateJobData; children: readonly ExpertJobData[] }[] = [];
   const pendingJobs = new Map<string, readonly ExpertJobData[]>();
   const released: string[] = [];
+  const withdrawn = new Map<string, string[]>();
+
+  /** Once the request's jobs are dispatched, reports an ok output of each, one tick apart; the result comes from the router's own fusing. */
+  function reportEachDispatched(requestId: string, onReport: ((report: ExpertReport) => void) | undefined): Promise<InferenceResultJson> {
+    const step = (): void => {
+      const children = pendingJobs.get(requestId);
+      if (!children) return void setTimeout(step, 5);
+      children.forEach((child, index) => setTimeout(() => onReport?.({ kind: 'partial', output: okOutput(child.expertId, `yes ${child.expertId}`) }), 10 * (index + 1)));
+    };
+    step();
+    return new Promise<InferenceResultJson>(() => undefined);
+  }
 
   beforeAll(async () => {
     const service = new RouterService({
@@ -27,11 +53,17 @@ describe('router gRPC edge', () => {
       dispatcher: {
         dispatch: async (children) => void pendingJobs.set(children[0]?.requestId ?? '', children),
         armDeadline: async (parent) => void dispatched.push({ parent, children: pendingJobs.get(parent.requestId) ?? [] }),
+        withdraw: async (requestId, expertIds) => {
+          withdrawn.set(requestId, [...expertIds]);
+          return 0;
+        },
       },
       completions: {
         channel: 'rsmoe:inbox:test',
-        listen: (requestId) => ({
-          result: requestId.startsWith('hang')
+        listen: (requestId, _timeoutMs, onReport) => ({
+          result: requestId.startsWith('stream')
+            ? reportEachDispatched(requestId, onReport)
+            : requestId.startsWith('hang')
             ? new Promise<InferenceResultJson>(() => undefined)
             : Promise.resolve({ requestId, task: 'caption', caption: 'A farmland.', experts: [], routed: [], degraded: false, missingExperts: [], correlationId: 'x1', timings: { queueMs: 0, computeMs: 0, totalMs: 1 }, packName: 'p', packVersion: '1', fusionStrategy: 'ordered-dedup' } as InferenceResultJson),
           cancel: () => void released.push(requestId),
@@ -109,6 +141,52 @@ describe('router gRPC edge', () => {
     );
     expect(late?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     await expect.poll(() => released.includes('hang2')).toBe(true);
+  });
+
+  /** Every event of an InferStream call, and how it ended. */
+  function inferStream(request: object): { call: grpc.ClientReadableStream<unknown>; ended: Promise<{ events: Array<Record<string, unknown>>; error: grpc.ServiceError | null }> } {
+    const call = client.InferStream(request);
+    const events: Array<Record<string, unknown>> = [];
+    const ended = new Promise<{ events: Array<Record<string, unknown>>; error: grpc.ServiceError | null }>((resolve) => {
+      call.on('data', (event: Record<string, unknown>) => events.push(event));
+      call.on('error', (error: grpc.ServiceError) => resolve({ events, error }));
+      call.on('end', () => resolve({ events, error: null }));
+    });
+    return { call, ended };
+  }
+
+  it('InferStream streams any task: one partial per expert as it reports, then the fused result, last', async () => {
+    decision = { kind: 'admit', live: [], unavailable: [] };
+    const { events, error } = await inferStream({ answer: { requestId: 'stream1', images: [image], question: 'what is in the image ?' } }).ended;
+    expect(error).toBeNull();
+    const children = pendingJobs.get('stream1') ?? [];
+    expect(children.length).toBeGreaterThan(0);
+    expect(events.map((event) => event.event)).toEqual([...children.map(() => 'partial'), 'result']);
+    expect(events.slice(0, -1).map((event) => (event.partial as { expertId: string }).expertId)).toEqual(children.map((child) => child.expertId));
+    expect(events.at(-1)?.result).toMatchObject({ requestId: 'stream1', task: 'VQA', question: 'what is in the image ?', answer: 'yes' });
+    // The caption's request message, in the oneof, streams the same way.
+    const caption = await inferStream({ caption: { requestId: 'stream2', images: [image] } }).ended;
+    expect(caption.events.at(-1)?.result).toMatchObject({ requestId: 'stream2', task: 'CAPTION' });
+  });
+
+  it('InferStream reads a task message as Perform does, and refuses an empty oneof', async () => {
+    // tiny-pack serves no grounding: the refusal shows the task message reached the routing.
+    const grounding = await inferStream({ task: { requestId: 'stream3', images: [image], task: 'GROUNDING', query: 'the runway' } }).ended;
+    expect(grounding.error?.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(grounding.error?.metadata.get(REASON_METADATA_KEY)).toEqual([REFUSAL_REASONS.taskNotSupported]);
+    const empty = await inferStream({}).ended;
+    expect(empty.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(empty.error?.details).toMatch(/one of caption, answer or task/);
+  });
+
+  it('a cancelled InferStream releases the wait and withdraws the jobs it dispatched', async () => {
+    decision = { kind: 'admit', live: [], unavailable: [] };
+    const { call, ended } = inferStream({ caption: { requestId: 'hang3', images: [image] } });
+    await expect.poll(() => pendingJobs.has('hang3')).toBe(true);
+    call.cancel();
+    expect((await ended).error?.code).toBe(grpc.status.CANCELLED);
+    await expect.poll(() => released.includes('hang3')).toBe(true);
+    await expect.poll(() => withdrawn.get('hang3')).toEqual(pendingJobs.get('hang3')?.map((child) => child.expertId));
   });
 
   it('lists each expert with its live workers and backlog when the last poll knows them', async () => {

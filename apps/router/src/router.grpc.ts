@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import {
   ContractValidationError,
+  PRIORITY_METADATA_KEY,
   REASON_METADATA_KEY,
   ROUTER_SERVICE_NAME,
   isTraceparent,
@@ -15,6 +16,8 @@ import {
   toProtoExpertOutput,
   toProtoResult,
   type ProtoHealthHandlers,
+  type ProtoInferRequest__Output,
+  type ProtoInferenceEvent,
   type ProtoRouterHandlers,
   type ProtoTaskRequest__Output,
   type Task,
@@ -91,6 +94,7 @@ function effectiveDeadline(requested: string, call: SurfaceCall): number | undef
 function toInferenceRequest(task: Task, message: ProtoInferenceCall, call: SurfaceCall): InferenceRequest {
   const fromMetadata = call.metadata.get('x-request-id')[0];
   const traceparent = call.metadata.get(TRACEPARENT_METADATA)[0];
+  const bulk = call.metadata.get(PRIORITY_METADATA_KEY)[0] === 'bulk';
   return {
     requestId: message.requestId || (typeof fromMetadata === 'string' ? fromMetadata : '') || randomUUID().replaceAll('-', ''),
     task,
@@ -102,6 +106,8 @@ function toInferenceRequest(task: Task, message: ProtoInferenceCall, call: Surfa
     ...(message.correlationId ? { correlationId: message.correlationId } : {}),
     // An invalid traceparent is ignored, as W3C trace context says: the trace restarts, the request goes on.
     ...(isTraceparent(traceparent) ? { traceparent } : {}),
+    // A scene's tiles: BullMQ priority > 0 and the bulk admission budget (MAX_BULK_WAITING_PER_EXPERT).
+    ...(bulk ? { priority: 'bulk' as const } : {}),
   };
 }
 
@@ -121,6 +127,34 @@ function toTaskRequest(message: ProtoTaskRequest__Output, call: SurfaceCall): In
     ...(message.classes.length > 0 ? { classes: [...message.classes] } : {}),
     ...(task === 'change' ? { changeOutput: changeOutputFromProto(message.changeOutput) } : {}),
   };
+}
+
+/** InferStream's request: the caption, answer or task message its oneof holds, read as its unary call reads it. */
+function toAnyRequest(message: ProtoInferRequest__Output, call: SurfaceCall): InferenceRequest {
+  switch (message.request) {
+    case 'caption':
+      return toInferenceRequest('caption', message.caption as unknown as ProtoInferenceCall, call);
+    case 'answer':
+      return toInferenceRequest('vqa', message.answer as unknown as ProtoInferenceCall, call);
+    case 'task':
+      if (message.task) return toTaskRequest(message.task, call);
+  }
+  throw new ContractValidationError('InferRequest', ['request: one of caption, answer or task is required']);
+}
+
+/** The request id a message carries, itself or in InferRequest's oneof (for the log of a refused call). */
+function requestIdOf(message: object): string {
+  const { requestId, caption, answer, task } = message as { requestId?: string } & Partial<Record<'caption' | 'answer' | 'task', { requestId?: string } | null>>;
+  return requestId ?? caption?.requestId ?? answer?.requestId ?? task?.requestId ?? '';
+}
+
+/**
+ * Ends a server stream with an error status. Emitting 'error' is what grpc-js turns into the status (with
+ * its trailing metadata); `destroy(error)` would end the stream before any status is sent, leaving the
+ * client waiting until its deadline.
+ */
+function fail(call: grpc.ServerWritableStream<unknown, unknown>, error: Partial<grpc.ServiceError>): void {
+  call.emit('error', error);
 }
 
 /** Told when a call ends: method name, status code name (OK, INVALID_ARGUMENT, ...) and duration. */
@@ -169,22 +203,25 @@ export function createRouterHandlers(
         (error: unknown) => callback(toServiceError(error, logger, request.requestId)),
       );
     };
-  return {
-    Caption: timed('Caption', observe, unary((message: ProtoInferenceCall, call) => toInferenceRequest('caption', message, call))),
-    Answer: timed('Answer', observe, unary((message: ProtoInferenceCall, call) => toInferenceRequest('vqa', message, call))),
-    Perform: timed('Perform', observe, unary(toTaskRequest)),
-    CaptionStream: (call) => {
+  /**
+   * A streaming call: one `partial` event per expert report as it arrives, then the `result`. The call's
+   * cancellation reaches the service as its signal (which withdraws the request's queued jobs).
+   */
+  const streamed =
+    <Message extends object>(method: string, toRequest: (message: Message, call: SurfaceCall) => InferenceRequest) =>
+    (call: grpc.ServerWritableStream<Message, ProtoInferenceEvent>): void => {
       const started = performance.now();
-      const finish = (code: grpc.status): void => observe('CaptionStream', grpc.status[code] ?? 'UNKNOWN', (performance.now() - started) / 1000);
+      const finish = (code: grpc.status): void => observe(method, grpc.status[code] ?? 'UNKNOWN', (performance.now() - started) / 1000);
       let request: InferenceRequest;
       try {
-        request = toInferenceRequest('caption', call.request as ProtoInferenceCall, call);
+        request = toRequest(call.request, call);
       } catch (error) {
-        const serviceError = toServiceError(error, logger, call.request.requestId);
+        const serviceError = toServiceError(error, logger, requestIdOf(call.request));
         finish(serviceError.code ?? grpc.status.UNKNOWN);
-        call.destroy(serviceError as grpc.ServiceError);
+        fail(call, serviceError);
         return;
       }
+      logger.debug('streaming request received', { requestId: request.requestId, task: request.task });
       service
         .infer(
           request,
@@ -202,10 +239,16 @@ export function createRouterHandlers(
           (error: unknown) => {
             const serviceError = toServiceError(error, logger, request.requestId);
             finish(serviceError.code ?? grpc.status.UNKNOWN);
-            call.destroy(serviceError as grpc.ServiceError);
+            fail(call, serviceError);
           },
         );
-    },
+    };
+  return {
+    Caption: timed('Caption', observe, unary((message: ProtoInferenceCall, call) => toInferenceRequest('caption', message, call))),
+    Answer: timed('Answer', observe, unary((message: ProtoInferenceCall, call) => toInferenceRequest('vqa', message, call))),
+    Perform: timed('Perform', observe, unary(toTaskRequest)),
+    CaptionStream: streamed('CaptionStream', (message: ProtoInferenceCall, call) => toInferenceRequest('caption', message, call)),
+    InferStream: streamed('InferStream', toAnyRequest),
     ListExperts: timed('ListExperts', observe, (_call: unknown, callback: grpc.sendUnaryData<ReturnType<typeof toListExpertsResponse>>) =>
       callback(null, toListExpertsResponse(service.manifest, liveness)),
     ),

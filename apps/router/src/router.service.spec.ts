@@ -14,6 +14,8 @@ function harness(overrides: Partial<RouterServiceDeps> = {}) {
   const dispatched: { children: readonly ExpertJobData[] }[] = [];
   // The deadline job's data: what fusing needs (armed at dispatch here, the grace period being long).
   const armed: AggregateJobData[] = [];
+  // What each cancelled request withdrew.
+  const withdrawn: { requestId: string; expertIds: string[] }[] = [];
   let resolveResult: (result: InferenceResultJson) => void = () => undefined;
   const deps: RouterServiceDeps = {
     manifest,
@@ -21,6 +23,10 @@ function harness(overrides: Partial<RouterServiceDeps> = {}) {
     dispatcher: {
       dispatch: async (children) => void dispatched.push({ children }),
       armDeadline: async (parent) => void armed.push(parent),
+      withdraw: async (requestId, expertIds) => {
+        withdrawn.push({ requestId, expertIds: [...expertIds] });
+        return 0;
+      },
     },
     completions: {
       channel: 'rsmoe:inbox:router-1',
@@ -33,7 +39,7 @@ function harness(overrides: Partial<RouterServiceDeps> = {}) {
     now: () => 1_000_000,
     ...overrides,
   };
-  return { service: new RouterService(deps), dispatched, armed, complete: (result: InferenceResultJson) => resolveResult(result) };
+  return { service: new RouterService(deps), dispatched, armed, withdrawn, complete: (result: InferenceResultJson) => resolveResult(result) };
 }
 
 describe('RouterService', () => {
@@ -447,7 +453,7 @@ describe('RouterService', () => {
 
   it("stops waiting when the caller's signal fires: cancelled, the listener released; nothing dispatched when it fired first", async () => {
     let cancels = 0;
-    const { service, dispatched } = harness({
+    const { service, dispatched, withdrawn } = harness({
       completions: { channel: 'rsmoe:inbox:router-1', listen: () => ({ result: new Promise<InferenceResultJson>(() => undefined), cancel: () => void (cancels += 1) }) },
     });
     const controller = new AbortController();
@@ -457,8 +463,31 @@ describe('RouterService', () => {
     controller.abort();
     await expect(pending).rejects.toMatchObject({ kind: 'cancelled' });
     expect(cancels).toBeGreaterThan(0);
+    // Withdrawn before the promise rejects: every dispatched job (and the deadline job) is asked to go.
+    expect(withdrawn).toContainEqual({ requestId: 'x1', expertIds: dispatched[0].children.map((child) => child.expertId) });
     await expect(service.infer({ requestId: 'x2', task: 'caption', images, params: {} }, undefined, AbortSignal.abort())).rejects.toMatchObject({ kind: 'cancelled' });
     expect(dispatched).toHaveLength(1);
+    expect(withdrawn.map((entry) => entry.requestId)).not.toContain('x2');
+  });
+
+  it('withdraws a request cancelled while its jobs were being added', async () => {
+    const controller = new AbortController();
+    let finishDispatch: () => void = () => undefined;
+    const withdrawn: { requestId: string; expertIds: string[] }[] = [];
+    const { service } = harness({
+      completions: { channel: 'rsmoe:inbox:router-1', listen: () => ({ result: new Promise<InferenceResultJson>(() => undefined), cancel: () => undefined }) },
+      dispatcher: {
+        dispatch: () => new Promise<void>((resolve) => (finishDispatch = resolve)),
+        armDeadline: async () => undefined,
+        withdraw: async (requestId, expertIds) => (withdrawn.push({ requestId, expertIds: [...expertIds] }), 0),
+      },
+    });
+    const pending = service.infer({ requestId: 'x3', task: 'caption', images, params: {} }, undefined, controller.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    finishDispatch();
+    await expect(pending).rejects.toMatchObject({ kind: 'cancelled' });
+    expect(withdrawn).toContainEqual({ requestId: 'x3', expertIds: ['theme', 'object', 'relation'] });
   });
 
   it('turns a missing completion into deadline_exceeded', async () => {

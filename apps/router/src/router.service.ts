@@ -19,6 +19,7 @@ import {
   type PercentBoxJson,
   type PackManifest,
   type RefusalReason,
+  type RequestPriority,
   type Task,
 } from '@rsmoe/contracts';
 import { buildResult, type ChildOutcomes } from '@rsmoe/results';
@@ -62,6 +63,8 @@ export interface InferenceRequest {
   classes?: string[];
   /** Change: which outputs (default both). */
   changeOutput?: ChangeOutput;
+  /** `bulk` (a scene's tiles, gRPC metadata `x-rsmoe-priority`): low BullMQ priority, its own admission budget. Default interactive. */
+  priority?: RequestPriority;
 }
 
 /** How a task's experts are combined: RS-MoE's caption and answer fusion, or one expert per output. */
@@ -77,10 +80,15 @@ export interface RouterServiceDeps {
   manifest: PackManifest;
   router: InstructionRouter;
   dispatcher: {
-    /** Adds one job per dispatched expert (each carries the request's envelope and `replyTo`). */
-    dispatch(jobs: readonly ExpertJobData[]): Promise<void>;
+    /** Adds one job per dispatched expert (each carries the request's envelope and `replyTo`); bulk jobs at low priority. */
+    dispatch(jobs: readonly ExpertJobData[], options?: { priority?: RequestPriority }): Promise<void>;
     /** Has the aggregator finalize the request at its fuse point, whoever is still missing. */
     armDeadline(parent: AggregateJobData): Promise<void>;
+    /**
+     * Withdraws a cancelled request: its expert jobs not yet picked up and its deadline job (JobDispatcher
+     * removes them from their queues). Resolves with the number of jobs a worker held, left to run.
+     */
+    withdraw(requestId: string, expertIds: readonly string[]): Promise<number>;
   };
   /** This router's inbox (RouterInbox in production): where its jobs' reports and results arrive. */
   completions: {
@@ -109,11 +117,13 @@ export interface RouterServiceDeps {
   };
   /** Told when arming a deadline job failed (a missing expert then holds the request until its deadline). */
   onArmFailed?: (requestId: string, error: unknown) => void;
+  /** Told when a cancelled request was withdrawn (jobs removed), or withdrawing it failed. */
+  onWithdrawn?: (requestId: string, outcome: { runningJobs: number } | { error: unknown }) => void;
   /**
    * Which routed experts have live workers and room in their queues (ExpertCapacityService in production:
    * a cached background poll, never a Redis call per request). Absent: every expert counts as live.
    */
-  capacity?: { admit(expertIds: readonly string[], request: { remainingMs: number }): AdmissionDecision };
+  capacity?: { admit(expertIds: readonly string[], request: { remainingMs: number; priority?: RequestPriority }): AdmissionDecision };
   /** Told every routing decision (for the experts-chosen metrics). */
   onRouted?: (task: Task, expertIds: readonly string[]) => void;
   now?: () => number;
@@ -137,7 +147,9 @@ export class RouterService {
 
   /**
    * Serves one request. `signal` is the caller's: once it fires (the gRPC call was cancelled, or its deadline
-   * passed) nothing more is dispatched and nobody waits for the result any more.
+   * passed) nothing more is dispatched, nobody waits for the result any more, and the request is withdrawn:
+   * its jobs no worker has picked up and its deadline job are removed before the promise rejects, so a
+   * cancelled request leaves no queued work and no result is stored for it.
    */
   async infer(request: InferenceRequest, onPartial?: (output: ExpertOutputJson) => void, signal?: AbortSignal): Promise<InferenceResultJson> {
     const receivedAt = this.now();
@@ -192,7 +204,7 @@ export class RouterService {
     }
     const routedIds = decision.experts.map((assignment) => assignment.expertId);
     this.deps.onRouted?.(request.task, routedIds);
-    const { live, unavailable } = this.admit(routedIds, deadline, request.task);
+    const { live, unavailable } = this.admit(routedIds, deadline, request.task, request.priority);
     const { manifest } = this.deps;
     const envelope = {
       ...(request.correlationId !== undefined ? { correlationId: request.correlationId } : {}),
@@ -246,18 +258,20 @@ export class RouterService {
     if (signal?.aborted) throw cancelled();
     const { result, cancel } = this.deps.completions.listen(request.requestId, Math.max(1, deadline.deadlineUnixMs - this.now()), onReport);
     try {
-      await this.deps.dispatcher.dispatch(children);
+      await this.deps.dispatcher.dispatch(children, request.priority === 'bulk' ? { priority: 'bulk' } : undefined);
     } catch (error) {
       cancel();
       throw error;
     }
     const fused = collector.complete.then((complete) => this.storeFused(complete));
-    const disarm = this.armDeadlineLater(parent);
-    // The caller going away ends the wait (its jobs are dropped by the experts at their fuse point).
+    const deadlineJob = this.armDeadlineLater(parent);
+    // The caller going away ends the wait and withdraws the jobs not yet picked up.
     let onAbort: () => void = () => undefined;
     const aborted = new Promise<never>((_resolve, reject) => {
       onAbort = () => reject(cancelled());
-      signal?.addEventListener('abort', onAbort, { once: true });
+      // Aborted while dispatching: the event has fired already.
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     });
     let outcome: InferenceResultJson;
     try {
@@ -272,10 +286,14 @@ export class RouterService {
     } catch (error) {
       cancel();
       if (error instanceof CompletionTimeoutError) throw new RouterRequestError('deadline_exceeded', error.message);
+      if (signal?.aborted) {
+        deadlineJob.disarm();
+        await this.withdraw(request.requestId, children.map((child) => child.expertId), deadlineJob.arming);
+      }
       throw error;
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      disarm();
+      deadlineJob.disarm();
     }
     // When every expert that ran refused the image itself, the request is bad input, not a degraded answer.
     const ran = outcome.experts.filter((expert) => expert.errorCode !== 'expert_unavailable');
@@ -308,8 +326,9 @@ export class RouterService {
    * Admission, before anything is stored or queued: experts with no live worker are routed around; none
    * alive is UNAVAILABLE naming them; a queue over its limit, or too slow for the budget, refuses the request.
    */
-  private admit(expertIds: string[], deadline: Deadline, task: Task): { live: string[]; unavailable: string[] } {
-    const decision = this.deps.capacity?.admit(expertIds, { remainingMs: deadline.fuseAtUnixMs - this.now() }) ?? { kind: 'admit', live: expertIds, unavailable: [] };
+  private admit(expertIds: string[], deadline: Deadline, task: Task, priority?: RequestPriority): { live: string[]; unavailable: string[] } {
+    const remainingMs = deadline.fuseAtUnixMs - this.now();
+    const decision = this.deps.capacity?.admit(expertIds, priority === 'bulk' ? { remainingMs, priority } : { remainingMs }) ?? { kind: 'admit', live: expertIds, unavailable: [] };
     switch (decision.kind) {
       case 'admit':
         return decision;
@@ -327,21 +346,39 @@ export class RouterService {
 
   /**
    * Arms the aggregator's deadline job once the request has been open for the grace period (at once when
-   * its experts' deadline comes sooner). Returns the cancel for a request answered before that. A router
-   * that dies within the grace period leaves a request with a missing expert unstored; its caller already
-   * got an error from the dead router.
+   * its experts' deadline comes sooner). Returns the cancel for a request answered before that, and the
+   * arming under way (a withdrawal waits for it, so it removes the job it added). A router that dies within
+   * the grace period leaves a request with a missing expert unstored; its caller already got an error from
+   * the dead router.
    */
-  private armDeadlineLater(parent: AggregateJobData): () => void {
+  private armDeadlineLater(parent: AggregateJobData): { disarm: () => void; readonly arming: Promise<void> | undefined } {
+    let arming: Promise<void> | undefined;
     const arm = (): void => {
-      this.deps.dispatcher.armDeadline(parent).catch((error: unknown) => this.deps.onArmFailed?.(parent.requestId, error));
+      arming = this.deps.dispatcher.armDeadline(parent).catch((error: unknown) => this.deps.onArmFailed?.(parent.requestId, error));
     };
     const grace = this.deps.deadlines.deadlineJobGraceMs;
     if ((parent.fuseAtUnixMs ?? parent.deadlineUnixMs) - this.now() <= grace) {
       arm();
-      return () => undefined;
+      return { disarm: () => undefined, arming };
     }
     const timer = setTimeout(arm, grace);
-    return () => clearTimeout(timer);
+    return {
+      disarm: () => clearTimeout(timer),
+      get arming() {
+        return arming;
+      },
+    };
+  }
+
+  /** Removes a cancelled request's jobs not yet picked up and its deadline job; never throws (it is told). */
+  private async withdraw(requestId: string, expertIds: string[], arming: Promise<void> | undefined): Promise<void> {
+    try {
+      await arming;
+      const runningJobs = await this.deps.dispatcher.withdraw(requestId, expertIds);
+      this.deps.onWithdrawn?.(requestId, { runningJobs });
+    } catch (error) {
+      this.deps.onWithdrawn?.(requestId, { error });
+    }
   }
 
   private checkImages(images: readonly ImageRefJson[]): void {

@@ -18,3 +18,4 @@ export * from './proto-converters';
 export * from './proto-types';
 export * from './proto-loader';
 export * from './grpc-metadata';
+export * from './scene-jobs';

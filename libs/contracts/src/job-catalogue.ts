@@ -2,6 +2,7 @@ import { deadlineOf } from './deadline';
 import type { InferenceResultJson } from './inference-result';
 import { parseAggregateJobData, parseExpertJobData, type AggregateJobData, type ExpertJobData, type ExpertJobResult } from './job-payloads';
 import { JOB_NAMES } from './queues';
+import { SCENE_JOB_NAMES, parseSceneJobData, type SceneJobData } from './scene-jobs';
 
 /**
  * One job name of a queue: how its data is validated, when the work stops being worth finishing, and (as a
@@ -52,4 +53,12 @@ export const EXPERT_QUEUE_JOBS = Object.freeze({
 export const AGGREGATE_QUEUE_JOBS = Object.freeze({
   [JOB_NAMES.aggregate]: job<AggregateJobData, InferenceResultJson | undefined>(parseAggregateJobData),
   [JOB_NAMES.finalizeAtDeadline]: job<AggregateJobData, InferenceResultJson | undefined>(parseAggregateJobData),
+});
+
+/**
+ * The jobs of the `scenes` queue: drive one scene (tiles through the router, then stitching). No abort
+ * instant: a scene runs as long as it takes; DELETE /v1/scenes/{id} cancels it through its state in Redis.
+ */
+export const SCENE_QUEUE_JOBS = Object.freeze({
+  [SCENE_JOB_NAMES.driveScene]: job<SceneJobData, { status: string }>(parseSceneJobData),
 });

@@ -22,6 +22,7 @@ export type {
   GenerationParams__Output as ProtoGenerationParams__Output,
 } from './generated/rsmoe/v1/GenerationParams';
 export type { ImageRef as ProtoImageRef, ImageRef__Output as ProtoImageRef__Output } from './generated/rsmoe/v1/ImageRef';
+export type { InferRequest as ProtoInferRequest, InferRequest__Output as ProtoInferRequest__Output } from './generated/rsmoe/v1/InferRequest';
 export type { InferenceEvent as ProtoInferenceEvent, InferenceEvent__Output as ProtoInferenceEvent__Output } from './generated/rsmoe/v1/InferenceEvent';
 export type {
   InferenceResult as ProtoInferenceResult,

@@ -42,6 +42,14 @@ export interface RedisKeys {
   requestImagesKey(requestId: string): string;
   /** SCAN pattern of every cached feature entry of one image (any encoder, any packing). */
   featureCachePattern(imageSha256: string): string;
+  /** Hash of one whole-scene job (libs/scenes SceneStateStore): its spec, status, counters and summary. */
+  /** Pub/sub channel on which a router names the cancelled requests whose jobs an expert already runs. */
+  requestCancelChannel(): string;
+  sceneKey(sceneId: string): string;
+  /** Hash of a scene's finished tiles: tile index → the tile's outputs (JSON), so a restart loses none. */
+  sceneTilesKey(sceneId: string): string;
+  /** Set of a scene's tile request ids now at the router, so a cancel (or a restarted driver) can remove their queued jobs. */
+  sceneInflightKey(sceneId: string): string;
 }
 
 /**
@@ -57,6 +65,7 @@ export function createRedisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys 
     resultKey: (requestId: string) => `${prefix}:result:${requestId}`,
     asyncAnswerKey: (requestId: string) => `${prefix}:answer:${requestId}`,
     routerInbox: (routerInstanceId: string) => `${prefix}:inbox:${routerInstanceId}`,
+    requestCancelChannel: () => `${prefix}:cancelled-requests`,
     featureCacheKey: (imageSha256: string, encoderId: string, packing: string) => `${prefix}:features:${encoderId}:${packing}:${imageSha256}`,
     blobKey: (sha256: string) => `${prefix}:blob:${sha256}`,
     apiKeyKey: (keyId: string) => `${prefix}:apikey:${keyId}`,
@@ -67,6 +76,9 @@ export function createRedisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys 
     requestImagesKey: (requestId: string) => `${prefix}:request-images:${requestId}`,
     idempotencyKey: (scope: string, keyHash: string) => `${prefix}:idem:${scope}:${keyHash}`,
     featureCachePattern: (imageSha256: string) => `${prefix}:features:*:${imageSha256}`,
+    sceneKey: (sceneId: string) => `${prefix}:scene:${sceneId}`,
+    sceneTilesKey: (sceneId: string) => `${prefix}:scene-tiles:${sceneId}`,
+    sceneInflightKey: (sceneId: string) => `${prefix}:scene-inflight:${sceneId}`,
   });
 }
 

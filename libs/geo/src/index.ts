@@ -1,4 +1,5 @@
-export { readGeoreference } from './read-georeference';
+export { readGeoreference, readGeoreferenceOfImage } from './read-georeference';
+export { applyAffine } from './affine';
 export { UNSUPPORTED_GEOREFERENCE_REASONS } from './georeference';
 export type {
   Georeference,

@@ -1,4 +1,4 @@
-import { fromArrayBuffer } from 'geotiff';
+import { fromArrayBuffer, type GeoTIFFImage } from 'geotiff';
 import { unsupportedGeoreference, type GeoreferenceReading } from './georeference';
 import { georeferenceFromTags, type GeoTiffTags } from './geotiff-tags';
 
@@ -29,11 +29,30 @@ function isTiff(bytes: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * readGeoreference for a TIFF image geotiff already opened (e.g. a scene read from disk with `fromFile`, never
+ * held whole): undefined for an image with no georeferencing, an UnsupportedGeoreference for one this library
+ * cannot use (including tags it cannot read).
+ */
+export async function readGeoreferenceOfImage(image: GeoTIFFImage): Promise<GeoreferenceReading | undefined> {
+  let tags: GeoTiffTags;
+  try {
+    tags = await tagsOfImage(image);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return unsupportedGeoreference('unreadable', `geotiff cannot read the TIFF's tags: ${message}`);
+  }
+  return georeferenceFromTags(tags);
+}
+
 async function readGeoTiffTags(bytes: Uint8Array): Promise<GeoTiffTags> {
   // A copy: geotiff needs a whole ArrayBuffer, and `bytes` may be a view into a larger (pooled) one.
   const tiff = await fromArrayBuffer(new Uint8Array(bytes).buffer);
   // geotiff parses only the first IFD here; the geo tags are read eagerly with it, the pixels never.
-  const image = await tiff.getImage(0);
+  return tagsOfImage(await tiff.getImage(0));
+}
+
+async function tagsOfImage(image: GeoTIFFImage): Promise<GeoTiffTags> {
   const directory = image.getFileDirectory();
   return {
     width: image.getWidth(),

@@ -126,6 +126,8 @@ export interface TypedWorkerOptions<Catalogue extends JobCatalogue> {
   /** BullMQ's lock and stalled-job settings (defaults: BullMQ's, a 30 s lock). */
   lockDuration?: WorkerOptions['lockDuration'];
   maxStalledCount?: WorkerOptions['maxStalledCount'];
+  /** How often this worker looks for stalled jobs (a dead worker's), ms (default BullMQ's, 30 s). */
+  stalledInterval?: WorkerOptions['stalledInterval'];
 }
 
 /** A BullMQ worker and how to close it: `close(true)` fires every running job's signal first. */
@@ -148,6 +150,7 @@ export function startTypedWorker<Catalogue extends JobCatalogue>(options: TypedW
     concurrency: options.concurrency,
     ...(options.lockDuration !== undefined ? { lockDuration: options.lockDuration } : {}),
     ...(options.maxStalledCount !== undefined ? { maxStalledCount: options.maxStalledCount } : {}),
+    ...(options.stalledInterval !== undefined ? { stalledInterval: options.stalledInterval } : {}),
   });
   if (options.onFailed) worker.on('failed', options.onFailed);
   worker.on('error', options.onError ?? (() => undefined));

@@ -23,6 +23,12 @@ export interface MetricDefinition<T extends MetricType = MetricType> {
 export const LATENCY_BUCKETS_SECONDS = Object.freeze([
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ]);
+/**
+ * LATENCY_BUCKETS_SECONDS plus 120 s, 300 s and 600 s, for expert jobs: a segmentation or change mask is long text
+ * and takes minutes, and histogram_quantile never answers above the top finite bucket (an alert on a p99 over
+ * 120 s needs buckets above it).
+ */
+export const EXPERT_JOB_LATENCY_BUCKETS_SECONDS = Object.freeze([...LATENCY_BUCKETS_SECONDS, 120, 300, 600]);
 export const BATCH_SIZE_BUCKETS = Object.freeze([1, 2, 4, 8, 16, 32, 64, 128, 256]);
 export const EXPERT_COUNT_BUCKETS = Object.freeze([0, 1, 2, 3, 4, 6, 8, 16]);
 
@@ -54,6 +60,7 @@ export const METRICS = Object.freeze({
     'histogram',
     'Time from an expert job being queued to its partial being produced (queue wait + compute), by task (a segmentation mask takes far longer than a caption).',
     ['task'],
+    EXPERT_JOB_LATENCY_BUCKETS_SECONDS,
   ),
   expertQueueWait: expertMetric('rsmoe_expert_queue_wait_seconds', 'histogram', 'Time an expert job waited in its queue before a worker took it.'),
   expertCompute: expertMetric(

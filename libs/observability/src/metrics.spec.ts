@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LATENCY_BUCKETS_SECONDS, METRICS, METRIC_NAMES } from './metric-catalogue';
+import { EXPERT_JOB_LATENCY_BUCKETS_SECONDS, LATENCY_BUCKETS_SECONDS, METRICS, METRIC_NAMES } from './metric-catalogue';
 import { ServiceMetrics } from './metrics';
 
 describe('metric catalogue', () => {
@@ -38,6 +38,15 @@ describe('ServiceMetrics', () => {
     expect(body).toContain('rsmoe_expert_queue_wait_seconds_bucket{le="0.005",expert="theme",model="m",version="1"} 1');
     expect(body).toContain('rsmoe_expert_queue_wait_seconds_bucket{le="60",expert="theme",model="m",version="1"} 1');
     expect(body).toContain('process_cpu_seconds_total');
+  });
+
+  it('gives the expert request histogram buckets of 120, 300 and 600 s above the others (masks take minutes)', async () => {
+    expect(EXPERT_JOB_LATENCY_BUCKETS_SECONDS).toEqual([...LATENCY_BUCKETS_SECONDS, 120, 300, 600]);
+    const metrics = new ServiceMetrics();
+    metrics.get('expertRequestDuration').observe({ expert: 'theme', model: 'm', version: '1', task: 'segmentation' }, 200);
+    const { body } = await metrics.expose();
+    const bucket = (le: string) => new RegExp(`^rsmoe_expert_request_duration_seconds_bucket\\{le="${le}",[^}]*task="segmentation"\\} (\\d+)$`, 'm').exec(body)?.[1];
+    expect([bucket('60'), bucket('120'), bucket('300'), bucket('600'), bucket('\\+Inf')]).toEqual(['0', '0', '1', '1', '1']);
   });
 
   it('returns the same metric on every get and refuses labels the catalogue does not name', () => {

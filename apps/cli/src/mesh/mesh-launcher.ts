@@ -94,7 +94,7 @@ interface Service {
 
 /**
  * Starts and stops the mesh's services as separate Node processes (TypeScript through tsx): the router,
- * the aggregator, one expert per expert of the pack, and the gateway. Used by `rsmoe start`, the
+ * the aggregator, one expert per expert of the pack, the gateway and the scene worker. Used by `rsmoe start`, the
  * end-to-end tests and the mesh benchmark.
  */
 export class MeshLauncher {
@@ -126,6 +126,8 @@ export class MeshLauncher {
       { PORT: String(options.gatewayPort), ROUTER_URL: `127.0.0.1:${options.routerPort}`, AUTH_MODE: options.authMode ?? 'off' },
       'gateway ready',
     );
+    // Last, so the other services keep their metrics ports: drives whole scenes (POST /v1/scenes) through the router.
+    add('scene-worker', 'apps/scene-worker/src/main.ts', { ROUTER_URL: `127.0.0.1:${options.routerPort}` }, 'scene worker ready');
     if (options.only) {
       for (const name of options.only) if (!this.services.has(name)) throw new Error(`unknown service ${name}; services: ${this.serviceNames.join(', ')}`);
       for (const name of this.serviceNames) if (!options.only.includes(name)) this.services.delete(name);

@@ -64,8 +64,19 @@ export interface KeyUsage {
 }
 
 /** Checks API keys, their tasks, one token bucket per key and the daily quota. */
+/** A charge of several images at once (a whole scene's tiles), decided against the daily quota. */
+export type ImageCharge =
+  | { outcome: 'charged'; quota: QuotaState; charged: { usageKey: string; images: number } }
+  | { outcome: 'quota_exceeded'; quota: QuotaState; retryAfterMs: number }
+  | { outcome: 'unauthenticated' };
+
 export interface ApiKeyLimiter {
   admit(secret: string, request: AdmissionRequest): Promise<Admission>;
+  /**
+   * Counts `images` against the daily quota of the (already admitted) key `keyId`, all or none: a scene reserves
+   * one image per tile before any tile is queued, and gives back those it never processed when it ends.
+   */
+  charge(keyId: string, images: number): Promise<ImageCharge>;
   /** Gives back images charged to a request that was not processed (answered with an error). */
   refund(charged: { usageKey: string; images: number }): Promise<void>;
   /** Every key's images today and daily quota. */
@@ -123,6 +134,17 @@ return {outcome, rec[1], string.format('%.17g', tokens), rec[2], rec[3], tostrin
 `;
 
 /** A refund never takes the counter below 0 (the day may have turned and the counter expired meanwhile). */
+const CHARGE_SCRIPT = `
+local quota = tonumber(redis.call('HGET', KEYS[1], 'dailyQuota'))
+if quota == nil then return {'unauthenticated'} end
+local images = tonumber(ARGV[1])
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used + images > quota then return {'quota_exceeded', tostring(used), tostring(quota)} end
+used = redis.call('INCRBY', KEYS[2], images)
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {'charged', tostring(used), tostring(quota)}
+`;
+
 const REFUND_SCRIPT = `
 local left = redis.call('DECRBY', KEYS[1], ARGV[1])
 if left <= 0 then redis.call('DEL', KEYS[1]) end
@@ -132,6 +154,7 @@ return left
 type ScriptedRedis = Redis & {
   rsmoeAdmit(record: string, bucket: string, usage: string, now: string, task: string, images: string, usageTtlMs: string): Promise<string[]>;
   rsmoeRefund(usage: string, images: string): Promise<number>;
+  rsmoeCharge(record: string, usage: string, images: string, usageTtlMs: string): Promise<string[]>;
 };
 
 /** A usage counter outlives its day by one day, so that yesterday's total can still be read. */
@@ -150,6 +173,7 @@ export class RedisApiKeyLimiter implements ApiKeyLimiter {
     // defineCommand is idempotent per name; ioredis sends EVALSHA and falls back to EVAL once after a NOSCRIPT.
     if (typeof this.redis.rsmoeAdmit !== 'function') redis.defineCommand('rsmoeAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
     if (typeof this.redis.rsmoeRefund !== 'function') redis.defineCommand('rsmoeRefund', { numberOfKeys: 1, lua: REFUND_SCRIPT });
+    if (typeof this.redis.rsmoeCharge !== 'function') redis.defineCommand('rsmoeCharge', { numberOfKeys: 2, lua: CHARGE_SCRIPT });
   }
 
   async admit(secret: string, request: AdmissionRequest): Promise<Admission> {
@@ -184,6 +208,23 @@ export class RedisApiKeyLimiter implements ApiKeyLimiter {
     if (outcome === 'rate_limited') return { outcome, key, bucket, quota, retryAfterMs: Math.ceil(((1 - tokens) / rate) * 1000) };
     const tasks = (tasksText ?? '').split(',').filter((task): task is Task => (TASKS as readonly string[]).includes(task));
     return { outcome: 'admitted', key: { ...key, tasks }, bucket, quota, ...(request.images > 0 ? { charged: { usageKey, images: request.images } } : {}) };
+  }
+
+  async charge(keyId: string, images: number): Promise<ImageCharge> {
+    const now = this.now();
+    const usageKey = this.keys.dailyUsageKey(keyId, utcDay(now));
+    const untilMidnight = msUntilUtcMidnight(now);
+    let reply: string[];
+    try {
+      reply = await this.redis.rsmoeCharge(this.keys.apiKeyKey(keyId), usageKey, String(images), String(untilMidnight + USAGE_GRACE_MS));
+    } catch (error) {
+      throw new StorageUnavailableError(`charging an API key's quota failed: ${(error as Error).message}`, { cause: error });
+    }
+    const [outcome, usedText, quotaText] = reply;
+    if (outcome === 'unauthenticated') return { outcome };
+    const quota: QuotaState = { limit: Number(quotaText), used: Number(usedText), resetSeconds: Math.ceil(untilMidnight / 1000) };
+    if (outcome === 'quota_exceeded') return { outcome, quota, retryAfterMs: untilMidnight };
+    return { outcome: 'charged', quota, charged: { usageKey, images } };
   }
 
   async refund(charged: { usageKey: string; images: number }): Promise<void> {

@@ -21,9 +21,14 @@ export class RequestEraser {
     private readonly keys: RedisKeys,
   ) {}
 
-  async erase(requestId: string): Promise<Erasure> {
+  /**
+   * Erases the request. `options.images`: erase only these of its images (a cancelled request keeps the ones
+   * it did not store first, or that another request is using); absent: every image it stored.
+   */
+  async erase(requestId: string, options: { images?: readonly string[] } = {}): Promise<Erasure> {
     try {
-      const images = await this.redis.smembers(this.keys.requestImagesKey(requestId));
+      const stored = await this.redis.smembers(this.keys.requestImagesKey(requestId));
+      const images = options.images === undefined ? stored : stored.filter((sha256) => options.images?.includes(sha256));
       const featureKeys: string[] = [];
       for (const sha256 of images) featureKeys.push(...(await this.scan(this.keys.featureCachePattern(sha256))));
       const keys = [

@@ -3,6 +3,7 @@ import {
   REASON_METADATA_KEY,
   ROUTER_SERVICE_NAME,
   changeOutputToProto,
+  fromProtoExpertOutput,
   fromProtoResult,
   generationParamsToProto,
   imageRefToProto,
@@ -14,12 +15,13 @@ import {
   type InferenceResultJson,
   type ProtoHealthCheckResponse__Output,
   type ProtoHealthClient,
+  type ProtoInferenceEvent__Output,
   type ProtoInferenceResult__Output,
   type ProtoListExpertsResponse__Output,
   type ProtoRouterClient,
 } from '@rsmoe/contracts';
 import { RouterCallError } from '../errors/router-status.mapping';
-import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort, TaskCall } from './router.port';
+import type { AnswerCall, CaptionCall, ExpertListJson, InferCall, PartialListener, RouterCallContext, RouterHealth, RouterPort, TaskCall } from './router.port';
 
 /** Metadata key carrying the request id on every call (STYLE.md 8: a request id from edge to edge). */
 export const REQUEST_ID_METADATA_KEY = 'x-request-id';
@@ -54,6 +56,44 @@ function isServiceError(error: unknown): error is grpc.ServiceError {
   return error instanceof Error && typeof (error as grpc.ServiceError).code === 'number';
 }
 
+/** Every call's metadata: the request id, the client's correlation id and the trace context. */
+function metadataOf(context: RouterCallContext): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set(REQUEST_ID_METADATA_KEY, context.requestId);
+  if (context.correlationId !== undefined) metadata.set(CORRELATION_ID_METADATA_KEY, context.correlationId);
+  if (context.traceparent !== undefined) metadata.set(TRACEPARENT_METADATA_KEY, context.traceparent);
+  return metadata;
+}
+
+/** A failed call as a RouterCallError: its status, details, and the router's retry delay and reason. */
+function toRouterCallError(error: unknown): RouterCallError {
+  return isServiceError(error)
+    ? new RouterCallError(error.code, error.details, { cause: error, retryAfterMs: retryAfterOf(error), reason: reasonOf(error) })
+    : new RouterCallError(grpc.status.UNKNOWN, String(error), { cause: error });
+}
+
+/** The fields every request message shares. */
+function sharedFields(call: CaptionCall): object {
+  return {
+    requestId: call.requestId,
+    images: call.images.map(imageRefToProto),
+    params: generationParamsToProto(call.params),
+    deadlineUnixMs: call.deadlineUnixMs,
+    correlationId: call.correlationId ?? '',
+  };
+}
+
+/** TaskRequest's own fields (Perform, and InferStream's `task`). */
+function taskFields(call: TaskCall): object {
+  return {
+    task: taskToProto(call.task),
+    query: call.query ?? '',
+    ...(call.box ? { box: percentBoxToProto(call.box) } : {}),
+    classes: call.classes ?? [],
+    ...(call.changeOutput ? { changeOutput: changeOutputToProto(call.changeOutput) } : {}),
+  };
+}
+
 /**
  * The router over gRPC (grpc-js): one client per process, deadline = the request's deadline,
  * `x-request-id` metadata on every call, cancellation when the HTTP client goes away, and every failure
@@ -82,30 +122,68 @@ export class RouterClientAdapter implements RouterPort {
   }
 
   perform(call: TaskCall): Promise<InferenceResultJson> {
-    return this.infer(this.client.Perform, call, {
-      task: taskToProto(call.task),
-      query: call.query ?? '',
-      ...(call.box ? { box: percentBoxToProto(call.box) } : {}),
-      classes: call.classes ?? [],
-      ...(call.changeOutput ? { changeOutput: changeOutputToProto(call.changeOutput) } : {}),
-    });
+    return this.infer(this.client.Perform, call, taskFields(call));
   }
 
   /** One inference call: the fields every request message shares, plus the method's own. */
   private async infer(method: ProtoRouterClient['Caption' | 'Answer' | 'Perform'], call: CaptionCall, fields: object): Promise<InferenceResultJson> {
     const result = await this.unary<object, ProtoInferenceResult__Output>(
       method.bind(this.client) as UnaryMethod<object, ProtoInferenceResult__Output>,
-      {
-        requestId: call.requestId,
-        images: call.images.map(imageRefToProto),
-        params: generationParamsToProto(call.params),
-        deadlineUnixMs: call.deadlineUnixMs,
-        correlationId: call.correlationId ?? '',
-        ...fields,
-      },
+      { ...sharedFields(call), ...fields },
       call,
     );
     return this.toResult(result);
+  }
+
+  /**
+   * InferStream: the request in its oneof (caption, answer or task), each `partial` event to `onPartial` as it
+   * arrives, the `result` event as the answer. The HTTP client going away cancels the call; a stream that
+   * ends without a result is INTERNAL.
+   */
+  stream(call: InferCall, onPartial: PartialListener): Promise<InferenceResultJson> {
+    const shared = sharedFields(call);
+    const request =
+      call.task === 'caption' ? { caption: shared } : call.task === 'vqa' ? { answer: { ...shared, question: call.question } } : { task: { ...shared, ...taskFields(call) } };
+    return new Promise<InferenceResultJson>((resolve, reject) => {
+      if (call.signal?.aborted) {
+        reject(new RouterCallError(grpc.status.CANCELLED, 'the client went away'));
+        return;
+      }
+      const stream = this.client.InferStream(request, metadataOf(call), { deadline: new Date(call.deadlineUnixMs) });
+      let settled = false;
+      const settle = (outcome: () => void): void => {
+        if (settled) return;
+        settled = true;
+        call.signal?.removeEventListener('abort', onAbort);
+        outcome();
+      };
+      const onAbort = (): void => stream.cancel();
+      let result: ProtoInferenceResult__Output | undefined;
+      stream.on('data', (event: ProtoInferenceEvent__Output) => {
+        if (settled) return;
+        try {
+          if (event.partial) onPartial(fromProtoExpertOutput(event.partial));
+          else if (event.result) result = event.result;
+        } catch (error) {
+          settle(() => reject(new RouterCallError(grpc.status.INTERNAL, `the router sent an invalid event: ${(error as Error).message}`, { cause: error })));
+          stream.cancel();
+        }
+      });
+      stream.on('error', (error: unknown) => settle(() => reject(toRouterCallError(error))));
+      stream.on('end', () =>
+        settle(() => {
+          if (result === undefined) reject(new RouterCallError(grpc.status.INTERNAL, 'the router’s stream ended without a result'));
+          else {
+            try {
+              resolve(this.toResult(result));
+            } catch (error) {
+              reject(error);
+            }
+          }
+        }),
+      );
+      call.signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   async listExperts(call: RouterCallContext): Promise<ExpertListJson> {
@@ -173,19 +251,11 @@ export class RouterClientAdapter implements RouterPort {
         reject(new RouterCallError(grpc.status.CANCELLED, 'the client went away'));
         return;
       }
-      const metadata = new grpc.Metadata();
-      metadata.set(REQUEST_ID_METADATA_KEY, context.requestId);
-      if (context.correlationId !== undefined) metadata.set(CORRELATION_ID_METADATA_KEY, context.correlationId);
-      if (context.traceparent !== undefined) metadata.set(TRACEPARENT_METADATA_KEY, context.traceparent);
       const onAbort = (): void => call.cancel();
-      const call = method(request, metadata, { deadline: new Date(context.deadlineUnixMs) }, (error, response) => {
+      const call = method(request, metadataOf(context), { deadline: new Date(context.deadlineUnixMs) }, (error, response) => {
         context.signal?.removeEventListener('abort', onAbort);
         if (error) {
-          reject(
-            isServiceError(error)
-              ? new RouterCallError(error.code, error.details, { cause: error, retryAfterMs: retryAfterOf(error), reason: reasonOf(error) })
-              : new RouterCallError(grpc.status.UNKNOWN, String(error), { cause: error }),
-          );
+          reject(toRouterCallError(error));
         } else if (response === undefined) {
           reject(new RouterCallError(grpc.status.INTERNAL, 'empty response'));
         } else {

@@ -1,4 +1,4 @@
-import type { ChangeOutput, ExpertTask, GenerationParams, ImageRefJson, InferenceResultJson, PercentBoxJson, Task } from '@rsmoe/contracts';
+import type { ChangeOutput, ExpertOutputJson, ExpertTask, GenerationParams, ImageRefJson, InferenceResultJson, PercentBoxJson, Task } from '@rsmoe/contracts';
 
 /** Per-call settings every router call carries. */
 export interface RouterCallContext {
@@ -33,6 +33,12 @@ export interface TaskCall extends CaptionCall {
   classes?: string[];
   changeOutput?: ChangeOutput;
 }
+
+/** A request of any task, for the router's streaming InferStream. */
+export type InferCall = (CaptionCall & { task: 'caption' }) | (AnswerCall & { task: 'vqa' }) | TaskCall;
+
+/** Told each expert's output as it finishes, before the fused result. */
+export type PartialListener = (output: ExpertOutputJson) => void;
 
 /** One expert of the loaded pack, as `GET /v1/experts` returns it. */
 export interface ExpertInfoJson {
@@ -75,6 +81,11 @@ export interface RouterPort {
   caption(call: CaptionCall): Promise<InferenceResultJson>;
   answer(call: AnswerCall): Promise<InferenceResultJson>;
   perform(call: TaskCall): Promise<InferenceResultJson>;
+  /**
+   * Any task, streamed (InferStream): `onPartial` is told each expert's output as it finishes; resolves with
+   * the fused result. The call's signal cancels it, as for the unary calls.
+   */
+  stream(call: InferCall, onPartial: PartialListener): Promise<InferenceResultJson>;
   listExperts(call: RouterCallContext): Promise<ExpertListJson>;
   /** Never rejects: a failed check is `{serving: false, status: <why>}`. */
   checkHealth(deadlineUnixMs: number): Promise<RouterHealth>;

@@ -2,6 +2,7 @@ import { DocumentBuilder, type OpenAPIObject, type ParameterObject, type Referen
 import { CHANGE_OUTPUTS, EXPERT_ERROR_CODES, EXPERT_STATUSES, EXPERT_TASKS, TASKS } from '@rsmoe/contracts';
 import type { GatewayConfig } from '../gateway.config';
 import { openAiPaths } from '../openai/openai.openapi';
+import { scenePaths } from '../scenes/scenes.openapi';
 
 type Schema = SchemaObject;
 
@@ -72,6 +73,14 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
         'The same key with the same request (task, images, fields) within the result TTL answers what the first one answered (`Idempotent-Replayed: true`) instead of running again; with API keys, only for the same key (422 idempotency_key_reused for another request, 409 idempotent_request_pending while the first runs). Transient failures (5xx, 408, 429) are forgotten, so a retry runs.',
     },
     {
+      name: 'Accept',
+      in: 'header',
+      required: false,
+      schema: { type: 'string', example: 'text/event-stream' },
+      description:
+        '`text/event-stream`: server-sent events instead of one JSON answer: `event: partial` with `{expert, partial}` (that expert’s output: text, status, tokens, timings) as each expert finishes, then `event: result` with the body the JSON answer would have. A failure before the first event is the usual JSON error with its status; after it, `event: error` with the error body ends the stream. A client that disconnects cancels the request: its queued expert jobs are withdrawn, a job an expert already runs stops at its next token, and the images it stored are erased. `Prefer: respond-async` wins over it.',
+    },
+    {
       name: 'Prefer',
       in: 'header',
       required: false,
@@ -123,16 +132,18 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
       },
     };
   };
+  /** With `Accept: text/event-stream` (see that header): the partial, result and error events. */
+  const eventStream = { 'text/event-stream': { schema: { type: 'string', description: '`event: partial` … `event: result` (or `event: error`), each `data:` one JSON object.' } as Schema } };
   const taskResponses = (description: string, extra422 = '') => ({
     ...inferenceResponses,
-    200: withIds({ description, content: json(ref('TaskAnswer')) }),
+    200: withIds({ description, content: { ...json(ref('TaskAnswer')), ...eventStream } }),
     202: withIds({ description: 'Submitted (`Prefer: respond-async`): GET the `Location` for the answer.', content: json(ref('PendingAnswer')) }),
     400: errorResponse('as for captions, and missing_field, invalid_field (query, box, units, classes, output; the message names the problem)'),
     422: errorResponse(`too_many_pixels, invalid_image, question_too_long (the query), task_not_supported (no expert of the pack serves the task; the message lists the tasks it serves)${extra422}`),
     502: errorResponse('experts_failed (every routed expert failed, timed out or wrote text that is not the task’s output: `unparseable`; `error.details.experts` lists each), router_error'),
   });
   const inferenceResponses = {
-    200: withIds({ description: 'The fused result (`degraded: true` when some, not all, experts are missing).', content: json(ref('InferenceResult')) }),
+    200: withIds({ description: 'The fused result (`degraded: true` when some, not all, experts are missing).', content: { ...json(ref('InferenceResult')), ...eventStream } }),
     400: errorResponse(
       'missing_image, invalid_base64, missing_question, invalid_question, invalid_params (the message names the field; bounds: maxNewTokens ≤ ' +
         `${config.MAX_NEW_TOKENS}, numBeams ≤ ${config.MAX_BEAMS}, no doSample with numBeams > 1, at most ${config.MAX_STOP_STRINGS} stopStrings of ${config.MAX_STOP_STRINGS_CHARS} characters together), ` +
@@ -310,6 +321,7 @@ export function buildOpenApiDocument(config: GatewayConfig): OpenAPIObject {
         },
       },
       ...openAiPaths(),
+      ...scenePaths(config),
       '/v2/health/live': {
         get: {
           operationId: 'live',

@@ -111,6 +111,22 @@ export const ERROR_CODES = Object.freeze({
   storageUnavailable: 'storage_unavailable',
   /** 503: a readiness check failed. */
   notReady: 'not_ready',
+  /** 413: a scene upload larger than MAX_SCENE_BYTES. */
+  sceneTooLarge: 'scene_too_large',
+  /** 422: a scene TIFF that is truncated or corrupt (its header, directory or tile index cannot be read). */
+  invalidScene: 'invalid_scene',
+  /** 422: a scene TIFF compression that cannot be decoded (the message names it and what is supported). */
+  unsupportedCompression: 'unsupported_compression',
+  /** 422: scene samples that are not 8/16/32-bit integers or 32-bit floats in one plane. */
+  unsupportedSampleFormat: 'unsupported_sample_format',
+  /** 422: a scene whose georeferencing cannot be read or used (user-defined or unknown CRS, ground control points…). */
+  unsupportedGeoreference: 'unsupported_georeference',
+  /** 422: a scene band index that does not exist (the message names the valid range). */
+  invalidBands: 'invalid_bands',
+  /** 404: no scene with this id (never made, expired, erased, or another API key's). */
+  sceneNotFound: 'scene_not_found',
+  /** 409: the scene's result is not ready (its status says why). */
+  sceneNotDone: 'scene_not_done',
   /** 500: a bug; details are in the log under the request id. */
   internalError: 'internal_error',
 } as const);

@@ -5,6 +5,7 @@ import { retryAfterSeconds } from '../errors/router-status.mapping';
 import { runsTaskFromBody, taskOfPath } from '../inference/task-routes';
 import { closeAfterAnswer, REFUSED_BODY_DRAIN_MS, type DeclaredBodyLimits } from './edge-guards.middleware';
 import type { HttpRequest, HttpResponse } from './http-types';
+import { isPlaygroundPath } from '../playground/playground.controller';
 
 /** Header a client may send its key in instead of `Authorization: Bearer <key>`. */
 export const API_KEY_HEADER = 'x-api-key';
@@ -18,9 +19,9 @@ export const UNKNOWN_KEY_LABEL = '-';
 /** Told of every decision on a request that needed a key: the key's name (never the key) and the outcome. */
 export type ApiKeyObserver = (keyName: string, outcome: AdmissionOutcome) => void;
 
-/** Paths that need no key: health probes and the API docs (metrics are served on their own port). */
+/** Paths that need no key: health probes, the API docs and the playground's files (metrics are served on their own port). */
 function isPublicPath(path: string): boolean {
-  return path.startsWith('/v2/health/') || path === '/docs' || path.startsWith('/docs/') || path === '/docs-json';
+  return path.startsWith('/v2/health/') || path === '/docs' || path.startsWith('/docs/') || path === '/docs-json' || isPlaygroundPath(path);
 }
 
 const identities = new WeakMap<object, ApiKeyIdentity>();

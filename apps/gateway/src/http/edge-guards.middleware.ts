@@ -151,6 +151,8 @@ export interface DeclaredBodyLimits {
   json: number;
   /** A multipart body: the image limit plus room for the text fields and part headers. */
   multipart: number;
+  /** `POST /v1/scenes`, any encoding: the scene limit (MAX_SCENE_BYTES) plus room for the fields; absent: no scene route. */
+  scene?: number;
 }
 
 /**
@@ -174,6 +176,7 @@ export function declaredBodySizeMiddleware(limits: DeclaredBodyLimits) {
 
 /** The body limit of the request's encoding (multipart or JSON); undefined for any other content type. */
 function bodyLimitOf(req: HttpRequest, limits: DeclaredBodyLimits): number | undefined {
+  if (limits.scene !== undefined && (req.url ?? '').split('?')[0]!.toLowerCase().replace(/\/+$/, '') === '/v1/scenes') return limits.scene;
   const type = String(req.headers['content-type'] ?? '');
   return /^multipart\//i.test(type) ? limits.multipart : /^application\/([\w.+-]*\+)?json/i.test(type) ? limits.json : undefined;
 }

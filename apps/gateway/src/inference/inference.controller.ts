@@ -1,8 +1,10 @@
-import { Controller, HttpCode, Inject, Post, Req, Res, UploadedFile, UploadedFiles, UseInterceptors } from '@nestjs/common';
+import { Controller, HttpCode, Inject, Post, Req, Res, StreamableFile, UploadedFile, UploadedFiles, UseInterceptors } from '@nestjs/common';
 import { FileFieldsInterceptor, FileInterceptor } from '@nestjs/platform-express';
 import type { InferenceResultJson, Task } from '@rsmoe/contracts';
 import type { HttpRequest, HttpResponse, UploadedImageFile } from '../http/http-types';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
+import { errorBodyOf, gatewayErrorOf } from '../errors/error-response.filter';
+import { EVENT_STREAM_HEADERS, openEventStream, partialEvent, sseFrame } from '../streaming/event-stream';
 import { apiKeyOf } from '../http/api-key.middleware';
 import { requestContext } from '../http/request-context.middleware';
 import type { RawInferenceInput } from '../intake/image-intake.service';
@@ -106,6 +108,7 @@ export class InferenceController {
       ...(typeof header === 'string' ? { timeoutHeader: header } : {}),
     };
     const context = contextOf(req, res);
+    if (!prefersAsync(req) && acceptsEventStream(req)) return this.stream(task, input, context, res);
     if (!prefersAsync(req)) return answerOrReplay(await this.inference.run(task, input, context), res);
     const replay = await this.inference.submit(task, input, context);
     if (replay) return answerOrReplay(replay, res);
@@ -115,6 +118,49 @@ export class InferenceController {
     res.setHeader('Preference-Applied', 'respond-async');
     return { requestId: context.requestId, status: 'pending', location };
   }
+
+  /**
+   * `Accept: text/event-stream`: server-sent events, `event: partial` with `{expert, partial}` as each expert
+   * finishes, then `event: result` with the body the JSON answer would have. A failure before the first
+   * event is the usual JSON error with its status; after it, an `event: error` with the error body ends the
+   * stream. A client that goes away cancels the request (its signal) and what it stored is erased.
+   */
+  private async stream(task: Task, input: RawInferenceInput, context: InferenceContext, res: HttpResponse): Promise<StreamableFile | unknown> {
+    try {
+      const events = await openEventStream(
+        async (sink) => {
+          const answer = await this.inference.run(task, input, context, (output) => sink.send(sseFrame(partialEvent(output), 'partial')));
+          if (isReplay(answer)) {
+            if (answer.status !== 200) throw new ReplayedRefusal(answer);
+            res.setHeader('Idempotent-Replayed', 'true');
+            sink.send(sseFrame(answer.body, 'result'));
+          } else sink.send(sseFrame(answer, 'result'));
+        },
+        (error) => sseFrame(errorBodyOf(gatewayErrorOf(error), context.requestId), 'error'),
+      );
+      for (const [name, value] of Object.entries(EVENT_STREAM_HEADERS)) res.setHeader(name, value);
+      return new StreamableFile(events, { type: EVENT_STREAM_HEADERS['Content-Type'] });
+    } catch (error) {
+      if (error instanceof ReplayedRefusal) return answerOrReplay(error.replay, res);
+      throw error;
+    }
+  }
+}
+
+function isReplay(answer: unknown): answer is IdempotentReplay {
+  return typeof answer === 'object' && answer !== null && (answer as IdempotentReplay).kind === 'replay';
+}
+
+/** An `Idempotency-Key` replay of an error, found before a stream opened: answered as the JSON it was. */
+class ReplayedRefusal extends Error {
+  constructor(readonly replay: IdempotentReplay) {
+    super('replayed refusal');
+  }
+}
+
+/** `Accept: text/event-stream` (a client that asks for server-sent events; JSON stays the default). */
+function acceptsEventStream(req: HttpRequest): boolean {
+  return /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(String(req.headers.accept ?? ''));
 }
 
 /** The 202 answer of a request submitted with `Prefer: respond-async`. */

@@ -3,7 +3,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { sha256Hex, type BlobStore } from '@rsmoe/blobstore';
 import type { ImageRefJson, InferenceResultJson, RedisKeys, Task } from '@rsmoe/contracts';
 import type { Logger } from '@rsmoe/observability';
-import type { RouterPort } from '../adapters/router.port';
+import type { RequestEraser } from '../adapters/request-eraser.adapter';
+import type { InferCall, PartialListener, RouterPort } from '../adapters/router.port';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
 import { DEFAULT_RETRY_AFTER_MS, RouterCallError, retryAfterSeconds } from '../errors/router-status.mapping';
 import { StorageUnavailableError } from '../errors/storage-errors';
@@ -13,7 +14,7 @@ import type { RequestOwnerStore } from '../adapters/request-owner-store.adapter'
 import { errorBodyOf, gatewayErrorOf } from '../errors/error-response.filter';
 import type { GatewayConfig } from '../gateway.config';
 import type { AcceptedInferenceRequest, ImageIntake, RawInferenceInput } from '../intake/image-intake.service';
-import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IDEMPOTENCY, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_KEYS, REQUEST_OWNERS, ROUTER } from '../tokens';
+import { ASYNC_ANSWERS, BLOB_STORE, GATEWAY_CONFIG, IDEMPOTENCY, IMAGE_INTAKE, LOGGER, OVERLOAD_GATE, REDIS_KEYS, REQUEST_ERASER, REQUEST_OWNERS, ROUTER } from '../tokens';
 import { renderTaskAnswer, type TaskAnswer } from '../tasks/task-answer';
 import type { OverloadGate } from './overload-gate';
 
@@ -63,6 +64,8 @@ interface PreparedRequest {
   task: Task;
   accepted: AcceptedInferenceRequest;
   images: ImageRefJson[];
+  /** sha256s of the images this request was first to store (the blob store had no copy). */
+  created: string[];
   deadlineUnixMs: number;
 }
 
@@ -93,21 +96,68 @@ export class InferenceService {
     @Inject(REQUEST_OWNERS) private readonly owners: RequestOwnerStore,
     @Inject(IDEMPOTENCY) private readonly idempotency: IdempotencyStore,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    @Inject(REQUEST_ERASER) private readonly eraser: RequestEraser,
   ) {}
 
   private asyncInFlight = 0;
+  /** Images that synchronous requests of this gateway are using now: sha256 → how many requests. */
+  private readonly imagesInUse = new Map<string, number>();
 
-  async run(task: Task, input: RawInferenceInput, context: InferenceContext): Promise<InferenceResultJson | TaskAnswer | IdempotentReplay> {
+  /**
+   * Runs one request and answers it. With `onPartial`, the router streams (InferStream): each expert's output
+   * is told as it finishes, before the answer. A client that goes away (the context's signal) cancels the
+   * router call, and what the request stored is erased at once (`discard`).
+   */
+  async run(task: Task, input: RawInferenceInput, context: InferenceContext, onPartial?: PartialListener): Promise<InferenceResultJson | TaskAnswer | IdempotentReplay> {
     const accepted = await this.intake.accept(task, input);
     const idempotent = await this.claimIdempotency(task, accepted, context);
     if (idempotent?.replay) return idempotent.replay;
+    let prepared: PreparedRequest | undefined;
+    let release = (): void => undefined;
     try {
-      const answer = await this.complete(await this.prepare(task, accepted, context), context);
+      prepared = await this.prepare(task, accepted, context);
+      release = this.useImages(prepared.images);
+      const answer = await this.complete(prepared, context, onPartial);
       if (idempotent) await this.idempotency.finish(idempotent.key, { ...idempotent.record, state: 'done', status: 200, body: answer });
       return answer;
     } catch (error) {
+      release();
       if (idempotent) await this.recordFailure(idempotent, error);
+      if (prepared && context.signal?.aborted) await this.discard(prepared, context.requestId);
       throw error;
+    } finally {
+      release();
+    }
+  }
+
+  /** Counts the images as used by one more running request; returns the release (once only). */
+  private useImages(images: readonly ImageRefJson[]): () => void {
+    for (const { sha256 } of images) this.imagesInUse.set(sha256, (this.imagesInUse.get(sha256) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const { sha256 } of images) {
+        const count = (this.imagesInUse.get(sha256) ?? 0) - 1;
+        if (count > 0) this.imagesInUse.set(sha256, count);
+        else this.imagesInUse.delete(sha256);
+      }
+    };
+  }
+
+  /**
+   * A request whose client went away leaves nothing behind: as DELETE /v1/requests/{id} does, its result (if
+   * one was stored meanwhile), its bindings and the images it was the first to store, with their cached
+   * features, are erased now instead of at their TTLs. Images are content-addressed: one that was stored
+   * before this request, or that another request of this gateway is using, is kept.
+   */
+  private async discard(prepared: PreparedRequest, requestId: string): Promise<void> {
+    const images = prepared.created.filter((sha256) => !this.imagesInUse.has(sha256));
+    try {
+      const erased = await this.eraser.erase(requestId, { images });
+      this.logger.debug('cancelled request erased', { requestId, deletedKeys: erased.deletedKeys, images: erased.images });
+    } catch (error) {
+      this.logger.warn('erasing a cancelled request failed (its keys expire at their TTLs)', { requestId, error: (error as Error).message });
     }
   }
 
@@ -197,7 +247,12 @@ export class InferenceService {
     // Bound before anything is stored or sent on: the router may store the result the moment it is asked.
     if (context.ownerKeyId !== undefined) await this.owners.bind(context.requestId, context.ownerKeyId);
     const images: ImageRefJson[] = [];
-    for (const image of accepted.images) images.push(await this.store(image.bytes, image.mediaType, context.requestId));
+    const created: string[] = [];
+    for (const image of accepted.images) {
+      const stored = await this.store(image.bytes, image.mediaType, context.requestId);
+      images.push(stored.ref);
+      if (stored.created) created.push(stored.ref.sha256);
+    }
     await this.owners.bindImages(context.requestId, images.map((image) => image.sha256));
     this.assertBeforeDeadline(deadlineUnixMs);
     this.logger.debug('forwarding to the router', {
@@ -209,11 +264,11 @@ export class InferenceService {
       height: accepted.image.height,
       deadlineUnixMs,
     });
-    return { task, accepted, images, deadlineUnixMs };
+    return { task, accepted, images, created, deadlineUnixMs };
   }
 
   /** Calls the router, checks its result and renders the answer. */
-  private async complete({ task, accepted, images, deadlineUnixMs }: PreparedRequest, context: InferenceContext): Promise<InferenceResultJson | TaskAnswer> {
+  private async complete({ task, accepted, images, deadlineUnixMs }: PreparedRequest, context: InferenceContext, onPartial?: PartialListener): Promise<InferenceResultJson | TaskAnswer> {
     const call = {
       requestId: context.requestId,
       ...(context.correlationId !== undefined ? { correlationId: context.correlationId } : {}),
@@ -223,20 +278,26 @@ export class InferenceService {
       deadlineUnixMs,
       signal: context.signal,
     };
+    const taskCall = (task: Exclude<Task, 'caption' | 'vqa'>) => ({
+      ...call,
+      task,
+      ...(accepted.query !== undefined ? { query: accepted.query } : {}),
+      ...(accepted.box !== undefined ? { box: accepted.box.percent } : {}),
+      ...(accepted.classes !== undefined ? { classes: accepted.classes } : {}),
+      ...(accepted.changeOutput !== undefined ? { changeOutput: accepted.changeOutput } : {}),
+    });
     let result: InferenceResultJson;
     try {
-      if (task === 'caption') result = await this.router.caption(call);
-      else if (task === 'vqa') result = await this.router.answer({ ...call, question: accepted.question ?? '' });
-      else {
-        result = await this.router.perform({
-          ...call,
-          task,
-          ...(accepted.query !== undefined ? { query: accepted.query } : {}),
-          ...(accepted.box !== undefined ? { box: accepted.box.percent } : {}),
-          ...(accepted.classes !== undefined ? { classes: accepted.classes } : {}),
-          ...(accepted.changeOutput !== undefined ? { changeOutput: accepted.changeOutput } : {}),
+      if (onPartial) {
+        const streamed: InferCall =
+          task === 'caption' ? { ...call, task } : task === 'vqa' ? { ...call, task, question: accepted.question ?? '' } : taskCall(task);
+        result = await this.router.stream(streamed, (output) => {
+          // Nothing more is told once the client is gone.
+          if (!context.signal?.aborted) onPartial(output);
         });
-      }
+      } else if (task === 'caption') result = await this.router.caption(call);
+      else if (task === 'vqa') result = await this.router.answer({ ...call, question: accepted.question ?? '' });
+      else result = await this.router.perform(taskCall(task));
     } catch (error) {
       if (error instanceof RouterCallError && error.grpcCode === GrpcStatus.RESOURCE_EXHAUSTED && error.retryAfterMs !== undefined) {
         this.overload.refuse(task, error.retryAfterMs);
@@ -283,11 +344,11 @@ export class InferenceService {
     return { ...result, correlationId: context.correlationId };
   }
 
-  private async store(bytes: Buffer, mediaType: string, requestId: string): Promise<ImageRefJson> {
+  private async store(bytes: Buffer, mediaType: string, requestId: string): Promise<{ ref: ImageRefJson; created: boolean }> {
     try {
       const { sha256, byteLength, mediaType: storedType, created } = await this.blobs.put(bytes, mediaType);
       this.logger.debug('image stored', { requestId, sha256, created });
-      return { sha256, byteLength, mediaType: storedType };
+      return { ref: { sha256, byteLength, mediaType: storedType }, created };
     } catch (error) {
       throw new StorageUnavailableError(`storing the image failed: ${(error as Error).message}`, { cause: error });
     }

@@ -1,5 +1,7 @@
 import type { InferenceResultJson } from '@rsmoe/contracts';
 import { encodeBoxesText } from '@rsmoe/region-outputs';
+import type { ExpertOutputJson } from '@rsmoe/contracts';
+import { partialEvent, type ExpertPartialEvent } from '../streaming/event-stream';
 import type { TaskAnswer } from '../tasks/task-answer';
 
 /** What the mesh answered: a caption / answer result, or a task answer (boxes in px and [0, 1], a rendered mask). */
@@ -35,7 +37,8 @@ export interface ChatCompletionChunk {
   model: string;
   choices: Array<{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null; logprobs: null }>;
   usage?: ChatUsage;
-  rsmoe?: MeshAnswer;
+  /** An expert's partial (`{expert, partial}`, on a chunk with an empty delta), or on the last chunk the mesh's whole answer. */
+  rsmoe?: MeshAnswer | ExpertPartialEvent;
 }
 
 const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
@@ -103,16 +106,36 @@ export function chatCompletion(answer: MeshAnswer, model: string, createdUnixS: 
   };
 }
 
+/** The fields every chunk of one streamed completion shares. */
+function chunkHead(requestId: string, model: string, createdUnixS: number): Pick<ChatCompletionChunk, 'id' | 'object' | 'created' | 'model'> {
+  return { id: completionId(requestId), object: 'chat.completion.chunk', created: createdUnixS, model };
+}
+
+const choice = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null = null): ChatCompletionChunk['choices'] => [
+  { index: 0, delta, finish_reason: finish, logprobs: null },
+];
+
+/** The first chunk of a stream: the assistant's role, no text yet. */
+export function roleChunk(requestId: string, model: string, createdUnixS: number): ChatCompletionChunk {
+  return { ...chunkHead(requestId, model, createdUnixS), choices: choice({ role: 'assistant', content: '' }) };
+}
+
 /**
- * The chunks of a streamed answer: the role, the text (one chunk: the router streams partial text only for
- * captions today, and the gateway does not relay it yet), then the finish reason with the usage and the
- * mesh's answer.
+ * An expert's output as it finishes: a chunk with an empty delta (a client that joins the deltas gets only the
+ * answer's text) and the partial in `rsmoe: {expert, partial}`.
  */
-export function chatCompletionChunks(answer: MeshAnswer, model: string, createdUnixS: number): ChatCompletionChunk[] {
-  const head = { id: completionId(answer.requestId), object: 'chat.completion.chunk' as const, created: createdUnixS, model };
-  const choice = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null = null) => [{ index: 0 as const, delta, finish_reason: finish, logprobs: null }];
+export function partialChunk(requestId: string, model: string, createdUnixS: number, output: ExpertOutputJson): ChatCompletionChunk {
+  return { ...chunkHead(requestId, model, createdUnixS), choices: choice({}), rsmoe: partialEvent(output) };
+}
+
+/**
+ * The chunks of the answer, after the role and the partials: the text (one chunk: the mesh fuses its text once
+ * every expert has answered, so the answer is never partial), then the finish reason with the usage and the
+ * mesh's whole answer.
+ */
+export function answerChunks(answer: MeshAnswer, model: string, createdUnixS: number): ChatCompletionChunk[] {
+  const head = chunkHead(answer.requestId, model, createdUnixS);
   return [
-    { ...head, choices: choice({ role: 'assistant', content: '' }) },
     { ...head, choices: choice({ content: answerText(answer) }) },
     { ...head, choices: choice({}, finishReasonOf(answer)), usage: usageOf(answer), rsmoe: answer },
   ];

@@ -4,7 +4,9 @@ import type { HttpRequest, HttpResponse } from '../http/http-types';
 import { requestContext } from '../http/request-context.middleware';
 import { TIMEOUT_HEADER, contextOf } from '../inference/inference.controller';
 import type { IdempotentReplay } from '../inference/inference.service';
-import { chatCompletion, chatCompletionChunks, type MeshAnswer } from './chat-completion';
+import { errorBodyOf, gatewayErrorOf } from '../errors/error-response.filter';
+import { EVENT_STREAM_HEADERS, openEventStream, sseFrame } from '../streaming/event-stream';
+import { answerChunks, chatCompletion, partialChunk, roleChunk, type MeshAnswer } from './chat-completion';
 import { readChatRequest } from './chat-request';
 import { OpenAiService } from './openai.service';
 
@@ -36,34 +38,67 @@ export class OpenAiController {
   }
 
   /**
-   * The answer as `chat.completion`, or with `stream: true` as server-sent `chat.completion.chunk` events
-   * ending in `data: [DONE]`. Streaming starts once the answer is ready, so every error is a plain JSON error
-   * with its status. A client that goes away cancels the request.
+   * The answer as `chat.completion`, or with `stream: true` as server-sent `chat.completion.chunk` events: the
+   * role, then one chunk per expert as it finishes (an empty delta, the partial in `rsmoe`), then the answer's
+   * text, the finish reason with the usage and the mesh's answer, and `data: [DONE]`. A failure before the
+   * first chunk is a plain JSON error with its status; after it, a `data: {"error": …}` event ends the stream
+   * (OpenAI's clients throw it). A client that goes away cancels the request.
    */
   @Post('chat/completions')
   @HttpCode(200)
   async complete(@Req() req: HttpRequest, @Res() res: HttpResponse): Promise<void> {
     const chat = readChatRequest(req.body);
     const header = req.headers[TIMEOUT_HEADER];
+    const timeoutHeader = typeof header === 'string' ? header : undefined;
     const context = contextOf(req, res);
-    const answer = await this.openai.complete(chat, apiKeyOf(req), typeof header === 'string' ? header : undefined, context);
-    if (isReplay(answer)) {
-      res.setHeader('Idempotent-Replayed', 'true');
-      if (answer.status !== 200) {
-        res.status(answer.status).json(answer.body);
-        return;
-      }
-    }
-    const mesh = isReplay(answer) ? (answer.body as MeshAnswer) : answer;
     const created = unixSeconds(context.receivedAtMs);
     if (!chat.stream) {
-      res.status(200).json(chatCompletion(mesh, chat.model, created));
+      const answer = await this.openai.complete(chat, apiKeyOf(req), timeoutHeader, context);
+      if (isReplay(answer)) {
+        res.setHeader('Idempotent-Replayed', 'true');
+        if (answer.status !== 200) {
+          res.status(answer.status).json(answer.body);
+          return;
+        }
+      }
+      res.status(200).json(chatCompletion(isReplay(answer) ? (answer.body as MeshAnswer) : answer, chat.model, created));
+      return;
+    }
+    let refusal: IdempotentReplay | undefined;
+    const events = await openEventStream(
+      async (sink) => {
+        let started = false;
+        const start = (requestId: string): void => {
+          if (started) return;
+          started = true;
+          sink.send(sseFrame(roleChunk(requestId, chat.model, created)));
+        };
+        const answer = await this.openai.complete(chat, apiKeyOf(req), timeoutHeader, context, (output) => {
+          start(context.requestId);
+          sink.send(sseFrame(partialChunk(context.requestId, chat.model, created, output)));
+        });
+        if (isReplay(answer)) {
+          res.setHeader('Idempotent-Replayed', 'true');
+          if (answer.status !== 200) {
+            refusal = answer;
+            return;
+          }
+        }
+        const mesh = isReplay(answer) ? (answer.body as MeshAnswer) : answer;
+        start(mesh.requestId);
+        for (const chunk of answerChunks(mesh, chat.model, created)) sink.send(sseFrame(chunk));
+        sink.send(sseFrame('[DONE]'));
+      },
+      (error) => sseFrame(errorBodyOf(gatewayErrorOf(error), context.requestId)),
+    );
+    if (refusal) {
+      events.destroy();
+      res.status(refusal.status).json(refusal.body);
       return;
     }
     res.status(200);
-    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-    res.setHeader('Cache-Control', 'no-cache');
-    for (const chunk of chatCompletionChunks(mesh, chat.model, created)) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-    res.end('data: [DONE]\n\n');
+    for (const [name, value] of Object.entries(EVENT_STREAM_HEADERS)) res.setHeader(name, value);
+    res.once('close', () => events.destroy());
+    events.pipe(res);
   }
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { RouterPort } from '../adapters/router.port';
+import type { PartialListener, RouterPort } from '../adapters/router.port';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
 import type { GatewayConfig } from '../gateway.config';
 import type { ApiKeyIdentity } from '../adapters/api-key-limiter.adapter';
@@ -41,10 +41,17 @@ export class OpenAiService {
    * the message asks for (403 `forbidden`: the key middleware cannot know it from the route), then the task
    * runs as its own endpoint runs it.
    */
-  async complete(chat: ChatTaskRequest, key: ApiKeyIdentity | undefined, timeoutHeader: string | undefined, context: InferenceContext): Promise<MeshAnswer | IdempotentReplay> {
+  async complete(
+    chat: ChatTaskRequest,
+    key: ApiKeyIdentity | undefined,
+    timeoutHeader: string | undefined,
+    context: InferenceContext,
+    /** With `stream: true`: told each expert's output as it finishes. */
+    onPartial?: PartialListener,
+  ): Promise<MeshAnswer | IdempotentReplay> {
     const packName = await this.packName(context);
     if (chat.model !== packName) throw new GatewayError(404, ERROR_CODES.modelNotFound, `model "${chat.model}" is not served here: the model is the loaded pack, "${packName}"`);
     if (key?.tasks !== undefined && !key.tasks.includes(chat.task)) throw new GatewayError(403, ERROR_CODES.forbidden, `API key "${key.name}" may not run ${chat.task} requests`);
-    return this.inference.run(chat.task, { encoding: 'json', body: chat.body, ...(timeoutHeader !== undefined ? { timeoutHeader } : {}) }, context);
+    return this.inference.run(chat.task, { encoding: 'json', body: chat.body, ...(timeoutHeader !== undefined ? { timeoutHeader } : {}) }, context, onPartial);
   }
 }

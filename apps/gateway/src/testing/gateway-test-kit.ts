@@ -3,7 +3,7 @@ import { TASKS, apiKeyId, apiKeyRecordFields, createRedisKeys, generateApiKeySec
 import { createLogger } from '@rsmoe/observability';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
-import type { AnswerCall, CaptionCall, ExpertListJson, RouterCallContext, RouterHealth, RouterPort, TaskCall } from '../adapters/router.port';
+import type { AnswerCall, CaptionCall, ExpertListJson, InferCall, PartialListener, RouterCallContext, RouterHealth, RouterPort, TaskCall } from '../adapters/router.port';
 import { createGatewayApp, type GatewayApp } from '../gateway.app';
 import { loadGatewayConfig, type GatewayConfig } from '../gateway.config';
 
@@ -68,7 +68,7 @@ export function cannedTaskResult(call: TaskCall): InferenceResultJson {
 
 /** A RouterPort that records every call and answers with a canned result (or whatever `behaviour` does). */
 export class FakeRouter implements RouterPort {
-  readonly calls: Array<{ method: 'caption' | 'answer' | 'perform'; call: CaptionCall | AnswerCall | TaskCall }> = [];
+  readonly calls: Array<{ method: 'caption' | 'answer' | 'perform' | 'stream'; call: CaptionCall | AnswerCall | TaskCall }> = [];
   behaviour: Behaviour | undefined;
   health: RouterHealth = { serving: true, status: 'SERVING' };
   /** What ListExperts answers (an Error: it fails with it). */
@@ -89,6 +89,27 @@ export class FakeRouter implements RouterPort {
   async perform(call: TaskCall): Promise<InferenceResultJson> {
     this.calls.push({ method: 'perform', call });
     return this.behaviour ? this.behaviour(call) : cannedTaskResult(call);
+  }
+
+  /** Replaces the default streaming (each expert of the answer, then the answer) when set. */
+  streamBehaviour: ((call: InferCall, onPartial: PartialListener) => Promise<InferenceResultJson>) | undefined;
+
+  /** Streams each expert of the answer (canned, or `behaviour`'s) as a partial, one macrotask apart, then answers. */
+  async stream(call: InferCall, onPartial: PartialListener): Promise<InferenceResultJson> {
+    this.calls.push({ method: 'stream', call });
+    if (this.streamBehaviour) return this.streamBehaviour(call, onPartial);
+    const result = this.behaviour
+      ? await this.behaviour(call)
+      : call.task === 'caption'
+        ? cannedResult(call.requestId)
+        : call.task === 'vqa'
+          ? cannedResult(call.requestId, 'vqa', call.question)
+          : cannedTaskResult(call);
+    for (const expert of result.experts) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      onPartial(expert);
+    }
+    return result;
   }
 
   async listExperts(_call: RouterCallContext): Promise<ExpertListJson> {

@@ -10,6 +10,7 @@ import type { ExpertOutput as _rsmoe_v1_ExpertOutput, ExpertOutput__Output as _r
 import type { ExpertTimings as _rsmoe_v1_ExpertTimings, ExpertTimings__Output as _rsmoe_v1_ExpertTimings__Output } from './rsmoe/v1/ExpertTimings';
 import type { GenerationParams as _rsmoe_v1_GenerationParams, GenerationParams__Output as _rsmoe_v1_GenerationParams__Output } from './rsmoe/v1/GenerationParams';
 import type { ImageRef as _rsmoe_v1_ImageRef, ImageRef__Output as _rsmoe_v1_ImageRef__Output } from './rsmoe/v1/ImageRef';
+import type { InferRequest as _rsmoe_v1_InferRequest, InferRequest__Output as _rsmoe_v1_InferRequest__Output } from './rsmoe/v1/InferRequest';
 import type { InferenceEvent as _rsmoe_v1_InferenceEvent, InferenceEvent__Output as _rsmoe_v1_InferenceEvent__Output } from './rsmoe/v1/InferenceEvent';
 import type { InferenceResult as _rsmoe_v1_InferenceResult, InferenceResult__Output as _rsmoe_v1_InferenceResult__Output } from './rsmoe/v1/InferenceResult';
 import type { LabelGrid as _rsmoe_v1_LabelGrid, LabelGrid__Output as _rsmoe_v1_LabelGrid__Output } from './rsmoe/v1/LabelGrid';
@@ -39,6 +40,7 @@ export interface ProtoGrpcType {
       ExpertTimings: MessageTypeDefinition<_rsmoe_v1_ExpertTimings, _rsmoe_v1_ExpertTimings__Output>
       GenerationParams: MessageTypeDefinition<_rsmoe_v1_GenerationParams, _rsmoe_v1_GenerationParams__Output>
       ImageRef: MessageTypeDefinition<_rsmoe_v1_ImageRef, _rsmoe_v1_ImageRef__Output>
+      InferRequest: MessageTypeDefinition<_rsmoe_v1_InferRequest, _rsmoe_v1_InferRequest__Output>
       InferenceEvent: MessageTypeDefinition<_rsmoe_v1_InferenceEvent, _rsmoe_v1_InferenceEvent__Output>
       InferenceResult: MessageTypeDefinition<_rsmoe_v1_InferenceResult, _rsmoe_v1_InferenceResult__Output>
       LabelGrid: MessageTypeDefinition<_rsmoe_v1_LabelGrid, _rsmoe_v1_LabelGrid__Output>

@@ -5,7 +5,7 @@ import type { ExpertOutput as _rsmoe_v1_ExpertOutput, ExpertOutput__Output as _r
 import type { InferenceResult as _rsmoe_v1_InferenceResult, InferenceResult__Output as _rsmoe_v1_InferenceResult__Output } from '../../rsmoe/v1/InferenceResult';
 
 /**
- * One event of CaptionStream: partials as experts finish, then exactly one result, last.
+ * One event of CaptionStream and InferStream: partials as experts finish, then exactly one result, last.
  */
 export interface InferenceEvent {
   /**
@@ -20,7 +20,7 @@ export interface InferenceEvent {
 }
 
 /**
- * One event of CaptionStream: partials as experts finish, then exactly one result, last.
+ * One event of CaptionStream and InferStream: partials as experts finish, then exactly one result, last.
  */
 export interface InferenceEvent__Output {
   /**

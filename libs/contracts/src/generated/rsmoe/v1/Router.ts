@@ -5,6 +5,7 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AnswerRequest as _rsmoe_v1_AnswerRequest, AnswerRequest__Output as _rsmoe_v1_AnswerRequest__Output } from '../../rsmoe/v1/AnswerRequest';
 import type { CaptionRequest as _rsmoe_v1_CaptionRequest, CaptionRequest__Output as _rsmoe_v1_CaptionRequest__Output } from '../../rsmoe/v1/CaptionRequest';
+import type { InferRequest as _rsmoe_v1_InferRequest, InferRequest__Output as _rsmoe_v1_InferRequest__Output } from '../../rsmoe/v1/InferRequest';
 import type { InferenceEvent as _rsmoe_v1_InferenceEvent, InferenceEvent__Output as _rsmoe_v1_InferenceEvent__Output } from '../../rsmoe/v1/InferenceEvent';
 import type { InferenceResult as _rsmoe_v1_InferenceResult, InferenceResult__Output as _rsmoe_v1_InferenceResult__Output } from '../../rsmoe/v1/InferenceResult';
 import type { ListExpertsRequest as _rsmoe_v1_ListExpertsRequest, ListExpertsRequest__Output as _rsmoe_v1_ListExpertsRequest__Output } from '../../rsmoe/v1/ListExpertsRequest';
@@ -50,14 +51,29 @@ export interface RouterClient extends grpc.Client {
   
   /**
    * Captions an image, streaming one `partial` event per expert as it finishes, then one `result`.
+   * Kept for callers of old; InferStream streams every task.
    */
   CaptionStream(argument: _rsmoe_v1_CaptionRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_rsmoe_v1_InferenceEvent__Output>;
   CaptionStream(argument: _rsmoe_v1_CaptionRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_rsmoe_v1_InferenceEvent__Output>;
   /**
    * Captions an image, streaming one `partial` event per expert as it finishes, then one `result`.
+   * Kept for callers of old; InferStream streams every task.
    */
   captionStream(argument: _rsmoe_v1_CaptionRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_rsmoe_v1_InferenceEvent__Output>;
   captionStream(argument: _rsmoe_v1_CaptionRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_rsmoe_v1_InferenceEvent__Output>;
+  
+  /**
+   * Any task (a caption, an answer or one of Perform's), streaming one `partial` event per expert as it
+   * finishes, then one `result`. Cancelling the call withdraws the request's jobs not yet started.
+   */
+  InferStream(argument: _rsmoe_v1_InferRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_rsmoe_v1_InferenceEvent__Output>;
+  InferStream(argument: _rsmoe_v1_InferRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_rsmoe_v1_InferenceEvent__Output>;
+  /**
+   * Any task (a caption, an answer or one of Perform's), streaming one `partial` event per expert as it
+   * finishes, then one `result`. Cancelling the call withdraws the request's jobs not yet started.
+   */
+  inferStream(argument: _rsmoe_v1_InferRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_rsmoe_v1_InferenceEvent__Output>;
+  inferStream(argument: _rsmoe_v1_InferRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_rsmoe_v1_InferenceEvent__Output>;
   
   /**
    * Lists the experts of the loaded model pack.
@@ -111,8 +127,15 @@ export interface RouterHandlers extends grpc.UntypedServiceImplementation {
   
   /**
    * Captions an image, streaming one `partial` event per expert as it finishes, then one `result`.
+   * Kept for callers of old; InferStream streams every task.
    */
   CaptionStream: grpc.handleServerStreamingCall<_rsmoe_v1_CaptionRequest__Output, _rsmoe_v1_InferenceEvent>;
+  
+  /**
+   * Any task (a caption, an answer or one of Perform's), streaming one `partial` event per expert as it
+   * finishes, then one `result`. Cancelling the call withdraws the request's jobs not yet started.
+   */
+  InferStream: grpc.handleServerStreamingCall<_rsmoe_v1_InferRequest__Output, _rsmoe_v1_InferenceEvent>;
   
   /**
    * Lists the experts of the loaded model pack.
@@ -131,6 +154,7 @@ export interface RouterDefinition extends grpc.ServiceDefinition {
   Answer: MethodDefinition<_rsmoe_v1_AnswerRequest, _rsmoe_v1_InferenceResult, _rsmoe_v1_AnswerRequest__Output, _rsmoe_v1_InferenceResult__Output>
   Caption: MethodDefinition<_rsmoe_v1_CaptionRequest, _rsmoe_v1_InferenceResult, _rsmoe_v1_CaptionRequest__Output, _rsmoe_v1_InferenceResult__Output>
   CaptionStream: MethodDefinition<_rsmoe_v1_CaptionRequest, _rsmoe_v1_InferenceEvent, _rsmoe_v1_CaptionRequest__Output, _rsmoe_v1_InferenceEvent__Output>
+  InferStream: MethodDefinition<_rsmoe_v1_InferRequest, _rsmoe_v1_InferenceEvent, _rsmoe_v1_InferRequest__Output, _rsmoe_v1_InferenceEvent__Output>
   ListExperts: MethodDefinition<_rsmoe_v1_ListExpertsRequest, _rsmoe_v1_ListExpertsResponse, _rsmoe_v1_ListExpertsRequest__Output, _rsmoe_v1_ListExpertsResponse__Output>
   Perform: MethodDefinition<_rsmoe_v1_TaskRequest, _rsmoe_v1_InferenceResult, _rsmoe_v1_TaskRequest__Output, _rsmoe_v1_InferenceResult__Output>
 }
