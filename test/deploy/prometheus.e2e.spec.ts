@@ -21,6 +21,7 @@ import {
   type MonitoringQuery,
 } from '../support/promql';
 import { ALERTS_TEST_FILE, PrometheusServer, grafanaQueryToPromql, prometheusBinaries, scrapeConfigFor, type PromSample } from '../support/prometheus-server';
+import { deleteKeysWithPrefix } from '../support/redis-cleanup';
 
 /**
  * The monitoring artefacts run in a real Prometheus (Debian's package, 2.42 here), not only parsed:
@@ -142,12 +143,7 @@ describe('a real Prometheus scraping the mesh', () => {
     await mesh?.stop();
     // Every key this run wrote (results, blobs, queues).
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
   });
 

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { expertQueueName, loadPackManifest, type InferenceResultJson, type PackManifest } from '@rsmoe/contracts';
 import { MeshLauncher } from '../../apps/cli/src/mesh/mesh-launcher';
 import { freePort } from '../../apps/cli/src/mesh/redis-locator';
+import { deleteKeysWithPrefix } from '../support/redis-cleanup';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const PACK_DIR = resolve(__dirname, '../../models/fixtures/tiny-pack');
@@ -85,12 +86,7 @@ export async function startMesh(env: Record<string, string> = {}, packDir = PACK
       await Promise.all([...queues.values()].map((queue) => queue.obliterate({ force: true }).catch(() => undefined)));
       await Promise.all([...queues.values()].map((queue) => queue.close()));
       // Remove every key this run wrote (results, blobs, features, queues).
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
     },
   };

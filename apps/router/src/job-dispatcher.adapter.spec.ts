@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGGREGATE_QUEUE, deadlineJobId, expertJobId, expertQueueName } from '@rsmoe/contracts';
 import { aggregateJobData, expertJobData } from '../../../libs/contracts/test-support/fixtures';
 import { JobDispatcher } from './job-dispatcher.adapter';
+import { deleteKeysWithPrefix } from '../../../test/support/redis-cleanup';
 
 /** The router's queue edge on real Redis and BullMQ, under a prefix no other run shares. */
 describe('JobDispatcher on real Redis', () => {
@@ -27,12 +28,7 @@ describe('JobDispatcher on real Redis', () => {
     await dispatcher.close();
     await Promise.all(queues.map((made) => made.close()));
     // Every key of this run (jobs, queues).
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
   });
 
