@@ -213,12 +213,15 @@ def pixel_box(box: Sequence[float]) -> Tuple[float, ...]:
 @torch.no_grad()
 def evaluate_tasks(dataset: Dataset, indices: Sequence[int], pair_indices: Sequence[int], encoder: ConvVisionEncoder,
                    experts: Dict[str, ExpertDecoder], enc: Encoder, max_new: Dict[str, int], seed: int,
-                   batch_size: int = 50) -> dict:
+                   batch_size: int = 50, dense_encoder: Optional[torch.nn.Module] = None,
+                   dense_enc: Optional[Encoder] = None) -> dict:
     """RSUniVLM's tasks on the val split, greedy as the runtime decodes: classification accuracy (theme), grounding
     Acc@0.5 and mean IoU of the first box, referring accuracy (region), segmentation mIoU and change-mask F1
     (pixel; masks resized to the image and scored at its pixels, an unparseable mask scoring as all background),
-    change-caption BLEU-4 and exact match (theme). Queries are drawn with ``seed`` as in training."""
+    change-caption BLEU-4 and exact match (theme). Queries are drawn with ``seed`` as in training. The region and pixel
+    experts read ``dense_encoder``'s features (prompts expanded by ``dense_enc``) when given."""
     encoder.eval()
+    denc = dense_enc or enc
     rng = random.Random(seed)
     report: Dict[str, float] = {}
     classes = LABELS["segmentation"]
@@ -229,6 +232,7 @@ def evaluate_tasks(dataset: Dataset, indices: Sequence[int], pair_indices: Seque
         chunk = list(indices[start:start + batch_size])
         scenes = [dataset.scenes[i] for i in chunk]
         features = encoder(to_pixel_values(dataset.images[chunk]))
+        fine = dense_encoder(to_pixel_values(dataset.images[chunk])) if dense_encoder is not None else features
         if "theme" in experts:
             tasks = [classification_task(r, s) for r, s in enumerate(scenes)]
             for t, out in zip(tasks, generate(experts["theme"], features, [t.prompt for t in tasks], enc, max_new["classification"])):
@@ -242,18 +246,18 @@ def evaluate_tasks(dataset: Dataset, indices: Sequence[int], pair_indices: Seque
                 query = t.prompt[len("[VG] "):]
                 matches = [j for j, o in enumerate(s.objects) if query_fits(query, o)]
                 queries.append((t, [s.objects[j].box for j in matches]))
-            outs = generate(experts["region"], features[[t.row for t, _ in queries]], [t.prompt for t, _ in queries], enc,
+            outs = generate(experts["region"], fine[[t.row for t, _ in queries]], [t.prompt for t, _ in queries], denc,
                             max_new["grounding"])
             for (t, refs), out in zip(queries, outs):
-                boxes = parse_boxes(enc.tok.decode(out))
+                boxes = parse_boxes(denc.tok.decode(out))
                 best = max((box_iou(pixel_box(boxes[0]), ref) for ref in refs), default=0.0) if boxes else 0.0
                 hits.setdefault("grounding acc@0.5", []).append(best >= 0.5)
                 hits.setdefault("grounding mean IoU", []).append(best)
                 hits.setdefault("grounding parseable", []).append(bool(boxes))
             tasks = [t for t in (referring_task(r, s, rng) for r, s in enumerate(scenes)) if t is not None]
-            outs = generate(experts["region"], features[[t.row for t in tasks]], [t.prompt for t in tasks], enc, max_new["referring"])
+            outs = generate(experts["region"], fine[[t.row for t in tasks]], [t.prompt for t in tasks], denc, max_new["referring"])
             for t, out in zip(tasks, outs):
-                answer = enc.tok.decode(out)
+                answer = denc.tok.decode(out)
                 hits.setdefault("referring exact", []).append(answer == t.answer)
                 hits.setdefault("referring class", []).append(answer.split()[-1:] == t.answer.split()[-1:])
         if "pixel" in experts:
@@ -265,16 +269,16 @@ def evaluate_tasks(dataset: Dataset, indices: Sequence[int], pair_indices: Seque
                 truth = np.where(np.isin(full.astype(np.int64), query), full, 0)
                 tasks.append(t)
                 targets.append((query, truth))
-            for t, (query, truth), out in zip(tasks, targets, generate(experts["pixel"], features, [t.prompt for t in tasks], enc, max_new["segmentation"])):
+            for t, (query, truth), out in zip(tasks, targets, generate(experts["pixel"], fine, [t.prompt for t in tasks], denc, max_new["segmentation"])):
                 names = [MASK_BACKGROUND] + [classes[c] for c in query]
-                grid = parse_mask(enc.tok.decode(out), names)
+                grid = parse_mask(denc.tok.decode(out), names)
                 seg_ok.append(grid is not None)
                 pred = np.zeros_like(truth, dtype=np.int64) if grid is None else np.array([0] + query)[resize_nearest(grid)]
                 for c in [0] + query:
                     seg_i[c] += np.sum((pred == c) & (truth == c))
                     seg_u[c] += np.sum((pred == c) | (truth == c))
     if "theme" in experts or "pixel" in experts:
-        change = evaluate_change(dataset, pair_indices, encoder, experts, enc, max_new, batch_size)
+        change = evaluate_change(dataset, pair_indices, encoder, experts, enc, max_new, batch_size, dense_encoder, dense_enc)
         report.update(change)
     for k, v in hits.items():
         report[k] = round(100.0 * sum(v) / len(v), 1)
@@ -299,7 +303,8 @@ def query_fits(query: str, obj) -> bool:
 
 @torch.no_grad()
 def evaluate_change(dataset: Dataset, pair_indices: Sequence[int], encoder: ConvVisionEncoder,
-                    experts: Dict[str, ExpertDecoder], enc: Encoder, max_new: Dict[str, int], batch_size: int) -> dict:
+                    experts: Dict[str, ExpertDecoder], enc: Encoder, max_new: Dict[str, int], batch_size: int,
+                    dense_encoder: Optional[torch.nn.Module] = None, dense_enc: Optional[Encoder] = None) -> dict:
     tp = fp = fn = 0
     parsed: List[bool] = []
     hyps, refs = [], []
@@ -317,10 +322,14 @@ def evaluate_change(dataset: Dataset, pair_indices: Sequence[int], encoder: Conv
             refs += [t.answer for t in tasks]
         if "pixel" in experts:
             prompt = TASK_PROMPTS["pixel"]["change_mask"]
-            outs = generate(experts["pixel"], features, [prompt] * len(chunk), enc, max_new["change_mask"], images=2)
+            fine = features
+            if dense_encoder is not None:
+                fine = torch.cat((dense_encoder(to_pixel_values(images[:, 0])), dense_encoder(to_pixel_values(images[:, 1]))), dim=1)
+            denc = dense_enc or enc
+            outs = generate(experts["pixel"], fine, [prompt] * len(chunk), denc, max_new["change_mask"], images=2)
             for p, out in zip(pairs, outs):
                 truth = change_map(p).astype(bool)
-                grid = parse_mask(enc.tok.decode(out), [MASK_BACKGROUND, CHANGED])
+                grid = parse_mask(denc.tok.decode(out), [MASK_BACKGROUND, CHANGED])
                 parsed.append(grid is not None)
                 pred = np.zeros_like(truth) if grid is None else resize_nearest(grid).astype(bool)
                 tp += int(np.sum(pred & truth))

@@ -199,9 +199,9 @@ class MaskHeads(nn.Module):
     each of the k x k mask cells under it (k = grid / GRID; labels: others + the object classes), and for a token
     of the after image together with the same token of the before image, whether each cell changed."""
 
-    def __init__(self, hidden_size: int, grid: int, width: int = 256):
+    def __init__(self, hidden_size: int, grid: int, width: int = 256, side: int = GRID):
         super().__init__()
-        self.cells = (grid // GRID) ** 2
+        self.cells = (grid // side) ** 2
         self.segment = nn.Sequential(nn.LayerNorm(hidden_size), nn.Linear(hidden_size, width), nn.GELU(),
                                      nn.Linear(width, self.cells * MASK_LABELS))
         self.change = nn.Sequential(nn.LayerNorm(2 * hidden_size), nn.Linear(2 * hidden_size, width), nn.GELU(),
@@ -219,7 +219,10 @@ class MaskHeads(nn.Module):
 
 
 def pack_labels(labels: torch.Tensor) -> torch.Tensor:
-    """[...,2n] labels < 16 -> [...,n] floats (l[2i] + 16 l[2i+1]) / 256, exact in float32."""
+    """[...,2n] labels < 16 -> [...,n] floats (l[2i] + 16 l[2i+1]) / 256, exact in float32 (an odd count is padded
+    with a 0 label)."""
+    if labels.shape[-1] % 2:
+        labels = torch.cat((labels, torch.zeros_like(labels[..., :1])), dim=-1)
     return (labels[..., 0::2] + 16 * labels[..., 1::2]).to(torch.float32) / 256.0
 
 
@@ -253,11 +256,11 @@ class MaskWriterDecoder(ConnectorDecoder):
 
     The graph's inputs, outputs and cache are the standard ones; nothing for the runtime to know."""
 
-    def __init__(self, cfg: tl.TextConfig, connector_layers: int, grid: int):
+    def __init__(self, cfg: tl.TextConfig, connector_layers: int, grid: int, side: int = GRID):
         super().__init__(cfg, connector_layers)
-        assert cfg.num_key_value_heads >= 2 and cfg.head_dim * 2 >= (grid // GRID) ** 2
-        self.grid = grid
-        self.heads = MaskHeads(cfg.hidden_size, grid)
+        assert cfg.num_key_value_heads >= 2 and cfg.head_dim * 2 >= (grid // side) ** 2 and grid % side == 0
+        self.grid, self.side = grid, side
+        self.heads = MaskHeads(cfg.hidden_size, grid, side=side)
         d = cfg.hidden_size
         self.word = nn.Embedding(MASK_LABELS + 1, d)
         self.run = nn.Embedding(grid + 1, d)
@@ -266,6 +269,24 @@ class MaskWriterDecoder(ConnectorDecoder):
         self.row_end = nn.Embedding(2, d)  # whether the next run ends its row
         for e in (self.word, self.run, self.rows, self.cols, self.row_end):
             nn.init.normal_(e.weight, std=0.02)
+        # A gated copy bias on the token the writer works out (pointer-generator style): the label word at a
+        # label position, the cell end `*<run>,` / `*<run>\n` after it, EOS once the mask is complete. Token ids
+        # are set by ``set_copy_tokens`` (-1 = none: no bias).
+        self.copy_scale = nn.Parameter(torch.tensor(8.0))
+        self.copy_gate = nn.Linear(d, 1)
+        nn.init.zeros_(self.copy_gate.weight)
+        nn.init.constant_(self.copy_gate.bias, 3.0)
+        self.register_buffer("label_token_ids", torch.full((MASK_LABELS + 1,), -1, dtype=torch.int64))
+        self.register_buffer("end_token_ids", torch.full((2, grid + 1), -1, dtype=torch.int64))  # [ends row, run]
+        self.register_buffer("eos_token_id", torch.tensor(-1, dtype=torch.int64))
+
+    def set_copy_tokens(self, label_ids: Sequence[int], end_ids: Sequence[Sequence[int]], eos_id: int) -> None:
+        """Token ids of the label words (others, the object classes, changed), of the cell ends ([0][n] = `*n,`,
+        [1][n] = `*n\\n`) and of EOS."""
+        with torch.no_grad():
+            self.label_token_ids.copy_(torch.tensor(list(label_ids), dtype=torch.int64))
+            self.end_token_ids.copy_(torch.tensor([list(r) for r in end_ids], dtype=torch.int64))
+            self.eos_token_id.fill_(int(eos_id))
 
     def book(self, inputs_embeds, attention_mask, position_ids, prefix_len):
         """Layer 0's bookkeeping values for the new positions: head0 [B,T,3], head1 [B,T,hd], head1_mask [B,T]."""
@@ -279,12 +300,17 @@ class MaskWriterDecoder(ConnectorDecoder):
             answer = (q_pos[None, :] >= prefix_len[:, None]).to(dtype)
         real = attention_mask[:, total - query_len:].to(dtype)
         prompt = (1 - answer) * real
-        per_image = GRID * GRID
+        per_image = self.side * self.side
         marker = position_ids - (FIRST_IMAGE_POSITION - 1)  # 1.. on the image tokens
         first = ((marker >= 1) & (marker <= per_image)).to(dtype) * prompt
-        second = ((marker > per_image) & (marker <= 2 * per_image)).to(dtype) * prompt
-        words = torch.round(inputs_embeds[:, :, 1] * BOOK_SCALE) * prompt
-        change_mode = (words == CHANGED_WORD).to(dtype).amax(dim=1, keepdim=True)  # [B,1]
+        # Positions after the first image are the second image's only in a change prompt, whose text (naming
+        # `changed`) follows both images; a one-image prompt's text follows the first. Words are read from the
+        # prompt's text only: image positions hold features, which could round to any word id.
+        after_two = (marker > 2 * per_image).to(dtype) * prompt
+        raw = torch.round(inputs_embeds[:, :, 1] * BOOK_SCALE)
+        change_mode = ((raw * after_two) == CHANGED_WORD).to(dtype).amax(dim=1, keepdim=True)  # [B,1]
+        second = ((marker > per_image) & (marker <= 2 * per_image)).to(dtype) * prompt * change_mode
+        words = raw * (prompt - first - second)
         head0 = torch.stack((inputs_embeds[:, :, 0] * answer * real,
                              marker.to(dtype) * (first + second) / BOOK_SCALE,
                              words / BOOK_SCALE), dim=-1)
@@ -303,7 +329,7 @@ class MaskWriterDecoder(ConnectorDecoder):
     def state(self, values: torch.Tensor, query_len: int) -> torch.Tensor:
         """Embedding of the next cell's word, run length, row and column for the last ``query_len`` positions, from
         layer 0's value cache [B,kv,S,hd]."""
-        g, k = self.grid, self.grid // GRID
+        g, k, side = self.grid, self.grid // self.side, self.side
         b, _, s, hd = values.shape
         written = torch.cumsum(values[:, 0, :, 0], dim=1)[:, s - query_len:]
         cells = torch.round(written * BOOK_SCALE).to(torch.int64)  # [B,T]
@@ -317,19 +343,20 @@ class MaskWriterDecoder(ConnectorDecoder):
         queried = torch.cat((torch.zeros_like(named[:, :1]), named[:, 1:MASK_LABELS]), dim=1)  # others never "queried"
         change_mode = named[:, CHANGED_WORD:CHANGED_WORD + 1]  # [B,1]
         markers = torch.round(values[:, 0, :, 1] * BOOK_SCALE).to(torch.int64)  # [B,S]
-        slots = 2 * GRID * GRID
+        slots = 2 * side * side
         by_marker = (markers.unsqueeze(-1) == torch.arange(slots + 1)).to(values.dtype)  # [B,S,1+slots]
         tokens = torch.matmul(by_marker.transpose(1, 2), values[:, 1])  # [B,1+slots,hd]: packed labels per token
-        offsets = torch.arange(GRID, dtype=torch.int64)
-        seg_ids = 1 + band.unsqueeze(-1) * GRID + offsets  # [B,T,GRID]
-        chg_ids = seg_ids + GRID * GRID
+        offsets = torch.arange(side, dtype=torch.int64)
+        seg_ids = 1 + band.unsqueeze(-1) * side + offsets  # [B,T,side]
+        chg_ids = seg_ids + side * side
         t = query_len
 
         def row_labels(ids: torch.Tensor) -> torch.Tensor:
-            packed = torch.gather(tokens, 1, ids.reshape(b, t * GRID, 1).expand(b, t * GRID, hd))
-            labels = unpack_labels(packed[..., :k * k // 2]).reshape(b, t, GRID, k, k)  # [B,T,GRID,k rows,k cols]
-            pick = sub.reshape(b, t, 1, 1, 1).expand(b, t, GRID, 1, k)
-            return torch.gather(labels, 3, pick).reshape(b, t, g)  # [B,T,g]: the next cell's row
+            packed = torch.gather(tokens, 1, ids.reshape(b, t * side, 1).expand(b, t * side, hd))
+            labels = unpack_labels(packed[..., :(k * k + 1) // 2])[..., :k * k].reshape(b, t, side, k, k)  # [B,T,side,k rows,k cols]
+            pick = sub.reshape(b, t, 1, 1, 1).expand(b, t, side, 1, k)
+            # clamped: only an inconsistent cache (an export trace's random one) could hold other values
+            return torch.clamp(torch.gather(labels, 3, pick).reshape(b, t, g), 0, MASK_LABELS - 1)  # [B,T,g]: the next cell's row
 
         seg = row_labels(seg_ids)
         seg = seg * torch.gather(queried, 1, seg.reshape(b, t * g)).reshape(b, t, g).to(torch.int64)
@@ -343,7 +370,9 @@ class MaskWriterDecoder(ConnectorDecoder):
         run = torch.where(row < g, end - col, torch.zeros_like(col))
         word = torch.where(row < g, word, torch.zeros_like(word))
         row_end = ((end == g) & (row < g)).to(torch.int64)
-        return self.word(word) + self.run(run) + self.rows(row) + self.cols(col) + self.row_end(row_end)
+        label_token = self.label_token_ids[word]
+        end_token = self.end_token_ids[row_end, run]
+        return self.word(word) + self.run(run) + self.rows(row) + self.cols(col) + self.row_end(row_end), label_token, end_token, row >= g
 
     def forward(self, inputs_embeds, attention_mask, position_ids, past, prefix_len=None):
         cos, sin = self.rotary(position_ids)
@@ -356,38 +385,59 @@ class MaskWriterDecoder(ConnectorDecoder):
                                      connector if self.connector_layers > 0 else causal, past[0], head0, head1, head1_mask)
         x = inputs_embeds + h
         x = x + layer.mlp(layer.post_attention_layernorm(x))
-        x = x + self.state(present[1], query_len)
+        embedded, label_token, end_token, complete = self.state(present[1], query_len)
+        x = x + embedded
         presents = [present]
         for i in range(1, len(self.layers)):
             x, present = self.layers[i](x, cos, sin, connector if i < self.connector_layers else causal, past[i])
             presents.append(present)
-        return self.lm_head(self.norm(x)), presents
+        # The next token is a label word after a cell end or the prompt, else the end of the label's cell.
+        total = attention_mask.shape[1]
+        q_pos = torch.arange(query_len, device=attention_mask.device) + (total - query_len)
+        if prefix_len is None:
+            in_prompt = (q_pos[:1] == 0).view(1, 1)  # the prefill call
+        else:
+            in_prompt = q_pos[None, :] < prefix_len[:, None]
+        after_end = torch.round(inputs_embeds[:, :, 0] * BOOK_SCALE) > 0
+        target = torch.where(after_end | in_prompt, label_token, end_token)
+        target = torch.where(complete, self.eos_token_id.expand_as(target), target)
+        vocab = torch.arange(self.lm_head.out_features, device=inputs_embeds.device)
+        copy = (vocab == target.unsqueeze(-1)).to(inputs_embeds.dtype)
+        h = self.norm(x)
+        return self.lm_head(h) + copy * (self.copy_scale * torch.sigmoid(self.copy_gate(h))), presents
 
 
 class ExpertDecoder(nn.Module):
     """One expert (or the stage-1 dense decoder): token embeddings + connector decoder. With ``mask_grid`` (the
     pixel expert) the embeddings carry bookkeeping channels and the decoder is a ``MaskWriterDecoder``."""
 
-    def __init__(self, vocab_size: int, sizes: DemoSizes, mask_grid: int = 0, fixed_channels: Optional[torch.Tensor] = None):
+    def __init__(self, vocab_size: int, sizes: DemoSizes, mask_grid: int = 0, fixed_channels: Optional[torch.Tensor] = None,
+                 side: int = GRID, writer: Optional[nn.Module] = None):
         super().__init__()
         self.text_config = sizes.text_config(vocab_size)
-        if mask_grid:
+        if writer is not None:  # a decoder made elsewhere (demo_dense.BoxWriterDecoder) over fixed-channel embeddings
             assert fixed_channels is not None
             self.embed_tokens = FixedChannelEmbedding(vocab_size, sizes.hidden_size, fixed_channels)
-            self.decoder = MaskWriterDecoder(self.text_config, sizes.connector_layers, mask_grid)
+            self.decoder = writer
+        elif mask_grid:
+            assert fixed_channels is not None
+            self.embed_tokens = FixedChannelEmbedding(vocab_size, sizes.hidden_size, fixed_channels)
+            self.decoder = MaskWriterDecoder(self.text_config, sizes.connector_layers, mask_grid, side)
         else:
             self.embed_tokens = nn.Embedding(vocab_size, sizes.hidden_size)
             self.decoder = ConnectorDecoder(self.text_config, sizes.connector_layers)
 
     @classmethod
     def mask_writer_from(cls, dense: "ExpertDecoder", sizes: DemoSizes, mask_grid: int,
-                         fixed_channels: torch.Tensor) -> "ExpertDecoder":
-        """A pixel expert starting from a plain decoder's weights (its first embedding channels become fixed)."""
-        out = cls(dense.text_config.vocab_size, sizes, mask_grid, fixed_channels)
+                         fixed_channels: torch.Tensor, side: int = GRID, writer: Optional[nn.Module] = None) -> "ExpertDecoder":
+        """A pixel (or, with ``writer``, region) expert starting from a plain decoder's weights (its first embedding
+        channels become fixed)."""
+        out = cls(dense.text_config.vocab_size, sizes, mask_grid, fixed_channels, side, writer)
         with torch.no_grad():
             out.embed_tokens.embed.weight.copy_(dense.embed_tokens.weight[:, fixed_channels.shape[1]:])
         missing, unexpected = out.decoder.load_state_dict(dense.decoder.state_dict(), strict=False)
-        new = ("heads.", "word.", "run.", "rows.", "cols.", "row_end.")
+        new = ("heads.", "word.", "run.", "rows.", "cols.", "row_end.", "number.", "slot.", "copy_scale", "copy_gate.", "number_ids",
+               "label_token_ids", "end_token_ids", "eos_token_id")
         assert not unexpected and all(k.startswith(new) for k in missing), (missing, unexpected)
         return out
 
@@ -410,9 +460,9 @@ class ExportableVlm(nn.Module):
     """The attributes tiny_llava's ``export_onnx`` and ``greedy_generate`` use (cfg, vision, embed_tokens,
     decoder, merge_image_features) over a shared encoder and one expert."""
 
-    def __init__(self, encoder: ConvVisionEncoder, expert: ExpertDecoder, encoder_channels: int):
+    def __init__(self, encoder: nn.Module, expert: ExpertDecoder, encoder_channels: int, side: int = GRID):
         super().__init__()
-        vision = tl.VisionConfig(image_size=IMAGE_SIZE, patch_size=IMAGE_SIZE // GRID, hidden_size=encoder_channels)
+        vision = tl.VisionConfig(image_size=IMAGE_SIZE, patch_size=IMAGE_SIZE // side, hidden_size=encoder_channels)
         self.cfg = tl.LlavaConfig(text=expert.text_config, vision=vision)
         self.vision = encoder
         self.embed_tokens = expert.embed_tokens

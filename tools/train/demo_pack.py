@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -17,6 +17,7 @@ import random
 
 import numpy as np
 
+from demo_dense import DENSE_SIDE
 from demo_data import ASPECTS, QUESTION_TYPES, SCENE_CLASSES, SCENE_NAMES, Dataset, class_map, read_png, to_pixel_values
 from demo_model import (GRID, IMAGE_SIZE, ConvVisionEncoder, MaskWriterDecoder, DemoSizes, ExportableVlm, ExpertDecoder,
                         QuestionClassifier, SceneClassifier, SceneHead, count_parameters)
@@ -24,6 +25,9 @@ from demo_tasks import (EXPERT_ASPECT, EXPERT_PROMPTS, EXPERT_QUESTION_TYPES, GE
                         MASK_CELL_SHARE, MASK_GRID, MAX_BOXES, TASK_PROMPTS, TWO_IMAGE_TASKS, Encoder,
                         change_caption_task, change_mask_grid, change_mask_task, classification_task, grounding_task,
                         referring_task, render_template, segmentation_task)
+
+# The experts of finer granularity read the dense encoder (demo_dense) when the pack has one.
+FINE_EXPERTS = ("region", "pixel")
 
 PACK_NAME = "rsmoe-demo"
 PACK_VERSION = "1.0.0"
@@ -68,6 +72,14 @@ class PackInputs:
     schedule: dict
     times: Dict[str, float]
     started: float
+    fine_encoder: Optional[torch.nn.Module] = None  # the region and pixel experts' own encoder (demo_dense)
+    fine_report: Optional[dict] = None
+
+    def encoder_of(self, name: str) -> Tuple[torch.nn.Module, int]:
+        """An expert's vision encoder and its tokens per image side."""
+        if self.fine_encoder is not None and name in FINE_EXPERTS:
+            return self.fine_encoder, DENSE_SIDE
+        return self.encoder, GRID
 
 
 def max_new_tokens(ds: Dataset, tok: tl.WordTokenizer, dense: bool) -> int:
@@ -124,12 +136,13 @@ def expert_aspects(name: str) -> List[str]:
 
 
 def export_expert(p: PackInputs, name: str, model_dir: str) -> ExportableVlm:
-    model = ExportableVlm(p.encoder, p.experts[name], p.sizes.encoder_channels[-1]).eval()
+    encoder, side = p.encoder_of(name)
+    model = ExportableVlm(encoder, p.experts[name], p.sizes.hidden_size if side != GRID else p.sizes.encoder_channels[-1], side).eval()
     os.makedirs(model_dir, exist_ok=True)
     tl.export_onnx(model, os.path.join(model_dir, "onnx"))
     config = model.cfg.to_hf_dict()
     config["vision_config"] = {
-        "model_type": "rsmoe_conv", "image_size": IMAGE_SIZE, "num_channels": 3, "grid": GRID,
+        "model_type": "rsmoe_conv" if side == GRID else "rsmoe_dense_conv", "image_size": IMAGE_SIZE, "num_channels": 3, "grid": side,
         "channels": list(p.sizes.encoder_channels), "hidden_size": p.sizes.encoder_channels[-1],
     }
     config["rsmoe"] = {
@@ -246,7 +259,7 @@ def golden_cases(p: PackInputs, models: Dict[str, ExportableVlm], golden_dir: st
 
     def case(name: str, task: str, files: List[str], source: str, prompt: str, max_new: int) -> dict:
         rendered = tl.render_prompt(prompt, len(files))
-        ids = tl.expand_image_tokens(p.tok.encode(rendered), p.tok.id(tl.IMAGE), GRID * GRID)
+        ids = tl.expand_image_tokens(p.tok.encode(rendered), p.tok.id(tl.IMAGE), p.encoder_of(name)[1] ** 2)
         result = greedy(models[name], ids, pixels(files), max_new)
         out = {"expert": name, "task": task, "image": files[0], "images": files, "source": source, "prompt": prompt,
                "rendered_prompt": rendered, "input_ids": ids, "max_new_tokens": max_new, "greedy_tokens": result.tokens,
@@ -316,8 +329,13 @@ def golden_cases(p: PackInputs, models: Dict[str, ExportableVlm], golden_dir: st
     return cases
 
 
+def encoder_id_of(p: PackInputs, name: str) -> str:
+    if p.fine_encoder is not None and name in FINE_EXPERTS:
+        return f"{PACK_NAME}@{PACK_VERSION}/dense-conv-encoder-{p.variant}"
+    return f"{PACK_NAME}@{PACK_VERSION}/shared-conv-encoder-{p.variant}"
+
+
 def manifest(p: PackInputs, generic: bool = False) -> dict:
-    encoder_id = f"{PACK_NAME}@{PACK_VERSION}/shared-conv-encoder-{p.variant}"
     experts = []
     for name in p.experts:
         if name == "dense" or (generic and name in EXPERT_PROMPTS):
@@ -329,7 +347,7 @@ def manifest(p: PackInputs, generic: bool = False) -> dict:
             "id": name,
             "description": IMAGE_LEVEL_DESCRIPTION if name == "theme" and p.variant == "two-stage" else EXPERT_DESCRIPTIONS[name],
             "model": name,
-            "encoderId": encoder_id,
+            "encoderId": encoder_id_of(p, name),
         }
         if name in GRANULARITY:
             entry["granularity"] = GRANULARITY[name]
@@ -360,12 +378,15 @@ def write_pack(p: PackInputs) -> None:
         shutil.rmtree(p.out)
     os.makedirs(p.out)
     models = {name: export_expert(p, name, os.path.join(p.out, name)) for name in p.experts}
-    encoders = {sha256(os.path.join(p.out, name, "onnx", "vision_encoder.onnx")) for name in p.experts}
-    if len(encoders) != 1:
-        raise RuntimeError("the experts' vision_encoder.onnx files differ")
+    # Experts that declare one encoderId must hold byte-identical encoders (the mesh shares their features).
+    by_id: Dict[str, set] = {}
+    for name in p.experts:
+        by_id.setdefault(encoder_id_of(p, name), set()).add(sha256(os.path.join(p.out, name, "onnx", "vision_encoder.onnx")))
+    if any(len(files) != 1 for files in by_id.values()):
+        raise RuntimeError("experts with one encoderId hold different vision_encoder.onnx files")
     export_router(p, os.path.join(p.out, "router"))
     # The scene classifier preprocesses images exactly as the experts' shared encoder does.
-    tl.write_json(os.path.join(p.out, "router", "preprocessor_config.json"), tl.preprocessor_config_dict(next(iter(models.values())).cfg))
+    tl.write_json(os.path.join(p.out, "router", "preprocessor_config.json"), tl.preprocessor_config_dict(models[next(iter(p.experts))].cfg))
     tl.write_json(os.path.join(p.out, "pack.json"), manifest(p))
     if p.variant == "two-stage":
         tl.write_json(os.path.join(p.out, "pack.generic.json"), manifest(p, generic=True))

@@ -417,3 +417,11 @@ def change_mask_grid(pair: ChangePair) -> np.ndarray:
 
 def change_mask_task(row: int, row2: int, grid: np.ndarray) -> Task:
     return Task(row, TASK_PROMPTS["pixel"]["change_mask"], mask_text(grid, [MASK_BACKGROUND, CHANGED]), "change_mask", row2)
+
+
+def mask_copy_tokens(tok: tl.WordTokenizer, grid: int) -> Tuple[List[int], List[List[int]], int]:
+    """The pixel expert's copy targets (demo_model.MaskWriterDecoder.set_copy_tokens): label word ids (others, the
+    object classes, changed), cell-end ids by (ends the row, run) and EOS."""
+    labels = [tok.id(MASK_BACKGROUND)] + [tok.id(c) for c in OBJECT_CLASSES] + [tok.id(CHANGED)]
+    ends = [[-1] + [tok.id(f"*{n}{end}") for n in range(1, grid + 1)] for end in (",", tl.NEWLINE)]
+    return labels, ends, tok.id(tl.EOS)

@@ -45,10 +45,12 @@ import numpy as np  # noqa: E402
 
 from demo_data import (OBJECT_CLASSES, QUESTION_TYPES, Dataset, attach_change_pairs, check_disjoint, class_map,  # noqa: E402
                        load_dataset, pair_image_indices, synthesize, synthesize_change_pairs, to_pixel_values)
+from demo_dense import (DENSE_SIDE, BoxHeads, BoxWriterDecoder, DenseVisionEncoder, box_iou, colours_of,  # noqa: E402
+                        detection_targets, head_boxes, number_token_ids, query_ids, region_fixed_channels, train_dense)
 from demo_eval import evaluate, evaluate_tasks  # noqa: E402
 from demo_model import (GRID, MASK_LABELS, AuxHeads, ConvVisionEncoder, DemoSizes, ExpertDecoder, MaskHeads,  # noqa: E402
                         QuestionClassifier, SceneHead)
-from demo_tasks import (EXPERTS, MASK_GRID, PACK_EXPERTS, Encoder, Task, any_vqa_task, batch_features, build_tokenizer,  # noqa: E402
+from demo_tasks import (EXPERTS, MASK_GRID, mask_copy_tokens, PACK_EXPERTS, Encoder, Task, any_vqa_task, batch_features, box_text, build_tokenizer,  # noqa: E402
                         change_caption_task, change_mask_grid, change_mask_task, classification_task, fixed_channels,
                         grid_labels, grid_to_tokens, tokens_to_grid,
                         expert_caption_task, expert_vqa_task, generic_caption_task, grounding_task, make_batch,
@@ -70,19 +72,20 @@ class Schedule:
     eval_images: int
     pairs: Dict[str, int]  # change pairs per split (two-stage only)
     region_steps: int  # stage 2 of the region expert
-    mask_head_steps: int  # stage 2 of the pixel expert, its mask heads
     pixel_steps: int  # stage 2 of the pixel expert, its language model
     pixel_batch: int  # segmentation masks per pixel step (and half as many change masks)
     pair_batch: int  # change pairs per stage-1 / theme step
+    fine_steps: int  # the region and pixel experts' encoder with its heads
+    fine_batch: int  # images per step of it (and a quarter as many change pairs)
 
 
 SCHEDULES = {
     "full": Schedule(images=16000, stage1_steps=800, dense_steps=550, stage2_steps=300, batch=32, eval_images=400,
-                     pairs={"train": 3200, "val": 200, "test": 10}, region_steps=400, mask_head_steps=2000, pixel_steps=150, pixel_batch=8,
-                     pair_batch=8),
+                     pairs={"train": 3200, "val": 200, "test": 10}, region_steps=400, pixel_steps=150, pixel_batch=8,
+                     pair_batch=8, fine_steps=1200, fine_batch=48),
     "quick": Schedule(images=600, stage1_steps=30, dense_steps=20, stage2_steps=10, batch=16, eval_images=40,
-                      pairs={"train": 40, "val": 10, "test": 4}, region_steps=10, mask_head_steps=20, pixel_steps=10, pixel_batch=4,
-                      pair_batch=4),
+                      pairs={"train": 40, "val": 10, "test": 4}, region_steps=10, pixel_steps=10, pixel_batch=4,
+                      pair_batch=4, fine_steps=20, fine_batch=16),
 }
 
 
@@ -211,7 +214,8 @@ class Stage2Data:
 # Stage-2 tasks of each expert, for the images and change pairs of one step: (chosen image indices, their feature
 # rows, chosen pairs, rng) -> tasks with rows into Stage2Data.features.
 def stage2_tasks(name: str, ds: Dataset, data: Stage2Data, chosen: List[int], pairs: List[int],
-                 rng: random.Random, pixel_batch: int) -> List[Task]:
+                 rng: random.Random, pixel_batch: int, box_heads: Optional[BoxHeads] = None,
+                 colours: Tuple[str, ...] = ()) -> List[Task]:
     rows = [data.rows_of[i] for i in chosen]
     if name in EXPERTS:
         tasks = [expert_caption_task(name, r, ds.scenes[i], rng) for r, i in zip(rows, chosen)]
@@ -221,9 +225,14 @@ def stage2_tasks(name: str, ds: Dataset, data: Stage2Data, chosen: List[int], pa
             tasks += [change_caption_task(*data.pair_rows[k], ds.pairs[k]) for k in pairs]
         return tasks
     if name == "region":
-        tasks = ([grounding_task(r, ds.scenes[i], rng) for r, i in zip(rows, chosen)]
-                 + [referring_task(r, ds.scenes[i], rng) for r, i in zip(rows, chosen)])
-        return [t for t in tasks if t is not None]
+        # Grounding answers are the box the writer's heads find (the language model learns to write it).
+        grounding = [t for t in (grounding_task(r, ds.scenes[i], rng) for r, i in zip(rows, chosen)) if t is not None]
+        if grounding:
+            ids = [query_ids(t.prompt[len("[VG] "):], colours) for t in grounding]
+            boxes = head_boxes(box_heads, data.features[[t.row for t in grounding]], [c for c, _ in ids], [c for _, c in ids])
+            for t, box in zip(grounding, boxes):
+                t.answer = box_text(box)
+        return grounding + [t for t in (referring_task(r, ds.scenes[i], rng) for r, i in zip(rows, chosen)) if t is not None]
     if name == "pixel":
         return ([segmentation_task(r, data.class_maps[i], ds.scenes[i], rng, data.seg_cells[r])
                  for r, i in zip(rows[:pixel_batch], chosen)]
@@ -232,9 +241,14 @@ def stage2_tasks(name: str, ds: Dataset, data: Stage2Data, chosen: List[int], pa
 
 
 def train_expert(name: str, ds: Dataset, enc: Encoder, data: Stage2Data, expert: ExpertDecoder, steps: int,
-                 batch: int, pair_batch: int, seed: int, pixel_batch: int = 0, peak_lr: float = 1e-3) -> None:
-    """Stage 2: one expert on cached features of the frozen encoder, on its own tasks (``stage2_tasks``)."""
-    opt = torch.optim.AdamW(expert.parameters(), lr=peak_lr, weight_decay=0.01)
+                 batch: int, pair_batch: int, seed: int, pixel_batch: int = 0, peak_lr: float = 1e-3,
+                 colours: Tuple[str, ...] = ()) -> None:
+    """Stage 2: one expert on cached features of the frozen encoder, on its own tasks (``stage2_tasks``). A writer's
+    heads (trained before) stay frozen."""
+    heads = getattr(expert.decoder, "heads", None)
+    if heads is not None:
+        heads.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in expert.parameters() if p.requires_grad], lr=peak_lr, weight_decay=0.01)
     sampler, rng = Sampler(ds.indices("train"), seed), random.Random(seed + 1)
     pair_sampler = Sampler(sorted(data.pair_rows), seed + 2) if pair_batch else None
     expert.train()
@@ -242,58 +256,100 @@ def train_expert(name: str, ds: Dataset, enc: Encoder, data: Stage2Data, expert:
     for step in range(steps):
         chosen = sampler.take(batch)
         pairs = pair_sampler.take(pair_batch) if pair_sampler else []
-        loss = task_loss(expert, data.features, stage2_tasks(name, ds, data, chosen, pairs, rng, pixel_batch), enc)
+        loss = task_loss(expert, data.features, stage2_tasks(name, ds, data, chosen, pairs, rng, pixel_batch, heads, colours), enc)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr, warmup=30)
-        skipped += not finite_step(opt, loss, list(expert.parameters()))
+        skipped += not finite_step(opt, loss, [p for p in expert.parameters() if p.requires_grad])
         if step % 50 == 0 or step == steps - 1:
             log(f"stage 2 {name} step {step + 1}/{steps} loss {loss.item():.3f} {time.time() - start:.0f}s"
                 + (f", {skipped} non-finite steps skipped" if skipped else ""))
 
 
-def train_mask_heads(heads: MaskHeads, ds: Dataset, data: Stage2Data, steps: int, seed: int, batch: int = 128) -> None:
-    """Stage 2 of the pixel expert, part 1: its mask heads on the frozen encoder's features — per image token, the
-    label of each cell under it (others or the object class covering most of it, by the mask-text rule) and, for a
-    token of a change pair, whether each cell changed — with class-balanced cross-entropy."""
+@dataclass
+class FineStage:
+    """The region and pixel experts' encoder, its trained heads and its cached training features."""
+    encoder: DenseVisionEncoder
+    mask_heads: MaskHeads
+    box_heads: BoxHeads
+    colours: Tuple[str, ...]
+    data: Stage2Data
+    report: Dict[str, float]
+
+
+def train_fine_stage(ds: Dataset, class_maps: np.ndarray, sizes: DemoSizes, sched: Schedule, seed: int) -> FineStage:
+    """The dense encoder and its heads on dense targets (cells of the mask-text rule, changed cells, box centres),
+    then its features of the training images and pairs, labelled by the mask heads for the pixel expert's language
+    model; the heads' own scores on the val split go into the report."""
     torch.manual_seed(seed)
-    train_idx = ds.indices("train")
-    targets = torch.from_numpy(np.stack([grid_to_tokens(grid_labels(data.class_maps[i], MASK_LABELS, MASK_GRID), GRID)
-                                         for i in train_idx]))  # [N,16,cells]
-    freq = torch.bincount(targets.flatten(), minlength=MASK_LABELS).to(torch.float32)
-    weight = torch.clamp((freq.max() / torch.clamp(freq, min=1.0)) ** 0.5, max=8.0)
-    pairs = sorted(data.pair_rows)
-    before = data.features[[data.pair_rows[k][0] for k in pairs]]
-    after = data.features[[data.pair_rows[k][1] for k in pairs]]
-    change_targets = torch.from_numpy(np.stack([grid_to_tokens(data.change_grids[k], GRID) for k in pairs]))
-    change_freq = torch.bincount(change_targets.flatten(), minlength=2).to(torch.float32)
-    change_weight = torch.clamp((change_freq.max() / torch.clamp(change_freq, min=1.0)) ** 0.5, max=8.0)
-    opt = torch.optim.AdamW(heads.parameters(), lr=2e-3, weight_decay=0.01)
-    rng = random.Random(seed)
-    heads.train()
+    colours = tuple(colours_of(ds))
+    encoder = DenseVisionEncoder(sizes.hidden_size)
+    mask_heads = MaskHeads(sizes.hidden_size, MASK_GRID, side=DENSE_SIDE)
+    box_heads = BoxHeads(sizes.hidden_size, len(colours))
+    used = ds.indices("train") + ds.indices("val")
+    seg = np.zeros((len(ds.scenes), DENSE_SIDE ** 2, (MASK_GRID // DENSE_SIDE) ** 2), dtype=np.int64)
+    det = [np.zeros((len(ds.scenes), DENSE_SIDE ** 2, 16), dtype=np.int64),
+           np.full((len(ds.scenes), DENSE_SIDE ** 2, 16), -100, dtype=np.int64),
+           np.zeros((len(ds.scenes), DENSE_SIDE ** 2, 16, 4), dtype=np.float32)]
+    for i in used:
+        seg[i] = grid_to_tokens(grid_labels(class_maps[i], MASK_LABELS, MASK_GRID), DENSE_SIDE)
+        for a, t in zip(det, detection_targets(ds.scenes[i], colours)):
+            a[i] = t
+    change = {k: grid_to_tokens(change_mask_grid(ds.pairs[k]), DENSE_SIDE) for k in ds.pair_indices("train") + ds.pair_indices("val")}
+    train_change = {k: change[k] for k in ds.pair_indices("train")}
     start = time.time()
-    for step in range(steps):
-        rows = rng.sample(range(len(train_idx)), min(batch, len(train_idx)))
-        logits = heads.segment_logits(data.features[rows])
-        loss = F.cross_entropy(logits.reshape(-1, MASK_LABELS), targets[rows].reshape(-1), weight=weight)
-        chosen = rng.sample(range(len(pairs)), min(batch // 2, len(pairs)))
-        change = heads.change_logits(before[chosen], after[chosen])
-        loss = loss + F.cross_entropy(change.reshape(-1, 2), change_targets[chosen].reshape(-1), weight=change_weight)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, 2e-3, warmup=50)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 200 == 0 or step == steps - 1:
-            log(f"stage 2 pixel mask heads step {step + 1}/{steps} loss {loss.item():.3f} {time.time() - start:.0f}s")
-    heads.eval()
+    train_dense(encoder, mask_heads, box_heads, ds, seg, train_change, tuple(det), sched.fine_steps, sched.fine_batch,
+                sched.fine_batch // 4, seed, log)
+    log(f"dense encoder trained in {time.time() - start:.0f}s")
+    report = fine_heads_report(ds, encoder, mask_heads, box_heads, colours, seg, change)
+    log("dense heads on val: " + json.dumps(report))
+    with torch.backends.mkldnn.flags(enabled=True):  # see train_dense
+        data = stage2_data(encoder, ds, class_maps)
     with torch.no_grad():
-        n = len(train_idx)
-        seg = torch.cat([heads.segment_logits(data.features[i:min(i + 512, n)]).argmax(-1) for i in range(0, n, 512)])
-        change = heads.change_logits(before, after).argmax(-1)
-    data.seg_cells = np.stack([tokens_to_grid(c, GRID) for c in seg.numpy()])
-    data.change_cells = {k: tokens_to_grid(c, GRID) for k, c in zip(pairs, change.numpy())}
-    agree = float((seg == targets).to(torch.float32).mean())
-    log(f"stage 2 pixel mask heads: {100 * agree:.1f}% of training cells as the mask-text rule labels them")
+        n = len(ds.indices("train"))
+        cells = torch.cat([mask_heads.segment_logits(data.features[i:min(i + 512, n)]).argmax(-1) for i in range(0, n, 512)])
+        pairs = sorted(data.pair_rows)
+        before = data.features[[data.pair_rows[k][0] for k in pairs]]
+        after = data.features[[data.pair_rows[k][1] for k in pairs]]
+        changed = mask_heads.change_logits(before, after).argmax(-1)
+    data.seg_cells = np.stack([tokens_to_grid(c, DENSE_SIDE) for c in cells.numpy()])
+    data.change_cells = {k: tokens_to_grid(c, DENSE_SIDE) for k, c in zip(pairs, changed.numpy())}
+    return FineStage(encoder, mask_heads, box_heads, colours, data, report)
+
+
+@torch.no_grad()
+def fine_heads_report(ds: Dataset, encoder: DenseVisionEncoder, mask_heads: MaskHeads, box_heads: BoxHeads,
+                      colours: Tuple[str, ...], seg: np.ndarray, change: Dict[int, np.ndarray]) -> Dict[str, float]:
+    """The heads alone on val: cell accuracy and cell-level mIoU (all classes), changed-cell F1, and the grounding
+    Acc@0.5 of the box the writer would copy for each object's class (and colour)."""
+    val = ds.indices("val")[:400]
+    features = torch.cat([encoder(to_pixel_values(ds.images[val[i:i + 200]])) for i in range(0, len(val), 200)])
+    pred = mask_heads.segment_logits(features).argmax(-1).numpy()
+    truth = seg[val]
+    inter = [np.sum((pred == c) & (truth == c)) for c in range(MASK_LABELS)]
+    union = [np.sum((pred == c) | (truth == c)) for c in range(MASK_LABELS)]
+    ious = [i / u for i, u in zip(inter, union) if u > 0]
+    vp = ds.pair_indices("val")
+    images = ds.pair_images[vp]
+    changed = mask_heads.change_logits(encoder(to_pixel_values(images[:, 0])), encoder(to_pixel_values(images[:, 1]))).argmax(-1).numpy()
+    ct = np.stack([change[k] for k in vp])
+    tp, fp, fn = np.sum((changed == 1) & (ct == 1)), np.sum((changed == 1) & (ct == 0)), np.sum((changed == 0) & (ct == 1))
+    rng = random.Random(5)
+    rows, cls, col, refs = [], [], [], []
+    for r, i in enumerate(val):
+        t = grounding_task(r, ds.scenes[i], rng)
+        if t is None:
+            continue
+        c, k = query_ids(t.prompt[len("[VG] "):], colours)
+        rows.append(r)
+        cls.append(c)
+        col.append(k)
+        refs.append([[v * 100.0 / 128 for v in o.box] for o in ds.scenes[i].objects
+                     if o.cls + 1 == c and (k == 0 or colours[k - 1].split()[-1] == o.colour.split()[-1])])
+    boxes = head_boxes(box_heads, features[rows], cls, col)
+    hits = [max((box_iou(b, ref) for ref in rr), default=0.0) >= 0.5 for b, rr in zip(boxes, refs)]
+    return {"cell accuracy": round(100.0 * float(np.mean(pred == truth)), 1), "cell mIoU": round(100.0 * float(np.mean(ious)), 1),
+            "changed-cell F1": round(100.0 * 2 * tp / max(1, 2 * tp + fp + fn), 1),
+            "head grounding acc@0.5": round(100.0 * sum(hits) / max(1, len(hits)), 1)}
 
 
 def train_question_classifier(ds: Dataset, enc: Encoder, seed: int, steps: int = 300) -> QuestionClassifier:
@@ -408,6 +464,8 @@ def main() -> None:
         attach_change_pairs(ds, pairs_dir)
     tok = build_tokenizer(ds)
     enc = Encoder(tok, GRID * GRID)
+    fine_enc = Encoder(tok, DENSE_SIDE * DENSE_SIDE)  # prompts of the region and pixel experts (their own encoder)
+    fine = None
     log(f"data: {len(ds.scenes)} scenes ({len(ds.indices('train'))} train), {len(ds.pairs)} change pairs "
         f"({len(ds.pair_indices('train'))} train), vocabulary {len(tok)} words")
 
@@ -437,17 +495,24 @@ def main() -> None:
         start = time.time()
         data = stage2_data(encoder, ds, class_maps)
         check_finite("the stage-1 image features", [data.features])
+        t = time.time()
+        fine = train_fine_stage(ds, class_maps, sizes, sched, args.seed + 20)
+        times["stage 2 dense encoder"] = time.time() - t
         experts = {}
         for k, name in enumerate(PACK_EXPERTS):
             t = time.time()
             if name == "pixel":
-                experts[name] = ExpertDecoder.mask_writer_from(dense, sizes, MASK_GRID, fixed_channels(tok))
-                train_mask_heads(experts[name].decoder.heads, ds, data, sched.mask_head_steps, args.seed + 10 + k)
-                train_expert(name, ds, enc, data, experts[name], sched.pixel_steps, sched.pixel_batch,
+                experts[name] = ExpertDecoder.mask_writer_from(dense, sizes, MASK_GRID, fixed_channels(tok), side=DENSE_SIDE)
+                experts[name].decoder.heads.load_state_dict(fine.mask_heads.state_dict())
+                experts[name].decoder.set_copy_tokens(*mask_copy_tokens(tok, MASK_GRID))
+                train_expert(name, ds, fine_enc, fine.data, experts[name], sched.pixel_steps, sched.pixel_batch,
                              sched.pixel_batch // 2, args.seed + 10 + k, pixel_batch=sched.pixel_batch)
             elif name == "region":
-                experts[name] = copy.deepcopy(dense)
-                train_expert(name, ds, enc, data, experts[name], sched.region_steps, sched.batch, 0, args.seed + 10 + k)
+                writer = BoxWriterDecoder(dense.text_config, sizes.connector_layers, len(fine.colours), number_token_ids(tok))
+                experts[name] = ExpertDecoder.mask_writer_from(dense, sizes, 0, region_fixed_channels(tok, fine.colours), writer=writer)
+                writer.heads.load_state_dict(fine.box_heads.state_dict())
+                train_expert(name, ds, fine_enc, fine.data, experts[name], sched.region_steps, sched.batch, 0,
+                             args.seed + 10 + k, colours=fine.colours)
             else:
                 experts[name] = copy.deepcopy(dense)
                 train_expert(name, ds, enc, data, experts[name], sched.stage2_steps, sched.batch,
@@ -467,7 +532,7 @@ def main() -> None:
         train_joint("dense", ds, enc, encoder, scene_head, experts, {"dense": dense_tasks},
                     sched.dense_steps, sched.batch, args.seed)
         times["dense"] = time.time() - start
-    for m in [encoder, scene_head, *experts.values()]:
+    for m in [encoder, scene_head, *experts.values()] + ([fine.encoder] if fine else []):
         m.eval()
 
     start = time.time()
@@ -479,7 +544,9 @@ def main() -> None:
     task_max_new = demo_pack.task_max_new_tokens(ds, enc, args.seed) if args.variant == "two-stage" else {}
     report = evaluate(ds, val, encoder, scene_head, experts, enc, max_new)
     if args.variant == "two-stage":
-        report.update(evaluate_tasks(ds, val, ds.pair_indices("val"), encoder, experts, enc, task_max_new, args.seed + 99))
+        report.update(evaluate_tasks(ds, val, ds.pair_indices("val"), encoder, experts, enc, task_max_new, args.seed + 99,
+                                     dense_encoder=fine.encoder, dense_enc=fine_enc))
+        report["dense heads"] = fine.report
     times["validation"] = time.time() - start
     log("validation: " + json.dumps(report))
 
@@ -489,7 +556,7 @@ def main() -> None:
         encoder=encoder, scene_head=scene_head, question_classifier=question_classifier, experts=experts,
         sizes=sizes, max_new_tokens=max_new, task_max_new_tokens=task_max_new, validation=report, disjoint=disjoint,
         schedule=sched.__dict__,
-        times=times, started=t0))
+        times=times, started=t0, fine_encoder=fine.encoder if fine else None, fine_report=fine.report if fine else None))
     times["export"] = time.time() - start
     log(f"wrote {args.out} in {time.time() - t0:.0f}s total")
     if not args.skip_parity:

@@ -19,8 +19,8 @@ export function isPlaygroundPath(path: string): boolean {
 
 /**
  * The web playground at `/`: one HTML page, one plain script and one stylesheet, read once at start. The page
- * uses the public HTTP API (GET /v1/experts; the task endpoints as server-sent events), so it needs no route of
- * its own beyond these files, and fetches nothing from outside the gateway.
+ * uses the public HTTP API (GET /v1/experts; the task endpoints as server-sent events; /v1/scenes for a whole
+ * scene), so it needs no route of its own beyond these files, and fetches nothing from outside the gateway.
  */
 @ApiExcludeController()
 @Controller()

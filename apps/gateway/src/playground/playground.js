@@ -1,6 +1,8 @@
 // The gateway's playground: plain browser JavaScript, no build step, nothing fetched from outside the gateway.
 // It uses the public HTTP API: GET /v1/experts, and the task endpoints with `Accept: text/event-stream`
-// (server-sent events: `partial` as each expert finishes, then `result`, or `error`).
+// (server-sent events: `partial` as each expert finishes, then `result`, or `error`); for a whole scene,
+// POST /v1/scenes, GET /v1/scenes/{id} every second until it ends (DELETE to cancel), then its preview.png
+// and geojson.
 'use strict';
 
 (() => {
@@ -23,6 +25,13 @@
     referring: ['box', 'Box x1,y1,x2,y2 (pixels)', '10,10,120,90'],
     segmentation: ['classes', 'Classes (comma-separated) or a phrase', 'building, water'],
   };
+  /** The tasks a whole scene takes (POST /v1/scenes `tasks`); each is offered when the pack serves it. */
+  const SCENE_TASKS = ['caption', 'classification', 'grounding', 'segmentation'];
+  /** How often a running scene's progress is read (GET /v1/scenes/{id} answers `Retry-After: 1`), ms. */
+  const SCENE_POLL_MS = 1000;
+  const SCENE_ENDS = ['done', 'failed', 'cancelled'];
+  // The scene preview's colours (libs/scenes/src/scene-preview.ts), so that a scene's legend matches its preview:
+  // mask class i (from 1) takes PALETTE[(i − 1) % n], box or grounding phrase j PALETTE[j % n].
   const PALETTE = [
     [230, 25, 75],
     [60, 180, 75],
@@ -32,11 +41,20 @@
     [145, 30, 180],
     [70, 240, 240],
     [240, 50, 230],
+    [210, 245, 60],
+    [250, 190, 212],
+    [0, 128, 128],
+    [220, 190, 255],
+    [170, 110, 40],
+    [255, 250, 200],
   ];
 
-  const files = { image: undefined, after: undefined };
+  const files = { image: undefined, after: undefined, scene: undefined };
   let picture; // the ImageBitmap of the image shown, when the browser can decode it
   let running; // the AbortController of the request under way
+  let sceneId; // the scene under way, from its 202 until it ends: what Cancel sends DELETE for
+  let scenePreview; // the ImageBitmap of the last scene's preview (its overlays drawn by the mesh)
+  let geojsonUrl; // the blob URL behind the last scene's GeoJSON link
 
   const setState = (state) => (document.body.dataset.state = state);
   const showError = (message) => {
@@ -48,6 +66,9 @@
     return key ? { Authorization: `Bearer ${key}` } : {};
   };
   const ms = (value) => (typeof value === 'number' ? `${Math.round(value)} ms` : '');
+  const seconds = (value) => (value < 60 ? `${Math.ceil(value)} s` : `${Math.floor(value / 60)} min ${Math.round(value % 60)} s`);
+  const percent = (fraction) => `${(100 * fraction).toFixed(1)}%`;
+  const sceneTaskBoxes = () => [...document.querySelectorAll('input[name="scene-task"]')];
 
   function askForKey(message) {
     $('auth').hidden = false;
@@ -80,7 +101,11 @@
       list.experts.flatMap((expert) => (expert.tasks.length > 0 ? expert.tasks : ['caption', 'vqa'])).map((task) => (task.startsWith('change_') ? 'change' : task)),
     );
     const select = $('task');
-    for (const option of select.options) option.disabled = !served.has(option.value);
+    for (const option of select.options) option.disabled = option.value === 'scene' ? !SCENE_TASKS.some((task) => served.has(task)) : !served.has(option.value);
+    for (const box of sceneTaskBoxes()) {
+      box.disabled = !served.has(box.value);
+      if (box.disabled) box.checked = false;
+    }
     if (select.selectedOptions[0]?.disabled) select.value = [...select.options].find((option) => !option.disabled)?.value ?? 'caption';
     onTaskChange();
     setState('ready');
@@ -101,12 +126,21 @@
     }
     $('drop-after').hidden = task !== 'change';
     $('drop-image').querySelector('.drop-title').textContent = task === 'change' ? 'Before' : 'Image';
+    // A whole scene has its own file, options and result pane; the canvas shows the mode's own picture.
+    const scene = task === 'scene';
+    const wasScene = !$('drop-scene').hidden;
+    for (const id of ['drop-scene', 'scene-options', 'scene-result']) $(id).hidden = !scene;
+    for (const id of ['drop-image', 'single-result']) $(id).hidden = scene;
+    if (scene !== wasScene) {
+      $('answer').textContent = '';
+      if (scene) drawScene();
+      else draw();
+    }
   }
 
   async function setFile(field, file) {
     files[field] = file;
-    const zone = $(field === 'image' ? 'drop-image' : 'drop-after');
-    zone.querySelector('.drop-hint').textContent = `${file.name} (${Math.round(file.size / 1024)} KiB)`;
+    $(`drop-${field}`).querySelector('.drop-hint').textContent = `${file.name} (${Math.round(file.size / 1024)} KiB)`;
     if (field !== 'image') return;
     picture = undefined;
     try {
@@ -163,16 +197,32 @@
     }
     layerContext.putImageData(pixels, 0, 0);
     context.drawImage(layer, 0, 0, context.canvas.width, context.canvas.height);
-    const legend = $('legend');
     for (const entry of mask.classes) {
-      if (entry.index === 0) continue;
-      const [r, g, b] = PALETTE[(entry.index - 1) % PALETTE.length];
-      const item = document.createElement('span');
-      const swatch = document.createElement('i');
-      swatch.style.background = `rgb(${r}, ${g}, ${b})`;
-      item.append(swatch, `${entry.name} ${(100 * entry.areaFraction).toFixed(1)}%`);
-      legend.append(item);
+      if (entry.index !== 0) addLegend(PALETTE[(entry.index - 1) % PALETTE.length], `${entry.name} ${percent(entry.areaFraction)}`);
     }
+  }
+
+  /** One colour swatch and its text under the canvas. */
+  function addLegend([r, g, b], text) {
+    const item = document.createElement('span');
+    const swatch = document.createElement('i');
+    swatch.style.background = `rgb(${r}, ${g}, ${b})`;
+    item.append(swatch, text);
+    $('legend').append(item);
+  }
+
+  /** The last scene's preview, or a blank canvas before one is done. */
+  function drawScene() {
+    const canvas = $('canvas');
+    const context = canvas.getContext('2d');
+    if (scenePreview) {
+      canvas.width = scenePreview.width;
+      canvas.height = scenePreview.height;
+      context.drawImage(scenePreview, 0, 0);
+    } else {
+      context.clearRect(0, 0, canvas.width, canvas.height);
+    }
+    $('legend').textContent = '';
   }
 
   /** One row per expert, added when its partial arrives (`data-streamed`) and completed by the result. */
@@ -242,9 +292,29 @@
     }
   }
 
+  /** Clears the last answer and starts a run, which Cancel or the next run aborts; returns its AbortController. */
+  function begin(message) {
+    running?.abort();
+    running = new AbortController();
+    sceneId = undefined;
+    $('experts').tBodies[0].replaceChildren();
+    $('answer').textContent = '';
+    $('timings').textContent = '';
+    $('scene-summary').replaceChildren();
+    $('geojson').hidden = true;
+    if (geojsonUrl) URL.revokeObjectURL(geojsonUrl);
+    geojsonUrl = undefined;
+    $('error').textContent = '';
+    $('status').textContent = message;
+    $('cancel').disabled = false;
+    setState('running');
+    return running;
+  }
+
   async function run(event) {
     event.preventDefault();
     const task = $('task').value;
+    if (task === 'scene') return runScene();
     if (!files.image) return showError(task === 'change' ? 'choose the before image first' : 'choose or drop an image first');
     if (task === 'change' && !files.after) return showError('choose the after image too');
     const form = new FormData();
@@ -255,18 +325,10 @@
     const field = TEXT_FIELDS[task];
     const text = $('text').value.trim();
     if (field && text !== '') form.append(field[0], text);
-    running?.abort();
-    running = new AbortController();
-    $('experts').tBodies[0].replaceChildren();
-    $('answer').textContent = '';
-    $('timings').textContent = '';
-    $('error').textContent = '';
-    $('status').textContent = `running ${task}…`;
-    $('cancel').disabled = false;
-    setState('running');
+    const controller = begin(`running ${task}…`);
     draw();
     try {
-      const response = await fetch(ENDPOINTS[task], { method: 'POST', body: form, headers: { ...authHeaders(), Accept: 'text/event-stream' }, signal: running.signal });
+      const response = await fetch(ENDPOINTS[task], { method: 'POST', body: form, headers: { ...authHeaders(), Accept: 'text/event-stream' }, signal: controller.signal });
       if (response.status === 401) {
         sessionStorage.removeItem(KEY_STORAGE);
         askForKey('The API key was refused: enter a valid one.');
@@ -279,12 +341,161 @@
         else if (name === 'error') showError(`${data.error.code}: ${data.error.message}`);
       });
     } catch (error) {
+      // A run the next one aborted says nothing: the page is the new run's.
+      if (running !== controller) return;
       if (error.name === 'AbortError') {
         $('status').textContent = 'cancelled';
         setState('cancelled');
       } else showError(error.message);
     } finally {
-      $('cancel').disabled = true;
+      if (running === controller) $('cancel').disabled = true;
+    }
+  }
+
+  /** Waits `delay` ms, or rejects as soon as `signal` aborts. */
+  function sleep(delay, signal) {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const timer = setTimeout(resolve, delay);
+      signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+    });
+  }
+
+  /** The progress line of a scene: its status, tiles done of total, skipped, failed, rate and ETA while it runs. */
+  function sceneProgressText(answer) {
+    const progress = answer.progress;
+    const parts = [`scene ${answer.sceneId.slice(0, 8)} ${answer.status}`, `${progress.tilesDone}/${progress.tilesTotal} tiles`, `${progress.tilesSkipped} skipped`];
+    if (progress.tilesFailed > 0) parts.push(`${progress.tilesFailed} failed`);
+    if (!SCENE_ENDS.includes(answer.status)) {
+      if (typeof progress.tilesPerSecond === 'number') parts.push(`${progress.tilesPerSecond.toFixed(1)} tiles/s`);
+      if (typeof progress.etaSeconds === 'number') parts.push(`ETA ${seconds(progress.etaSeconds)}`);
+    }
+    return parts.join(' · ');
+  }
+
+  /**
+   * A whole scene: the GeoTIFF and its fields to POST /v1/scenes (202), its progress read every SCENE_POLL_MS
+   * until it ends, then its result shown. Cancel aborts the upload, or sends DELETE once the scene has an id.
+   */
+  async function runScene() {
+    if (!files.scene) return showError('choose or drop a GeoTIFF scene first');
+    const tasks = sceneTaskBoxes().filter((box) => box.checked && !box.disabled).map((box) => box.value);
+    if (tasks.length === 0) return showError('choose at least one scene task');
+    const form = new FormData();
+    form.append('tasks', tasks.join(','));
+    const fields = {
+      phrases: tasks.includes('grounding') ? $('scene-phrases').value : '',
+      classes: tasks.includes('segmentation') ? $('scene-classes').value : '',
+      tileSize: $('scene-tile-size').value,
+      overlap: $('scene-overlap').value,
+      bands: $('scene-bands').value,
+    };
+    for (const [name, value] of Object.entries(fields)) if (value.trim() !== '') form.append(name, value.trim());
+    form.append('scene', files.scene);
+    const controller = begin(`uploading ${files.scene.name}…`);
+    const { signal } = controller;
+    scenePreview = undefined;
+    drawScene();
+    try {
+      const response = await fetch('/v1/scenes', { method: 'POST', body: form, headers: authHeaders(), signal });
+      if (response.status === 401) {
+        sessionStorage.removeItem(KEY_STORAGE);
+        askForKey('The API key was refused: enter a valid one.');
+        return showError(await errorText(response));
+      }
+      if (response.status !== 202) return showError(await errorText(response));
+      let answer = await response.json();
+      signal.throwIfAborted();
+      sceneId = answer.sceneId;
+      while (!SCENE_ENDS.includes(answer.status)) {
+        $('status').textContent = sceneProgressText(answer);
+        await sleep(SCENE_POLL_MS, signal);
+        const poll = await fetch(`/v1/scenes/${answer.sceneId}`, { headers: authHeaders(), signal });
+        if (!poll.ok) return showError(await errorText(poll));
+        answer = await poll.json();
+        signal.throwIfAborted();
+      }
+      // Ended: from here Cancel only stops the downloads (a DELETE now would erase the finished scene).
+      sceneId = undefined;
+      $('status').textContent = sceneProgressText(answer);
+      if (answer.status === 'done') await showSceneResult(answer, signal);
+      else if (answer.status === 'failed') showError(`the scene failed${answer.error ? `: ${answer.error.code}: ${answer.error.message}` : ''}`);
+      else setState('cancelled');
+    } catch (error) {
+      if (running !== controller) return;
+      // With a scene id, cancelScene() reports the DELETE; before one, aborting the upload is the cancel.
+      if (error.name === 'AbortError') {
+        if (sceneId === undefined) {
+          $('status').textContent = 'cancelled';
+          setState('cancelled');
+        }
+      } else showError(error.message);
+    } finally {
+      if (running === controller) {
+        $('cancel').disabled = true;
+        sceneId = undefined;
+      }
+    }
+  }
+
+  /** A done scene: its preview on the canvas, its caption, a summary, a legend and the GeoJSON to download. */
+  async function showSceneResult(answer, signal) {
+    const result = answer.result ?? {};
+    // With the key in a header, so not an <img src>: fetched, then decoded here.
+    const preview = await fetch(answer.links.preview, { headers: authHeaders(), signal });
+    if (!preview.ok) return showError(await errorText(preview));
+    scenePreview = await createImageBitmap(await preview.blob());
+    drawScene();
+    $('answer').textContent = result.caption?.text ?? '';
+    const lines = [`${answer.width} × ${answer.height} px in ${answer.tiling.columns} × ${answer.tiling.rows} tiles of ${answer.tiling.tileSize} px (overlap ${answer.tiling.overlap})`];
+    if (result.tiles) lines.push(`tiles: ${result.tiles.done} done, ${result.tiles.skippedNodata} nodata, ${result.tiles.skippedUniform} uniform, ${result.tiles.failed} failed`);
+    if (result.classification) {
+      const shares = result.classification.shares.slice(0, 3).map((entry) => `${entry.label} ${percent(entry.share)}`);
+      lines.push(`classification: a ${result.classification.rows} × ${result.classification.columns} grid of tile labels${shares.length > 0 ? ` (${shares.join(', ')})` : ''}`);
+    }
+    if (result.grounding) {
+      lines.push(`grounding: ${result.grounding.boxes.length} box(es) for ${result.grounding.phrases.map((phrase) => `“${phrase}”`).join(', ')}`);
+      result.grounding.phrases.forEach((phrase, index) => addLegend(PALETTE[index % PALETTE.length], `${phrase} ${result.grounding.boxes.filter((box) => box.phrase === phrase).length}`));
+    }
+    if (result.segmentation) {
+      const classes = result.segmentation.classes.filter((entry) => entry.index !== 0);
+      lines.push(`segmentation: ${classes.map((entry) => `${entry.name} ${percent(entry.areaFraction)}`).join(', ')}`);
+      for (const entry of classes) addLegend(PALETTE[(entry.index - 1) % PALETTE.length], `${entry.name} ${percent(entry.areaFraction)}`);
+    }
+    if (result.georeference) lines.push(result.georeference.status === 'georeferenced' ? `georeferenced (EPSG:${result.georeference.epsg}); the GeoJSON is in WGS 84 lon/lat` : 'not georeferenced: the GeoJSON is in scene pixels');
+    if (result.failures?.count > 0) {
+      const first = result.failures.listed[0];
+      lines.push(`${result.failures.count} tile task(s) without an answer${first ? ` (first: tile ${first.tile} ${first.task}: ${first.code})` : ''}`);
+    }
+    $('scene-summary').replaceChildren(...lines.map((line) => Object.assign(document.createElement('li'), { textContent: line })));
+    const geojson = await fetch(answer.links.geojson, { headers: authHeaders(), signal });
+    if (!geojson.ok) return showError(await errorText(geojson));
+    geojsonUrl = URL.createObjectURL(await geojson.blob());
+    const link = $('geojson');
+    link.href = geojsonUrl;
+    link.download = `scene-${answer.sceneId}.geojson`;
+    link.hidden = false;
+    setState('done');
+  }
+
+  /** Cancel: a scene with an id is cancelled at the mesh (DELETE); anything else is aborted here. */
+  async function cancel() {
+    const id = sceneId;
+    const cancelled = running;
+    running?.abort();
+    if (id === undefined) return;
+    $('cancel').disabled = true;
+    $('status').textContent = `cancelling scene ${id.slice(0, 8)}…`;
+    try {
+      const response = await fetch(`/v1/scenes/${id}`, { method: 'DELETE', headers: authHeaders() });
+      // A run started meanwhile owns the page.
+      if (running !== cancelled) return;
+      if (response.status === 202) $('status').textContent = `scene ${id.slice(0, 8)} cancelled`;
+      else if (response.status === 204) $('status').textContent = `scene ${id.slice(0, 8)} had just finished: erased`;
+      else return showError(await errorText(response));
+      setState('cancelled');
+    } catch (error) {
+      showError(error.message);
     }
   }
 
@@ -306,9 +517,10 @@
 
   wireDrop($('drop-image'), 'image');
   wireDrop($('drop-after'), 'after');
+  wireDrop($('drop-scene'), 'scene');
   $('task').addEventListener('change', onTaskChange);
   $('request-form').addEventListener('submit', run);
-  $('cancel').addEventListener('click', () => running?.abort());
+  $('cancel').addEventListener('click', cancel);
   $('auth-form').addEventListener('submit', (event) => {
     event.preventDefault();
     sessionStorage.setItem(KEY_STORAGE, $('api-key').value.trim());
