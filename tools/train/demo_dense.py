@@ -34,8 +34,8 @@ from torch import nn
 
 import tiny_llava as tl
 from demo_data import IMAGE_SIZE, OBJECT_CLASSES, OBJECT_NOUNS, Dataset, class_map, to_pixel_values
-from demo_model import (BOOK_SCALE, FIRST_IMAGE_POSITION, MASK_LABELS, ConnectorDecoder, MaskHeads, conv_block,
-                        connector_allowed)
+from demo_model import (BOOK_SCALE, FIRST_IMAGE_POSITION, MASK_LABELS, ConnectorDecoder, MaskHeads, answer_positions,
+                        conv_block, connector_allowed)
 
 DENSE_SIDE = 8  # the dense encoder's tokens form a DENSE_SIDE x DENSE_SIDE grid
 DET_SUB = 4  # box-centre positions per token side
@@ -141,15 +141,8 @@ class BoxWriterDecoder(ConnectorDecoder):
         self.register_buffer("number_ids", torch.cat((number_ids.to(torch.int64), torch.tensor([-1]))))
 
     def book(self, inputs_embeds, attention_mask, position_ids, prefix_len):
-        query_len = inputs_embeds.shape[1]
-        total = attention_mask.shape[1]
+        answer, real = answer_positions(attention_mask, inputs_embeds.shape[1], prefix_len, inputs_embeds.dtype)
         dtype = inputs_embeds.dtype
-        q_pos = torch.arange(query_len, device=attention_mask.device) + (total - query_len)
-        if prefix_len is None:
-            answer = (q_pos[:1] > 0).to(dtype).view(1, 1)
-        else:
-            answer = (q_pos[None, :] >= prefix_len[:, None]).to(dtype)
-        real = attention_mask[:, total - query_len:].to(dtype)
         prompt = (1 - answer) * real
         per_image = DENSE_SIDE * DENSE_SIDE
         marker = position_ids - (FIRST_IMAGE_POSITION - 1)

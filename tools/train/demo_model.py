@@ -118,6 +118,19 @@ def connector_allowed(attention_mask: torch.Tensor, query_len: int,
     return causal | (in_q[:, None, :, None] & in_k[:, None, None, :] & keys)
 
 
+def answer_positions(attention_mask: torch.Tensor, query_len: int, prefix_len: Optional[torch.Tensor],
+                     dtype: torch.dtype):
+    """For the ``query_len`` new positions: 1 where a position is an answer token ([1,1] at inference: every call
+    after the prefill; [B,T] in training: past each row's prompt) and 1 where it is real (not padding) [B,T]."""
+    total = attention_mask.shape[1]
+    q_pos = torch.arange(query_len, device=attention_mask.device) + (total - query_len)
+    if prefix_len is None:
+        answer = (q_pos[:1] > 0).to(dtype).view(1, 1)
+    else:
+        answer = (q_pos[None, :] >= prefix_len[:, None]).to(dtype)
+    return answer, attention_mask[:, total - query_len:].to(dtype)
+
+
 class ConnectorDecoder(tl.TextDecoder):
     """tiny_llava's decoder whose first ``connector_layers`` layers use ``connector_allowed``."""
 
@@ -290,15 +303,8 @@ class MaskWriterDecoder(ConnectorDecoder):
 
     def book(self, inputs_embeds, attention_mask, position_ids, prefix_len):
         """Layer 0's bookkeeping values for the new positions: head0 [B,T,3], head1 [B,T,hd], head1_mask [B,T]."""
-        query_len = inputs_embeds.shape[1]
-        total = attention_mask.shape[1]
+        answer, real = answer_positions(attention_mask, inputs_embeds.shape[1], prefix_len, inputs_embeds.dtype)
         dtype = inputs_embeds.dtype
-        q_pos = torch.arange(query_len, device=attention_mask.device) + (total - query_len)
-        if prefix_len is None:
-            answer = (q_pos[:1] > 0).to(dtype).view(1, 1)  # decode steps, not the prefill call
-        else:
-            answer = (q_pos[None, :] >= prefix_len[:, None]).to(dtype)
-        real = attention_mask[:, total - query_len:].to(dtype)
         prompt = (1 - answer) * real
         per_image = self.side * self.side
         marker = position_ids - (FIRST_IMAGE_POSITION - 1)  # 1.. on the image tokens
@@ -392,12 +398,7 @@ class MaskWriterDecoder(ConnectorDecoder):
             x, present = self.layers[i](x, cos, sin, connector if i < self.connector_layers else causal, past[i])
             presents.append(present)
         # The next token is a label word after a cell end or the prompt, else the end of the label's cell.
-        total = attention_mask.shape[1]
-        q_pos = torch.arange(query_len, device=attention_mask.device) + (total - query_len)
-        if prefix_len is None:
-            in_prompt = (q_pos[:1] == 0).view(1, 1)  # the prefill call
-        else:
-            in_prompt = q_pos[None, :] < prefix_len[:, None]
+        in_prompt = answer_positions(attention_mask, query_len, prefix_len, inputs_embeds.dtype)[0] < 0.5
         after_end = torch.round(inputs_embeds[:, :, 0] * BOOK_SCALE) > 0
         target = torch.where(after_end | in_prompt, label_token, end_token)
         target = torch.where(complete, self.eos_token_id.expand_as(target), target)

@@ -153,16 +153,7 @@
 
   /** The image, then the answer's mask and boxes over it. */
   function draw(answer) {
-    const canvas = $('canvas');
-    const context = canvas.getContext('2d');
-    if (picture) {
-      canvas.width = picture.width;
-      canvas.height = picture.height;
-      context.drawImage(picture, 0, 0);
-    } else {
-      context.clearRect(0, 0, canvas.width, canvas.height);
-    }
-    $('legend').textContent = '';
+    const { canvas, context } = paint(picture);
     if (!answer) return Promise.resolve();
     return drawMask(context, answer.mask).then(() => {
       const boxes = [...(answer.boxes ?? []), ...(answer.box ? [answer.box] : [])];
@@ -213,16 +204,22 @@
 
   /** The last scene's preview, or a blank canvas before one is done. */
   function drawScene() {
+    paint(scenePreview);
+  }
+
+  /** The canvas showing `bitmap` at its own size (blank without one), the legend cleared. */
+  function paint(bitmap) {
     const canvas = $('canvas');
     const context = canvas.getContext('2d');
-    if (scenePreview) {
-      canvas.width = scenePreview.width;
-      canvas.height = scenePreview.height;
-      context.drawImage(scenePreview, 0, 0);
+    if (bitmap) {
+      canvas.width = bitmap.width;
+      canvas.height = bitmap.height;
+      context.drawImage(bitmap, 0, 0);
     } else {
       context.clearRect(0, 0, canvas.width, canvas.height);
     }
     $('legend').textContent = '';
+    return { canvas, context };
   }
 
   /** One row per expert, added when its partial arrives (`data-streamed`) and completed by the result. */
