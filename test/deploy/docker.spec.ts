@@ -93,7 +93,7 @@ describe('deploy/docker', () => {
       expect(service.read_only, name).toBe(true);
     }
     const experts = meshServices.filter(([, service]) => service.command?.[0] === 'expert').map(([, service]) => service.environment?.EXPERT_ID);
-    expect(experts.sort()).toEqual(packExpertIds('models/fixtures/tiny-pack').sort());
+    expect(experts.sort()).toEqual(packExpertIds('models/demo').sort());
     expect(services.router?.environment?.GRPC_HOST).toBe('0.0.0.0');
     expect(services.gateway?.environment?.ROUTER_URL).toBe('router:50051');
     expect(meshServices.filter(([, service]) => service.command?.[0] === 'scene-worker').map(([name]) => name)).toEqual(['scene-worker']);

@@ -22,7 +22,7 @@ import {
  * against the Kubernetes and CRD schemas and held to the deployment rules of the issue.
  */
 
-const EXPERTS = packExpertIds('models/fixtures/tiny-pack');
+const EXPERTS = packExpertIds('models/demo');
 const EXPERT_LABEL = 'rsmoe.io/expert';
 /** The services that are not experts, one Deployment each (the entrypoint's argument is the component). */
 const CORE_SERVICES = ['gateway', 'router', 'aggregator', 'scene-worker'];

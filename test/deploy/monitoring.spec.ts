@@ -70,7 +70,7 @@ describe('monitoring queries', () => {
   it('come from the dashboard, the alert rules and the KEDA ScaledObjects', () => {
     const kinds = new Set(queries.map((query) => query.source.kind));
     expect([...kinds].sort()).toEqual(['alert', 'dashboard', 'dashboard-variable', 'keda']);
-    expect(kedaQueries().length).toBeGreaterThanOrEqual(6); // three experts in each of two overlays
+    expect(kedaQueries().length).toBeGreaterThanOrEqual(10); // five experts in each of two overlays
   });
 
   it('parse, and use only catalogue or listed external metrics with labels those metrics carry', () => {

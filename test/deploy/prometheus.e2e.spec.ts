@@ -22,6 +22,7 @@ import {
 } from '../support/promql';
 import { ALERTS_TEST_FILE, PrometheusServer, grafanaQueryToPromql, prometheusBinaries, scrapeConfigFor, type PromSample } from '../support/prometheus-server';
 import { deleteKeysWithPrefix } from '../support/redis-cleanup';
+import { packExpertIds } from './deploy-support';
 
 /**
  * The monitoring artefacts run in a real Prometheus (Debian's package, 2.42 here), not only parsed:
@@ -134,7 +135,10 @@ describe('a real Prometheus scraping the mesh', () => {
     await mesh.start();
     url = mesh.gatewayUrl;
     const targets = mesh.metricsUrls;
-    const config = scrapeConfigFor((composeService) => targets[composeService.replace(/^expert-/, 'expert.')]?.replace('http://', ''));
+    // prometheus.yml scrapes every expert of models/demo; this mesh runs the tiny pack's three.
+    const notInTestPack = (composeService: string) =>
+      composeService.startsWith('expert-') && !packExpertIds('models/fixtures/tiny-pack').includes(composeService.slice('expert-'.length));
+    const config = scrapeConfigFor((composeService) => targets[composeService.replace(/^expert-/, 'expert.')]?.replace('http://', ''), undefined, notInTestPack);
     prometheus = await PrometheusServer.start(config, await freePort());
   }, 180_000);
 
@@ -197,7 +201,13 @@ describe('a real Prometheus scraping the mesh', () => {
       await new Promise((resolveSleep) => setTimeout(resolveSleep, 1_500));
     }
 
-    const { mesh: meshQueries, external } = splitByOrigin([...dashboardQueries(), ...kedaQueries()]);
+    // The ScaledObjects name every expert of models/demo; this mesh runs the tiny pack, whose router exports the
+    // queue gauge of its own experts only. The others' triggers are the same query on another queue name.
+    const testPackQueues = new Set(packExpertIds('models/fixtures/tiny-pack').map((id) => `expert.${id}`));
+    const queuesOf = (expr: string) => [...expr.matchAll(/queue="([^"]+)"/g)].map((match) => match[1]);
+    const [kedaOfTestPack, kedaOfOtherExperts] = partition(kedaQueries(), (query) => queuesOf(query.expr).every((queue) => testPackQueues.has(queue)));
+    expect(kedaOfOtherExperts.flatMap((query) => queuesOf(query.expr)).every((queue) => packExpertIds('models/demo').map((id) => `expert.${id}`).includes(queue))).toBe(true);
+    const { mesh: meshQueries, external } = splitByOrigin([...dashboardQueries(), ...kedaOfTestPack]);
     expect(meshQueries.length).toBeGreaterThanOrEqual(20);
     // Two scrapes (5 s apart) after the traffic and the rules' evaluation interval (15 s) have passed.
     let empty: string[] = [];
@@ -237,3 +247,7 @@ describe('a real Prometheus scraping the mesh', () => {
       .toEqual(alertQueries().map((query) => `${query.source.kind === 'alert' ? query.source.alert : ''} ok`).sort());
   }, 60_000);
 });
+
+function partition<T>(items: readonly T[], keep: (item: T) => boolean): [T[], T[]] {
+  return [items.filter(keep), items.filter((item) => !keep(item))];
+}

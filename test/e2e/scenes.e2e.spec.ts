@@ -242,16 +242,19 @@ describe('whole scenes through the mesh (tiles at bulk priority, stitched, geore
     expect(response.status).toBe(202);
     const cancelled = await getScene(running.url, body.sceneId);
     expect(cancelled.status).toBe('cancelled');
+    // Each left-over job as `id state attempts`, so a failure says which job stayed and why.
     const queuedOfScene = async () => {
-      let count = 0;
+      const left: string[] = [];
       for (const queue of running.queues.values()) {
-        for (const job of await queue.getJobs(['waiting', 'prioritized', 'delayed'])) if (job?.id?.startsWith(body.sceneId)) count++;
+        for (const job of await queue.getJobs(['waiting', 'prioritized', 'delayed'])) {
+          if (job?.id?.startsWith(body.sceneId)) left.push(`${job.id} ${await job.getState()} attempts=${job.attemptsMade} ${job.failedReason ?? ''}`);
+        }
       }
-      return count;
+      return left;
     };
     const end = Date.now() + 10_000;
-    while ((await queuedOfScene()) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
-    expect(await queuedOfScene()).toBe(0);
+    while ((await queuedOfScene()).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    expect(await queuedOfScene()).toEqual([]);
     const doneAt = (await getScene(running.url, body.sceneId)).progress.tilesDone;
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await getScene(running.url, body.sceneId)).progress.tilesDone).toBe(doneAt);

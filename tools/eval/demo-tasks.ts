@@ -108,8 +108,11 @@ async function pngBase64(scene: Scene): Promise<string> {
 }
 
 async function decodeMask(mask: NonNullable<Answer['mask']>): Promise<Uint8Array> {
-  const { data, info } = await sharp(Buffer.from(mask.png, 'base64')).raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 1) throw new Error(`the mask PNG has ${info.channels} channels, not 1`);
+  const image = sharp(Buffer.from(mask.png, 'base64'));
+  const { channels } = await image.metadata();
+  if (channels !== 1) throw new Error(`the mask PNG has ${channels} channels, not 1`);
+  // sharp's raw output is sRGB unless asked otherwise: take the one band as it is.
+  const { data } = await image.extractChannel(0).raw().toBuffer({ resolveWithObject: true });
   return new Uint8Array(data);
 }
 
@@ -272,7 +275,7 @@ async function main(): Promise<void> {
     routerPort: await freePort(),
     env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1' },
     onLog: (service, line) => {
-      if (/"level":"error"/.test(line)) process.stderr.write(`[${service}] ${line}\n`);
+      if (/"level":"(error|warn)"/.test(line)) process.stderr.write(`[${service}] ${line}\n`);
     },
     readyTimeoutMs: 120_000,
   });

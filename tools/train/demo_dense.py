@@ -150,8 +150,8 @@ class BoxWriterDecoder(ConnectorDecoder):
         text = prompt - image  # query words are read from the prompt's text only (image positions hold features)
         cls = (torch.round(inputs_embeds[:, :, 1] * BOOK_SCALE) * text).amax(dim=1)  # [B]
         colour = (torch.round(inputs_embeds[:, :, 2] * BOOK_SCALE) * text).amax(dim=1)
-        end = FIRST_IMAGE_POSITION + per_image
-        box = self.heads.best_box(inputs_embeds[:, :end], image[:, :end], marker[:, :end] - 1, cls, colour)  # [B,4]
+        # Every position, not the first image's by index: a batch pads rows before their image tokens.
+        box = self.heads.best_box(inputs_embeds, image, marker - 1, cls, colour)  # [B,4]
         keep = ((marker == 1).to(dtype) * prompt).unsqueeze(-1)  # [B,T,1]
         return torch.cat((
             (inputs_embeds[:, :, 0] * answer * real).unsqueeze(-1),

@@ -320,16 +320,16 @@ class MaskWriterDecoder(ConnectorDecoder):
         head0 = torch.stack((inputs_embeds[:, :, 0] * answer * real,
                              marker.to(dtype) * (first + second) / BOOK_SCALE,
                              words / BOOK_SCALE), dim=-1)
-        # The heads only matter at the image tokens, which are among the first positions of the prefill call.
-        end = FIRST_IMAGE_POSITION + 2 * per_image
-        x = inputs_embeds[:, :end]
-        seg = self.heads.segment_logits(x).argmax(-1)  # [B,<=end,cells]
-        before = torch.cat((torch.zeros_like(x[:, :per_image]), x[:, :-per_image]), dim=1)
+        # The heads run at every position, not at the first ones by index: a batch pads rows before their image
+        # tokens (the runtime's padAt), so a row's images may sit anywhere. The first image's token k is always
+        # per_image positions before the second image's token k, padded or not.
+        x = inputs_embeds
+        seg = self.heads.segment_logits(x).argmax(-1)  # [B,T,cells]
+        before = torch.cat((torch.zeros_like(x[:, :per_image]), x[:, :-per_image]), dim=1)[:, :x.shape[1]]
         changed = self.heads.change_logits(before, x).argmax(-1)
-        head1 = pack_labels(seg) * first[:, :end].unsqueeze(-1) + pack_labels(changed) * second[:, :end].unsqueeze(-1)
+        head1 = pack_labels(seg) * first.unsqueeze(-1) + pack_labels(changed) * second.unsqueeze(-1)
         hd = self.layers[0].self_attn.head_dim
         head1 = torch.cat((head1, torch.zeros_like(x[:, :, :hd - head1.shape[-1]])), dim=-1)
-        head1 = torch.cat((head1, torch.zeros_like(inputs_embeds[:, end:, :hd])), dim=1)
         return head0, head1, first + second * change_mode
 
     def state(self, values: torch.Tensor, query_len: int) -> torch.Tensor:

@@ -133,6 +133,9 @@ export class ExpertJobProcessor {
     const reasonOf = (): InterruptReason => (interruptReasonOf(limit) === 'deadline' || this.now() >= fuseAtUnixMs ? 'deadline' : 'cancelled');
     const whyStopped = (): InterruptReason | undefined => (limit.aborted ? reasonOf() : undefined);
 
+    // A job of a request cancelled before it was picked up (or retried after) computes nothing.
+    const before = whyStopped();
+    if (before) return interrupted(before, `${before === 'deadline' ? 'fuse point passed' : 'cancelled'} before it started`, { computeMs: 0 });
     const features = await this.features(job);
     const early = whyStopped();
     if (early) return interrupted(early, `${early === 'deadline' ? 'fuse point passed' : 'cancelled'} while its image features were computed`);

@@ -3,7 +3,7 @@ import { ExpertCapacityService, MIN_RETRY_AFTER_MS, type QueueSample } from './e
 
 const IDLE: QueueSample = { liveWorkers: 1, interactiveWaiting: 0, bulkWaiting: 0, finishedInWindow: 0 };
 
-function harness(samples: Record<string, Partial<QueueSample> | Error>, options: { maxWaiting?: number; staleAfterMs?: number } = {}) {
+function harness(samples: Record<string, Partial<QueueSample> | Error>, options: { maxWaiting?: number; staleAfterMs?: number; bulkYield?: { windowMs: number; maxInFlight: number } } = {}) {
   let now = 1_000_000;
   const polled: string[] = [];
   const errors: string[] = [];
@@ -18,7 +18,7 @@ function harness(samples: Record<string, Partial<QueueSample> | Error>, options:
     intervalMs: 1_000,
     windowMs: 10_000,
     staleAfterMs: options.staleAfterMs ?? 3_000,
-    limits: { maxWaitingPerExpert: options.maxWaiting ?? 64, maxBulkWaitingPerExpert: 100 },
+    limits: { maxWaitingPerExpert: options.maxWaiting ?? 64, maxBulkWaitingPerExpert: 100, ...(options.bulkYield ? { bulkYield: options.bulkYield } : {}) },
     onPollError: (expertId) => void errors.push(expertId),
     now: () => now,
   });
@@ -118,5 +118,32 @@ describe('ExpertCapacityService', () => {
     for (let i = 0; i < 100; i++) service.admit(['theme', 'object', 'relation'], { remainingMs: 10_000 });
     await service.stop();
     expect(polled.sort()).toEqual(['object', 'relation', 'theme']);
+  });
+
+  it('bulk yields to interactive traffic: one bulk request at a time on an expert that served an interactive one within the window', () => {
+    const { service, advance } = harness({}, { bulkYield: { windowMs: 2_000, maxInFlight: 1 } });
+    const bulk = () => service.admit(['theme'], { remainingMs: 60_000, priority: 'bulk' });
+    // No interactive traffic: bulk is not held back.
+    const quiet = [bulk(), bulk(), bulk()];
+    expect(quiet.map((decision) => decision.kind)).toEqual(['admit', 'admit', 'admit']);
+    for (const decision of quiet) if (decision.kind === 'admit') decision.release?.();
+    expect(service.admit(['theme'], { remainingMs: 60_000 }).kind).toBe('admit');
+    const first = bulk();
+    expect(first.kind).toBe('admit');
+    expect(bulk()).toMatchObject({ kind: 'overloaded', expertId: 'theme', reason: 'interactive_first', retryAfterMs: 2_000 });
+    // Another expert saw no interactive request: its bulk goes on.
+    expect(service.admit(['object'], { remainingMs: 60_000, priority: 'bulk' }).kind).toBe('admit');
+    // The bulk request in flight ends: the next one may go (released twice counts once).
+    if (first.kind === 'admit') {
+      first.release?.();
+      first.release?.();
+    }
+    const second = bulk();
+    expect(second.kind).toBe('admit');
+    expect(bulk().kind).toBe('overloaded');
+    // Once the window passes without an interactive request, bulk runs at full width again.
+    advance(2_001);
+    expect(bulk().kind).toBe('admit');
+    expect(bulk().kind).toBe('admit');
   });
 });

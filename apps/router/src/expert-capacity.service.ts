@@ -31,16 +31,23 @@ export interface AdmissionLimits {
   maxWaitingPerExpert: number;
   /** The same for low-priority bulk jobs (MAX_BULK_WAITING_PER_EXPERT): their own budget. */
   maxBulkWaitingPerExpert: number;
+  /**
+   * Bulk yields to interactive traffic: while an expert has admitted an interactive request within `windowMs`
+   * (BULK_YIELD_WINDOW_MS), this router keeps at most `maxInFlight` bulk requests on it (BULK_IN_FLIGHT_WHILE_INTERACTIVE);
+   * the others are refused with Retry-After and retried by the scene worker. BullMQ's priority only orders
+   * pick-up; on shared CPUs or a shared GPU a running tile still slows an interactive request down.
+   */
+  bulkYield?: { windowMs: number; maxInFlight: number };
 }
 
 /** What to do with a request for some experts. */
 export type AdmissionDecision =
   /** Dispatch to `live`; `unavailable` are routed around (no live worker). */
-  | { kind: 'admit'; live: ExpertId[]; unavailable: ExpertId[] }
+  | { kind: 'admit'; live: ExpertId[]; unavailable: ExpertId[]; release?: () => void }
   /** No routed expert has a live worker. */
   | { kind: 'unavailable'; down: ExpertId[] }
   /** Refused before dispatching: a queue is over its limit, or its wait exceeds the request's budget. */
-  | { kind: 'overloaded'; expertId: ExpertId; reason: 'queue_full' | 'queue_wait'; retryAfterMs: number; message: string };
+  | { kind: 'overloaded'; expertId: ExpertId; reason: 'queue_full' | 'queue_wait' | 'interactive_first'; retryAfterMs: number; message: string };
 
 /** Least Retry-After we ever suggest, in ms. */
 export const MIN_RETRY_AFTER_MS = 1_000;
@@ -75,6 +82,10 @@ export class ExpertCapacityService {
   private readonly capacities = new Map<ExpertId, ExpertCapacity>();
   /** Since when each queue has had interactive jobs waiting at every poll (absent: not backlogged). */
   private readonly backloggedSince = new Map<ExpertId, number>();
+  /** When each expert last admitted an interactive request (bulkYield). */
+  private readonly lastInteractiveAt = new Map<ExpertId, number>();
+  /** Bulk requests this router has in flight per expert (admitted, not yet released). */
+  private readonly bulkInFlight = new Map<ExpertId, number>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
@@ -183,7 +194,33 @@ export class ExpertCapacityService {
         };
       }
     }
-    return { kind: 'admit', live, unavailable: down };
+    if (!bulk) {
+      for (const expertId of live) this.lastInteractiveAt.set(expertId, this.now());
+      return { kind: 'admit', live, unavailable: down };
+    }
+    const yielding = this.options.limits.bulkYield;
+    if (yielding) {
+      const busy = live.find(
+        (id) => this.now() - (this.lastInteractiveAt.get(id) ?? -Infinity) < yielding.windowMs && (this.bulkInFlight.get(id) ?? 0) >= yielding.maxInFlight,
+      );
+      if (busy !== undefined) {
+        return {
+          kind: 'overloaded',
+          expertId: busy,
+          reason: 'interactive_first',
+          retryAfterMs: retryAfter(yielding.windowMs),
+          message: `expert ${busy} serves interactive requests: at most ${yielding.maxInFlight} bulk request${yielding.maxInFlight === 1 ? '' : 's'} at once until ${yielding.windowMs} ms without one`,
+        };
+      }
+    }
+    for (const id of live) this.bulkInFlight.set(id, (this.bulkInFlight.get(id) ?? 0) + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      for (const id of live) this.bulkInFlight.set(id, Math.max(0, (this.bulkInFlight.get(id) ?? 1) - 1));
+    };
+    return { kind: 'admit', live, unavailable: down, release };
   }
 }
 

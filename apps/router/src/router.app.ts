@@ -103,7 +103,11 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
     intervalMs: config.EXPERT_POLL_INTERVAL_MS,
     windowMs: config.EXPERT_DRAIN_WINDOW_MS,
     staleAfterMs: Math.max(3 * config.EXPERT_POLL_INTERVAL_MS, 3_000),
-    limits: { maxWaitingPerExpert: config.MAX_WAITING_PER_EXPERT, maxBulkWaitingPerExpert: config.MAX_BULK_WAITING_PER_EXPERT },
+    limits: {
+      maxWaitingPerExpert: config.MAX_WAITING_PER_EXPERT,
+      maxBulkWaitingPerExpert: config.MAX_BULK_WAITING_PER_EXPERT,
+      ...(config.BULK_YIELD_WINDOW_MS > 0 ? { bulkYield: { windowMs: config.BULK_YIELD_WINDOW_MS, maxInFlight: config.BULK_IN_FLIGHT_WHILE_INTERACTIVE } } : {}),
+    },
     onPollError: (expertId, error) => logger.warn('expert queue poll failed (experts count as live once the last poll is stale)', { expertId, error: (error as Error).message }),
   });
   capacity.start();
@@ -111,7 +115,7 @@ export async function createRouterApp(config: RouterConfig, deps: RouterDeps): P
     for (const entry of capacity.snapshot()) gauge.set({ expert: entry.expertId }, entry.liveWorkers);
   });
   const refusals = metrics.get('routerAdmissionRefusals');
-  for (const expert of manifest.experts) for (const reason of ['unavailable', 'queue_full', 'queue_wait']) refusals.inc({ expert: expert.id, reason }, 0);
+  for (const expert of manifest.experts) for (const reason of ['unavailable', 'queue_full', 'queue_wait', 'interactive_first']) refusals.inc({ expert: expert.id, reason }, 0);
   const admission = {
     admit(expertIds: readonly string[], request: { remainingMs: number; priority?: 'interactive' | 'bulk' }) {
       const decision = capacity.admit(expertIds, request);

@@ -56,6 +56,12 @@ export function loadRouterConfig(source: Env) {
       MAX_WAITING_PER_EXPERT: env.integer(64, 1),
       /** The same for low-priority bulk jobs (priority > 0): their own budget, never counted against interactive requests. */
       MAX_BULK_WAITING_PER_EXPERT: env.integer(1_024, 1),
+      /**
+       * Bulk yields to interactive: for this long after an expert admitted an interactive request, a router keeps at
+       * most BULK_IN_FLIGHT_WHILE_INTERACTIVE bulk requests (a scene's tiles) on it, in ms; 0 turns the rule off.
+       */
+      BULK_YIELD_WINDOW_MS: env.integer(2_000, 0, 600_000),
+      BULK_IN_FLIGHT_WHILE_INTERACTIVE: env.integer(1, 0, 1_024),
       /** How long finished jobs stay inspectable in Redis, in seconds (at least the drain window). */
       JOB_RETENTION_S: env.integer(3_600, 1),
     },

@@ -261,6 +261,21 @@ describe('RouterService', () => {
       await pending;
     });
 
+    it('releases an admission once its request ends, answered or failed (a bulk request counts while in flight)', async () => {
+      let released = 0;
+      const admitted = { kind: 'admit' as const, live: ['theme', 'object', 'relation'], unavailable: [], release: () => void released++ };
+      const { service, complete } = harness({ capacity: capacity(admitted) });
+      const pending = service.infer({ requestId: 'r1', task: 'caption', images, params: {}, priority: 'bulk' });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(released).toBe(0);
+      complete({ requestId: 'r1', experts: [] } as unknown as InferenceResultJson);
+      await pending;
+      expect(released).toBe(1);
+      const failing = harness({ capacity: capacity(admitted), dispatcher: { dispatch: async () => Promise.reject(new Error('redis away')) } as never });
+      await expect(failing.service.infer({ requestId: 'r2', task: 'caption', images, params: {}, priority: 'bulk' })).rejects.toThrow('redis away');
+      expect(released).toBe(2);
+    });
+
     it('answers UNAVAILABLE at once, naming the experts down, when none is alive', async () => {
       const { service, dispatched } = harness({ capacity: capacity({ kind: 'unavailable', down: ['theme', 'object', 'relation'] }) });
       await expect(service.infer({ requestId: 'd2', task: 'caption', images, params: {} })).rejects.toMatchObject({

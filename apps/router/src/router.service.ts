@@ -23,7 +23,7 @@ import {
   type Task,
 } from '@rsmoe/contracts';
 import { buildResult, type ChildOutcomes } from '@rsmoe/results';
-import { InstructionRouter, InvalidRoutingRequestError, NoExpertForTaskError } from '@rsmoe/routing';
+import { InstructionRouter, InvalidRoutingRequestError, NoExpertForTaskError, type RoutingDecision } from '@rsmoe/routing';
 import type { AdmissionDecision } from './expert-capacity.service';
 import { CompletionTimeoutError } from './router-inbox.adapter';
 
@@ -204,7 +204,24 @@ export class RouterService {
     }
     const routedIds = decision.experts.map((assignment) => assignment.expertId);
     this.deps.onRouted?.(request.task, routedIds);
-    const { live, unavailable } = this.admit(routedIds, deadline, request.task, request.priority);
+    const admitted = this.admit(routedIds, deadline, request.task, request.priority);
+    try {
+      return await this.serveAdmitted(request, decision, deadline, receivedAt, admitted, onPartial, signal);
+    } finally {
+      admitted.release?.();
+    }
+  }
+
+  /** Dispatches an admitted request's expert jobs and waits for its fused result (or its withdrawal). */
+  private async serveAdmitted(
+    request: InferenceRequest,
+    decision: RoutingDecision,
+    deadline: Deadline,
+    receivedAt: number,
+    { live, unavailable }: { live: string[]; unavailable: string[] },
+    onPartial: ((output: ExpertOutputJson) => void) | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<InferenceResultJson> {
     const { manifest } = this.deps;
     const envelope = {
       ...(request.correlationId !== undefined ? { correlationId: request.correlationId } : {}),
@@ -326,7 +343,7 @@ export class RouterService {
    * Admission, before anything is stored or queued: experts with no live worker are routed around; none
    * alive is UNAVAILABLE naming them; a queue over its limit, or too slow for the budget, refuses the request.
    */
-  private admit(expertIds: string[], deadline: Deadline, task: Task, priority?: RequestPriority): { live: string[]; unavailable: string[] } {
+  private admit(expertIds: string[], deadline: Deadline, task: Task, priority?: RequestPriority): { live: string[]; unavailable: string[]; release?: () => void } {
     const remainingMs = deadline.fuseAtUnixMs - this.now();
     const decision = this.deps.capacity?.admit(expertIds, priority === 'bulk' ? { remainingMs, priority } : { remainingMs }) ?? { kind: 'admit', live: expertIds, unavailable: [] };
     switch (decision.kind) {

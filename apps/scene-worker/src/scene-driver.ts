@@ -45,6 +45,11 @@ export interface SceneDriverDeps {
   router: TileRouterPort;
   /** Removes the queued expert jobs (and deadline jobs) of these tile requests; returns how many were removed. */
   removeTileJobs(requestIds: readonly string[]): Promise<number>;
+  /**
+   * Removes every queued bulk expert job whose id starts with `<sceneId>-` (the prioritized and delayed sets:
+   * tile jobs always go in at bulk priority, so the sweep reads no interactive backlog); returns how many.
+   */
+  sweepSceneJobs?(sceneId: string): Promise<number>;
   logger: Logger;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -153,6 +158,9 @@ export class SceneDriver {
         if (status === 'cancelled') {
           // Twice: a router that had the call when it was cancelled may still be adding its jobs.
           await this.freeInflight(sceneId, this.options.cancelPollMs * 2);
+          // What no in-flight id names: a job an expert retried after its router withdrew the request.
+          const swept = (await this.deps.sweepSceneJobs?.(sceneId)) ?? 0;
+          if (swept > 0) logger.info('swept queued tile jobs of a cancelled scene', { sceneId, jobsRemoved: swept });
           await files.removeSource(sceneId);
           await state.retire(sceneId, this.options.resultTtlSeconds);
           logger.info('scene cancelled', { sceneId });

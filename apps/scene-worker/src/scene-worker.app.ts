@@ -91,6 +91,16 @@ export function createSceneWorkerApp(config: SceneWorkerConfig, deps: SceneWorke
         }
         return removed;
       },
+      sweepSceneJobs: async (sceneId) => {
+        let removed = 0;
+        for (const expert of manifest.experts) {
+          const expertQueue = queue(expertQueueName(expert.id));
+          for (const job of await expertQueue.getJobs(['prioritized', 'delayed'])) {
+            if (job?.id?.startsWith(`${sceneId}-`)) removed += await expertQueue.remove(job.id);
+          }
+        }
+        return removed;
+      },
       logger: deps.logger,
     },
     {

@@ -163,7 +163,7 @@ export const METRICS = Object.freeze({
   routerAdmissionRefusals: {
     name: 'rsmoe_router_admission_refusals_total',
     type: 'counter',
-    help: 'Routed experts left out or refused before dispatch, by expert and reason: unavailable (no live worker), queue_full, queue_wait.',
+    help: 'Routed experts left out or refused before dispatch, by expert and reason: unavailable (no live worker), queue_full, queue_wait, interactive_first (bulk yielding to interactive requests).',
     labelNames: ['expert', 'reason'],
     service: 'router',
   },

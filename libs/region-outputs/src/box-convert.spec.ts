@@ -54,7 +54,8 @@ describe('box conversion properties', () => {
 
   it('a pixel query box written for [REF] and read back lands within half a percent of the image', () => {
     fc.assert(
-      fc.property(percentBox, imageSize, (b, size) => {
+      // A box of at least 1 % a side: written in whole percents it keeps its area (a box without area is not read).
+      fc.property(percentBox.filter((b) => Math.abs(b.x2 - b.x1) >= 1 && Math.abs(b.y2 - b.y1) >= 1), imageSize, (b, size) => {
         const query = boxPx(b, size);
         const parsed = parseBoxesText(encodeBoxesText([boxPercentFromPx(query, size)]));
         if (parsed.kind !== 'boxes') throw new Error(parsed.reason);

@@ -10,6 +10,7 @@
  *   (`12`, `12.5`, `.5`, `12.`) and at least four is a box, cut at four values; any other group (fewer
  *   than four values, a word, a sign, a tag such as `[VG]`) is not a box and is skipped;
  * - a value over 100 is read as 100 (the model overshooting the edge);
+ * - a group whose box has no area (x1 = x2 or y1 = y2, after that cut) is not a box either;
  * - text with no box at all is unparseable.
  *
  * Writing: values rounded to `decimals` places (default 0: the model was trained on whole percents),
@@ -62,6 +63,8 @@ function boxFromGroup(group: string): PercentBox | undefined {
   const parts = group.split(',').map((part) => part.trim());
   if (parts.length < 4 || !parts.every((part) => UNSIGNED_DECIMAL.test(part))) return undefined;
   const [x1, y1, x2, y2] = parts.slice(0, 4).map((part) => Math.min(Number(part), 100));
+  // No area, no box (a model can write `[47, 30, 47, 38]`); reversed corners are ordered where boxes are converted.
+  if (x1 === x2 || y1 === y2) return undefined;
   return { unit: 'percent', x1, y1, x2, y2 };
 }
 
