@@ -110,13 +110,13 @@ if (!support.ok) {
       }
     });
 
-    it('captions an image through the containerised gateway, every expert of the image pack answering', async () => {
+    it('captions an image through the containerised gateway, every caption expert of the image pack answering', async () => {
       const { status, body } = await post(mesh.gatewayUrl, '/v1/captions');
       expect(status, JSON.stringify(body)).toBe(200);
       expect(body.task).toBe('caption');
       expect({ name: body.packName, version: body.packVersion }).toEqual({ name: pack.name, version: pack.version });
       expect(body.degraded).toBe(false);
-      expect(body.experts.map((expert) => expert.expertId)).toEqual(pack.experts);
+      expect(body.experts.map((expert) => expert.expertId)).toEqual(pack.captionExperts);
       for (const expert of body.experts) {
         expect(expert.status, expert.expertId).toBe('ok');
         expect(expert.text.trim().length, expert.expertId).toBeGreaterThan(0);
@@ -181,7 +181,8 @@ if (!support.ok) {
     }, 240_000);
 
     it('answers degraded once an expert container is killed', async () => {
-      const killed = pack.experts[pack.experts.length - 1]!;
+      // A caption expert: the caption below is what shows it missing.
+      const killed = pack.captionExperts[pack.captionExperts.length - 1]!;
       await mesh.kill(`expert.${killed}`);
       // podman reports `stopped` for a moment after the kill, until its cleanup process records the exit.
       await expect

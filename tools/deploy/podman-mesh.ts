@@ -344,8 +344,13 @@ export async function removeMesh(name: string): Promise<string[]> {
   return [...names, ...volumes];
 }
 
-/** The repository's pack manifest (the one the image bakes): name, version and experts. */
-export function repositoryPack(packDir = join(REPO_ROOT, 'models/demo')): { name: string; version: string; experts: string[] } {
-  const manifest = JSON.parse(readFileSync(join(packDir, 'pack.json'), 'utf8')) as { name: string; version: string; experts: { id: string }[] };
-  return { name: manifest.name, version: manifest.version, experts: manifest.experts.map((expert) => expert.id) };
+/** The repository's pack manifest (the one the image bakes): name, version, experts and those with a caption prompt. */
+export function repositoryPack(packDir = join(REPO_ROOT, 'models/demo')): { name: string; version: string; experts: string[]; captionExperts: string[] } {
+  const manifest = JSON.parse(readFileSync(join(packDir, 'pack.json'), 'utf8')) as { name: string; version: string; experts: { id: string; prompts: Record<string, unknown> }[] };
+  return {
+    name: manifest.name,
+    version: manifest.version,
+    experts: manifest.experts.map((expert) => expert.id),
+    captionExperts: manifest.experts.filter((expert) => 'caption' in expert.prompts).map((expert) => expert.id),
+  };
 }
