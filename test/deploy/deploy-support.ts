@@ -109,6 +109,15 @@ export function packExpertIds(packDir: string): string[] {
   return manifest.experts.map((expert) => expert.id);
 }
 
+/**
+ * Experts of models/demo (what the manifests, compose and prometheus.yml name) that the tiny test pack
+ * (models/fixtures/tiny-pack, the monitoring e2e suites' mesh) does not have: their series cannot exist there.
+ */
+export function demoOnlyExpertIds(): string[] {
+  const tiny = packExpertIds('models/fixtures/tiny-pack');
+  return packExpertIds('models/demo').filter((id) => !tiny.includes(id));
+}
+
 export const PROMETHEUS_RULE_HEADER =
   '# GENERATED from deploy/prometheus/alerts.yml (the one source of the alert rules): do not edit.\n' +
   '# Regenerate with: node --import tsx test/deploy/generate-prometheusrule.ts (test/deploy checks it is current).\n';

@@ -22,7 +22,7 @@ import {
 } from '../support/promql';
 import { ALERTS_TEST_FILE, PrometheusServer, grafanaQueryToPromql, prometheusBinaries, scrapeConfigFor, type PromSample } from '../support/prometheus-server';
 import { deleteKeysWithPrefix } from '../support/redis-cleanup';
-import { packExpertIds } from './deploy-support';
+import { demoOnlyExpertIds, packExpertIds } from './deploy-support';
 
 /**
  * The monitoring artefacts run in a real Prometheus (Debian's package, 2.42 here), not only parsed:
@@ -136,8 +136,7 @@ describe('a real Prometheus scraping the mesh', () => {
     url = mesh.gatewayUrl;
     const targets = mesh.metricsUrls;
     // prometheus.yml scrapes every expert of models/demo; this mesh runs the tiny pack's three.
-    const notInTestPack = (composeService: string) =>
-      composeService.startsWith('expert-') && !packExpertIds('models/fixtures/tiny-pack').includes(composeService.slice('expert-'.length));
+    const notInTestPack = (composeService: string) => composeService.startsWith('expert-') && demoOnlyExpertIds().includes(composeService.slice('expert-'.length));
     const config = scrapeConfigFor((composeService) => targets[composeService.replace(/^expert-/, 'expert.')]?.replace('http://', ''), undefined, notInTestPack);
     prometheus = await PrometheusServer.start(config, await freePort());
   }, 180_000);

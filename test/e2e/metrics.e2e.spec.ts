@@ -4,15 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TASKS, createRedisKeys } from '@rsmoe/contracts';
 import { METRICS, type MetricDefinition } from '@rsmoe/observability';
 import { ApiKeyRegistry } from '../../apps/cli/src/keys/api-key-registry';
-import { packExpertIds } from '../deploy/deploy-support';
+import { demoOnlyExpertIds } from '../deploy/deploy-support';
 import { postImage, startMesh, testImage, type RunningMesh } from './mesh-fixture';
 import { parseExposition, type Sample } from '../support/exposition';
 import { EXTERNAL_METRICS, TARGET_LABELS, collectMonitoringQueries, describeSource, extractMetricSelectors } from '../support/promql';
 
-/** Expert queues of models/demo that the tiny test pack does not have (their triggers are checked on the deploy specs). */
-const DEMO_ONLY_QUEUES = packExpertIds('models/demo')
-  .filter((id) => !packExpertIds('models/fixtures/tiny-pack').includes(id))
-  .map((id) => `expert.${id}`);
+const DEMO_ONLY_QUEUES = demoOnlyExpertIds().map((id) => `expert.${id}`);
 
 describe('metrics of the running mesh', { timeout: 60_000 }, () => {
   let mesh: RunningMesh;

@@ -49,7 +49,7 @@ export interface SceneDriverDeps {
    * Removes every queued bulk expert job whose id starts with `<sceneId>-` (the prioritized and delayed sets:
    * tile jobs always go in at bulk priority, so the sweep reads no interactive backlog); returns how many.
    */
-  sweepSceneJobs?(sceneId: string): Promise<number>;
+  sweepSceneJobs(sceneId: string): Promise<number>;
   logger: Logger;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -159,7 +159,7 @@ export class SceneDriver {
           // Twice: a router that had the call when it was cancelled may still be adding its jobs.
           await this.freeInflight(sceneId, this.options.cancelPollMs * 2);
           // What no in-flight id names: a job an expert retried after its router withdrew the request.
-          const swept = (await this.deps.sweepSceneJobs?.(sceneId)) ?? 0;
+          const swept = await this.deps.sweepSceneJobs(sceneId);
           if (swept > 0) logger.info('swept queued tile jobs of a cancelled scene', { sceneId, jobsRemoved: swept });
           await files.removeSource(sceneId);
           await state.retire(sceneId, this.options.resultTtlSeconds);
