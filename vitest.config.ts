@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /** Suites that load the whole machine and assert on timing: run alone, one file at a time, after the rest. */
-const HEAVY_SUITES = ['test/faults/**/*.spec.ts', 'test/fuzz/**/*.spec.ts', 'test/deploy/container.e2e.spec.ts', 'test/deploy/prometheus.e2e.spec.ts', 'test/browser/**/*.spec.ts'];
+const HEAVY_SUITES = ['test/faults/**/*.spec.ts', 'test/e2e/mesh-benchmark.e2e.spec.ts', 'test/fuzz/**/*.spec.ts', 'test/deploy/container.e2e.spec.ts', 'test/deploy/prometheus.e2e.spec.ts', 'test/browser/**/*.spec.ts'];
 
 export default defineConfig({
   test: {

@@ -1,8 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import {
-  ContractValidationError,
   deadlineOf,
-  parseExpertJobData,
   type ExpertErrorCode,
   type ExpertJobData,
   type ExpertJobResult,
@@ -74,6 +72,30 @@ export interface ExpertJobProcessorDeps {
   now?: () => number;
 }
 
+/**
+ * The job's limit: aborted by the first of the callers' signals or its fuse point (reason named TimeoutError,
+ * as AbortSignal.timeout names it). `release` clears the timer and the listeners when the job ends, where an
+ * AbortSignal.timeout keeps its timer until the fuse point or until the garbage collector finalizes the
+ * signal, and AbortSignal.any registers weak references for the collector to sweep: per job, under load.
+ */
+function jobLimit(untilFuseMs: number, callers: readonly AbortSignal[]): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(Object.assign(new Error('the fuse point passed'), { name: 'TimeoutError' })), untilFuseMs);
+  const listeners = callers.map((caller) => {
+    const onAbort = (): void => controller.abort(caller.reason);
+    if (caller.aborted) onAbort();
+    else caller.addEventListener('abort', onAbort, { once: true });
+    return () => caller.removeEventListener('abort', onAbort);
+  });
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer);
+      for (const remove of listeners) remove();
+    },
+  };
+}
+
 const ZERO_TIMINGS = { preprocessMs: 0, visionEncodeMs: 0, prefillMs: 0, decodeMs: 0, timeToFirstTokenMs: 0 };
 
 /**
@@ -96,11 +118,15 @@ export class ExpertJobProcessor {
     this.now = deps.now ?? Date.now;
   }
 
-  /** `signal`: the caller's cancel (BullMQ's per-job signal); the job's own fuse point is added to it. */
-  async process(payload: unknown, signal?: AbortSignal): Promise<ExpertJobResult> {
+  /**
+   * `job`: parsed by the queue's catalogue (parseExpertJobData) when the worker took it, not again here.
+   * `signals`: the caller's cancels (BullMQ's per-job signal, a router's cancel); the job's own fuse point is
+   * added to them.
+   */
+  async process(job: ExpertJobData, signals: AbortSignal | readonly AbortSignal[] = []): Promise<ExpertJobResult> {
     const pickedUpAt = this.now();
     const started = performance.now();
-    const job = this.parse(payload);
+    this.checkAddressee(job);
     const base = {
       expertId: job.expertId,
       prompt: job.prompt,
@@ -127,59 +153,64 @@ export class ExpertJobProcessor {
     if (pickedUpAt >= fuseAtUnixMs) {
       return interrupted('deadline', `dropped without computing: picked up ${pickedUpAt - fuseAtUnixMs} ms after the fuse point`, { computeMs: 0 });
     }
-    const timeout = AbortSignal.timeout(fuseAtUnixMs - pickedUpAt);
-    const limit = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    // The fuse point by the clock as well as by the reason: whoever's timer fired first, past it is a deadline.
-    const reasonOf = (): InterruptReason => (interruptReasonOf(limit) === 'deadline' || this.now() >= fuseAtUnixMs ? 'deadline' : 'cancelled');
-    const whyStopped = (): InterruptReason | undefined => (limit.aborted ? reasonOf() : undefined);
-
-    // A job of a request cancelled before it was picked up (or retried after) computes nothing.
-    const before = whyStopped();
-    if (before) return interrupted(before, `${before === 'deadline' ? 'fuse point passed' : 'cancelled'} before it started`, { computeMs: 0 });
-    const features = await this.features(job);
-    const early = whyStopped();
-    if (early) return interrupted(early, `${early === 'deadline' ? 'fuse point passed' : 'cancelled'} while its image features were computed`);
-    let result: GenerationResult;
+    const limiter = jobLimit(fuseAtUnixMs - pickedUpAt, Array.isArray(signals) ? signals : [signals as AbortSignal]);
+    const limit = limiter.signal;
     try {
-      result = await this.generate(job, features.map((entry) => entry.features), limit, fuseAtUnixMs);
-    } catch (error) {
-      if (!(error instanceof BatchItemAbortedError)) throw error;
-      const reason = limit.aborted ? reasonOf() : 'cancelled';
-      return interrupted(reason, `${error.message} (waited for a batch)`);
-    }
-    const finished = performance.now();
-    const timings: ExpertTimingsJson = {
-      queueMs,
-      // Summed over the job's images; 0 for images whose features came from the cache.
-      preprocessMs: sum(features.map((entry) => entry.preprocessMs)),
-      visionEncodeMs: sum(features.map((entry) => entry.visionEncodeMs)),
-      prefillMs: result.timings.prefillMs,
-      decodeMs: result.timings.decodeMs,
-      // From pick-up: features, batching wait and prefill, i.e. everything before the generation's tail.
-      timeToFirstTokenMs: Math.max(0, finished - started - (result.timings.totalMs - result.timings.timeToFirstTokenMs)),
-      computeMs: finished - started,
-    };
-    if (result.finishReason === 'deadline' || result.finishReason === 'cancelled') {
-      const what = result.finishReason === 'deadline' ? 'stopped at the fuse point' : 'cancelled';
-      return interrupted(result.finishReason, `${what} after ${result.generatedTokens} generated tokens`, timings, {
+      // The fuse point by the clock as well as by the reason: whoever's timer fired first, past it is a deadline.
+      const reasonOf = (): InterruptReason => (interruptReasonOf(limit) === 'deadline' || this.now() >= fuseAtUnixMs ? 'deadline' : 'cancelled');
+      const whyStopped = (): InterruptReason | undefined => (limit.aborted ? reasonOf() : undefined);
+
+      // A job of a request cancelled before it was picked up (or retried after) computes nothing.
+      const before = whyStopped();
+      if (before) return interrupted(before, `${before === 'deadline' ? 'fuse point passed' : 'cancelled'} before it started`, { computeMs: 0 });
+      const features = await this.features(job);
+      const early = whyStopped();
+      if (early) return interrupted(early, `${early === 'deadline' ? 'fuse point passed' : 'cancelled'} while its image features were computed`);
+      let result: GenerationResult;
+      try {
+        result = await this.generate(job, features.map((entry) => entry.features), limit, fuseAtUnixMs);
+      } catch (error) {
+        if (!(error instanceof BatchItemAbortedError)) throw error;
+        const reason = limit.aborted ? reasonOf() : 'cancelled';
+        return interrupted(reason, `${error.message} (waited for a batch)`);
+      }
+      const finished = performance.now();
+      const timings: ExpertTimingsJson = {
+        queueMs,
+        // Summed over the job's images; 0 for images whose features came from the cache.
+        preprocessMs: sum(features.map((entry) => entry.preprocessMs)),
+        visionEncodeMs: sum(features.map((entry) => entry.visionEncodeMs)),
+        prefillMs: result.timings.prefillMs,
+        decodeMs: result.timings.decodeMs,
+        // From pick-up: features, batching wait and prefill, i.e. everything before the generation's tail.
+        timeToFirstTokenMs: Math.max(0, finished - started - (result.timings.totalMs - result.timings.timeToFirstTokenMs)),
+        computeMs: finished - started,
+      };
+      if (result.finishReason === 'deadline' || result.finishReason === 'cancelled') {
+        const what = result.finishReason === 'deadline' ? 'stopped at the fuse point' : 'cancelled';
+        return interrupted(result.finishReason, `${what} after ${result.generatedTokens} generated tokens`, timings, {
+          promptTokens: result.promptTokens,
+          generatedTokens: result.generatedTokens,
+        });
+      }
+      const candidateScores = await this.scoreCandidates(job, features.map((entry) => entry.features));
+      const output: ExpertOutputJson = {
+        ...base,
+        text: result.text,
+        status: 'ok',
         promptTokens: result.promptTokens,
         generatedTokens: result.generatedTokens,
-      });
+        finishReason: result.finishReason,
+        timings,
+        featuresCached: features.every((entry) => entry.cached),
+        ...(candidateScores ? { candidateScores } : {}),
+      };
+      await this.deps.publishPartial(job.replyTo, job.requestId, output);
+      return output;
+  
+    } finally {
+      limiter.release();
     }
-    const candidateScores = await this.scoreCandidates(job, features.map((entry) => entry.features));
-    const output: ExpertOutputJson = {
-      ...base,
-      text: result.text,
-      status: 'ok',
-      promptTokens: result.promptTokens,
-      generatedTokens: result.generatedTokens,
-      finishReason: result.finishReason,
-      timings,
-      featuresCached: features.every((entry) => entry.cached),
-      ...(candidateScores ? { candidateScores } : {}),
-    };
-    await this.deps.publishPartial(job.replyTo, job.requestId, output);
-    return output;
   }
 
   /** A classification's labels, each scored as the whole answer (one batched prefill, after the generation). */
@@ -189,19 +220,12 @@ export class ExpertJobProcessor {
     return job.candidates.map((label, index) => ({ label, value: scores[index] }));
   }
 
-  private parse(payload: unknown): ExpertJobData {
-    let job: ExpertJobData;
-    try {
-      job = parseExpertJobData(payload);
-    } catch (error) {
-      if (error instanceof ContractValidationError) throw new PermanentJobError('invalid_params', error.message);
-      throw error;
-    }
+  private checkAddressee(job: ExpertJobData): void {
     if (job.expertId !== this.deps.expertId) {
       throw new PermanentJobError('invalid_params', `job for expert "${job.expertId}" reached expert "${this.deps.expertId}"`);
     }
-    return job;
   }
+
 
   /** Each image's features, in prompt order, packed as a prompt with this many images needs them. */
   private features(job: ExpertJobData): Promise<CachedFeatures[]> {

@@ -49,7 +49,7 @@ export function startExpertWorker(options: {
         const cancel = options.cancellations?.track(data.requestId);
         try {
           logger.debug('job picked up', { requestId: data.requestId, jobId: job.id });
-          const output = await options.processor.process(data, cancel ? AbortSignal.any([signal, cancel.signal]) : signal);
+          const output = await options.processor.process(data, cancel ? [signal, cancel.signal] : [signal]);
           logger.debug('job done', { requestId: data.requestId, status: output.status, errorCode: output.errorCode });
           metrics.output(output, data.task);
           return output;

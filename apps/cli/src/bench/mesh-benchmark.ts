@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { FlowProducer, Queue, Worker } from 'bullmq';
@@ -24,6 +25,24 @@ import { freePort } from '../mesh/redis-locator';
 import { formatGoalLine, goalMet, meshGoals, type GoalCheck } from './mesh-goals';
 import { snapshotRedis, usageBetween } from './redis-stats';
 
+const REPO_ROOT = resolve(__dirname, '../../../..');
+
+/**
+ * The images a mesh benchmark sends: the pack's own sample scenes when it has them (`golden/golden-<n>.png`,
+ * as models/demo does: its experts then write the captions they were trained for, not answers to images of
+ * another distribution), else the fixture images.
+ */
+export function packBenchImages(packDir: string): string[] {
+  const golden = resolve(packDir, 'golden');
+  const own = existsSync(golden)
+    ? readdirSync(golden)
+        .filter((name) => /^golden-\d+\.png$/.test(name))
+        .sort()
+        .map((name) => resolve(golden, name))
+    : [];
+  return own.length > 0 ? own : [0, 1, 2].map((index) => resolve(REPO_ROOT, `models/fixtures/tiny-llava/golden-${index}.png`));
+}
+
 export interface MeshBenchmarkOptions {
   packDir: string;
   /**
@@ -41,10 +60,10 @@ export interface MeshBenchmarkOptions {
    */
   warmup: number;
   /**
-   * One expert alone, driven at `concurrency` with its default batching and then with MAX_BATCH_SIZE=1
-   * (`requests` each, after `warmup`); absent: not run.
+   * One expert alone at `concurrency`, with its default batching and with MAX_BATCH_SIZE=1, side by side:
+   * `rounds` turns of `requests` each (after `warmup`), the median round of each reported; absent: not run.
    */
-  batching?: { expertId?: string; concurrency: number; requests: number; warmup: number };
+  batching?: { expertId?: string; concurrency: number; requests: number; warmup: number; rounds: number };
   /** Mesh ÷ in-process throughput goal at the highest level (0.8 on the tiny pack, 0.9 where compute is real). */
   throughputGoal: number;
   log: (line: string) => void;
@@ -206,74 +225,110 @@ async function rawQueuePaths(redisUrl: string, expertIds: string[]) {
   };
 }
 
+/** One expert's throughput as `LoneExpert.drive` measured it. */
+export interface LoneExpertRun {
+  perSecond: number;
+  /** CPU of the expert's process (all its threads) per request; undefined where /proc is not readable. */
+  expertCpuMsPerRequest: number | undefined;
+}
+
 /**
- * One expert alone (its own process, nothing else of the mesh) fed jobs straight into its queue with
- * `concurrency` in flight, each answered by its partial on an inbox channel: requests per second.
+ * One expert alone (its own process, nothing else of the mesh) on a queue prefix of its own, fed jobs
+ * straight into its queue, each answered by its partial on an inbox channel. Two of them (say, default
+ * batching and MAX_BATCH_SIZE=1) can be started side by side and driven in turns, so that both sides see the
+ * same machine.
  */
-async function expertThroughput(
-  options: { packDir: string; redisUrl: string; expertId: string; prompt: string; env: Record<string, string>; log: (line: string) => void },
-  images: Buffer[],
-  run: { concurrency: number; requests: number; warmup: number },
-): Promise<number> {
-  const prefix = `benchx${randomBytes(4).toString('hex')}`;
-  const service = `expert.${options.expertId}`;
-  const manifest = loadPackManifest(options.packDir);
-  const generation = manifest.experts.find((expert) => expert.id === options.expertId)?.generation ?? {};
-  const expert = new MeshLauncher({
-    packDir: options.packDir,
-    redisUrl: options.redisUrl,
-    keyPrefix: prefix,
-    queuePrefix: prefix,
-    gatewayPort: 0,
-    routerPort: 0,
-    only: [service],
-    env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1', ...options.env },
-    onLog: (name, line) => (/"level":"error"/.test(line) ? options.log(`[${name}] ${line}`) : undefined),
-  });
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-  const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue(expertQueueName(options.expertId), { connection: redis, prefix });
-  const inbox = `${prefix}:inbox`;
-  const waiters = new Map<string, () => void>();
-  subscriber.on('message', (_channel: string, text: string) => {
-    const message = parseRouterInboxMessage(text);
-    if (message.kind === 'partial' && message.output.status !== 'ok') options.log(`[${service}] ${message.output.status}: ${message.output.error ?? ''}`);
-    waiters.get(message.requestId)?.();
-  });
-  try {
-    await subscriber.subscribe(inbox);
-    const blobs = new RedisBlobStore(redis, { keyPrefix: prefix, ttlSeconds: 3600, maxBytes: 32 * 1024 * 1024 });
-    const refs: ImageRefJson[] = await Promise.all(images.map((image) => blobs.put(image, 'image/png').then(({ sha256, byteLength, mediaType }) => ({ sha256, byteLength, mediaType }))));
-    await expert.start();
-    const once = async (index: number): Promise<void> => {
+export class LoneExpert {
+  private readonly prefix = `benchx${randomBytes(4).toString('hex')}`;
+  private readonly service: string;
+  private readonly process: MeshLauncher;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly queue: Queue;
+  private readonly waiters = new Map<string, () => void>();
+  private refs: ImageRefJson[] = [];
+  private sent = 0;
+
+  constructor(private readonly options: { packDir: string; redisUrl: string; expertId: string; prompt: string; env: Record<string, string>; log: (line: string) => void }) {
+    this.service = `expert.${options.expertId}`;
+    this.process = new MeshLauncher({
+      packDir: options.packDir,
+      redisUrl: options.redisUrl,
+      keyPrefix: this.prefix,
+      queuePrefix: this.prefix,
+      gatewayPort: 0,
+      routerPort: 0,
+      only: [this.service],
+      env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1', ...options.env },
+      onLog: (name, line) => (/"level":"error"/.test(line) ? options.log(`[${name}] ${line}`) : undefined),
+    });
+    this.redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+    this.subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+    this.queue = new Queue(expertQueueName(options.expertId), { connection: this.redis, prefix: this.prefix });
+    this.subscriber.on('message', (_channel: string, text: string) => {
+      const message = parseRouterInboxMessage(text);
+      if (message.kind === 'partial' && message.output.status !== 'ok') options.log(`[${this.service}] ${message.output.status}: ${message.output.error ?? ''}`);
+      this.waiters.get(message.requestId)?.();
+    });
+  }
+
+  private get inbox(): string {
+    return `${this.prefix}:inbox`;
+  }
+
+  async start(images: Buffer[]): Promise<void> {
+    await this.subscriber.subscribe(this.inbox);
+    const blobs = new RedisBlobStore(this.redis, { keyPrefix: this.prefix, ttlSeconds: 3600, maxBytes: 32 * 1024 * 1024 });
+    this.refs = await Promise.all(images.map((image) => blobs.put(image, 'image/png').then(({ sha256, byteLength, mediaType }) => ({ sha256, byteLength, mediaType }))));
+    await this.process.start();
+  }
+
+  /** `requests` jobs with `concurrency` in flight: requests per second and the expert's CPU per request. */
+  async drive(run: { concurrency: number; requests: number }): Promise<LoneExpertRun> {
+    const manifest = loadPackManifest(this.options.packDir);
+    const generation = manifest.experts.find((expert) => expert.id === this.options.expertId)?.generation ?? {};
+    const once = async (): Promise<void> => {
+      const index = this.sent++;
       const requestId = `bx${index}x${randomBytes(3).toString('hex')}`;
       const now = Date.now();
       const data: ExpertJobData = {
         requestId,
         task: 'caption',
-        expertId: options.expertId,
-        prompt: options.prompt,
-        images: [refs[index % refs.length]],
+        expertId: this.options.expertId,
+        prompt: this.options.prompt,
+        images: [this.refs[index % this.refs.length]],
         generation,
         deadlineUnixMs: now + 600_000,
         fuseAtUnixMs: now + 600_000,
         enqueuedAtUnixMs: now,
-        replyTo: inbox,
+        replyTo: this.inbox,
       };
-      const answered = new Promise<void>((resolve) => waiters.set(requestId, resolve));
-      await queue.add(JOB_NAMES.expertGenerate, data, { jobId: expertJobId(requestId, options.expertId), removeOnComplete: true, removeOnFail: true });
+      const answered = new Promise<void>((resolve) => this.waiters.set(requestId, resolve));
+      await this.queue.add(JOB_NAMES.expertGenerate, data, { jobId: expertJobId(requestId, this.options.expertId), removeOnComplete: true, removeOnFail: true });
       await answered;
-      waiters.delete(requestId);
+      this.waiters.delete(requestId);
     };
-    await drive(run.concurrency, run.warmup, (index) => once(index + 1_000_000));
-    return (await drive(run.concurrency, run.requests, once)).perSecond;
-  } finally {
-    await expert.stop();
-    await queue.close();
-    await deleteKeys(redis, prefix);
-    redis.disconnect();
-    subscriber.disconnect();
+    const pids = Object.values(this.process.pids);
+    const cpuBefore = cpuSecondsOf(pids);
+    const { perSecond } = await drive(run.concurrency, run.requests, once);
+    const cpuAfter = cpuSecondsOf(pids);
+    return { perSecond, expertCpuMsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined ? ((cpuAfter - cpuBefore) * 1000) / run.requests : undefined };
   }
+
+  async stop(): Promise<void> {
+    await this.process.stop();
+    await this.queue.close();
+    await deleteKeys(this.redis, this.prefix);
+    this.redis.disconnect();
+    this.subscriber.disconnect();
+  }
+}
+
+/** The median of each field over several runs (the middle run by throughput, CPU by its own median). */
+function medianRun(runs: LoneExpertRun[]): LoneExpertRun {
+  const middle = <T>(values: T[], key: (value: T) => number): T => [...values].sort((a, b) => key(a) - key(b))[Math.floor((values.length - 1) / 2)];
+  const cpus = runs.map((run) => run.expertCpuMsPerRequest).filter((cpu): cpu is number => cpu !== undefined);
+  return { perSecond: middle(runs, (run) => run.perSecond).perSecond, expertCpuMsPerRequest: cpus.length === runs.length ? middle(cpus, (cpu) => cpu) : undefined };
 }
 
 /**
@@ -377,9 +432,13 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     ]),
   );
   const gateway = new URL(mesh.gatewayUrl);
+  // Per answer: the client's latency and the router's own part of it (`timings.totalMs`: received → fused
+  // and stored), so that the overhead splits into the router's side and the edge's (HTTP, gateway, gRPC).
+  let splits: { latencyMs: number; routerMs: number }[] = [];
   const caption = (index: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const body = bodies[index % bodies.length];
+      const sentAt = performance.now();
       const call = request(
         {
           host: gateway.hostname,
@@ -394,9 +453,12 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
           response.on('end', () => {
             const text = Buffer.concat(chunks).toString();
-            const parsed = JSON.parse(text) as { degraded?: boolean };
+            const parsed = JSON.parse(text) as { degraded?: boolean; timings?: { totalMs?: number } };
             if (response.statusCode !== 200 || parsed.degraded) reject(new Error(`mesh request failed: ${response.statusCode} ${text.slice(0, 200)}`));
-            else resolve();
+            else {
+              splits.push({ latencyMs: performance.now() - sentAt, routerMs: parsed.timings?.totalMs ?? Number.NaN });
+              resolve();
+            }
           });
         },
       );
@@ -406,7 +468,14 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
   try {
     await drive(4, options.warmup, caption);
     const meshPids = Object.values(mesh.pids);
-    for (const concurrency of options.concurrency) await measure('mesh', concurrency, caption, () => cpuSecondsOf(meshPids), true, mesh.pids);
+    for (const concurrency of options.concurrency) {
+      splits = [];
+      await measure('mesh', concurrency, caption, () => cpuSecondsOf(meshPids), true, mesh.pids);
+      const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+      const router = median(splits.map((split) => split.routerMs));
+      const edge = median(splits.map((split) => split.latencyMs - split.routerMs));
+      log(`${''.padEnd(18)} latency split p50: router ${router.toFixed(0)} ms (received → fused and stored, 1 ms steps), edge ${edge.toFixed(1)} ms (HTTP + gateway + gRPC both ways)`);
+    }
     // Requests open past DEADLINE_JOB_GRACE_MS armed a deadline job, due at their fuse point: its pickup
     // comes after the run and is not in the counts above (its add is).
     const aggregate = new Queue(AGGREGATE_QUEUE, { connection: meter, prefix });
@@ -506,10 +575,28 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     const assignment = decision.experts.find((candidate) => candidate.expertId === (options.batching!.expertId ?? candidate.expertId));
     if (!assignment) throw new Error(`expert ${options.batching.expertId} is not routed for captions; routed: ${decision.experts.map((e) => e.expertId).join(', ')}`);
     const alone = { packDir: options.packDir, redisUrl, expertId: assignment.expertId, prompt: assignment.prompt, log };
-    const batchedPerSecond = await expertThroughput({ ...alone, env: {} }, images, options.batching);
-    log(`expert.${assignment.expertId} alone   c=${String(options.batching.concurrency).padStart(2)}  default batching ${batchedPerSecond.toFixed(1)} req/s`);
-    const unbatchedPerSecond = await expertThroughput({ ...alone, env: { MAX_BATCH_SIZE: '1' } }, images, options.batching);
-    log(`expert.${assignment.expertId} alone   c=${String(options.batching.concurrency).padStart(2)}  MAX_BATCH_SIZE=1 ${unbatchedPerSecond.toFixed(1)} req/s`);
+    const describe = (label: string, run: LoneExpertRun): string =>
+      `expert.${assignment.expertId} alone   c=${String(options.batching!.concurrency).padStart(2)}  ${label} ${run.perSecond.toFixed(1)} req/s${run.expertCpuMsPerRequest !== undefined ? `, expert cpu ${run.expertCpuMsPerRequest.toFixed(2)} ms/req` : ''}`;
+    // Both processes run side by side and are driven in turns (batched, unbatched, batched, ...), so that a
+    // busy moment of the machine does not fall on one side only; each side reports its median round.
+    const sides = [new LoneExpert({ ...alone, env: {} }), new LoneExpert({ ...alone, env: { MAX_BATCH_SIZE: '1' } })];
+    const rounds: [LoneExpertRun[], LoneExpertRun[]] = [[], []];
+    try {
+      for (const side of sides) {
+        await side.start(images);
+        await side.drive({ concurrency: options.batching.concurrency, requests: options.batching.warmup });
+      }
+      for (let round = 0; round < options.batching.rounds; round++) {
+        for (const [index, side] of sides.entries()) rounds[index].push(await side.drive(options.batching));
+        log(`${describe('default batching', rounds[0][round])}; ${describe('MAX_BATCH_SIZE=1', rounds[1][round]).replace(/^.*MAX_BATCH_SIZE=1/, 'MAX_BATCH_SIZE=1')} (round ${round + 1})`);
+      }
+    } finally {
+      await Promise.all(sides.map((side) => side.stop()));
+    }
+    const [batched, unbatched] = rounds.map(medianRun);
+    log(describe('default batching (median)', batched));
+    log(describe('MAX_BATCH_SIZE=1 (median)', unbatched));
+    const [batchedPerSecond, unbatchedPerSecond] = [batched.perSecond, unbatched.perSecond];
     batching = { expertId: assignment.expertId, concurrency: options.batching.concurrency, batchedPerSecond, unbatchedPerSecond };
   }
   meter.disconnect();

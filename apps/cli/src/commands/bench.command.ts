@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { MODEL_DTYPES, runRuntimeBenchmark, type ModelDtype } from '@rsmoe/runtime';
-import { runMeshBenchmark } from '../bench/mesh-benchmark';
+import { packBenchImages, runMeshBenchmark } from '../bench/mesh-benchmark';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
@@ -41,6 +41,7 @@ interface MeshBenchFlags {
   batchExpert?: string;
   batchConcurrency: string;
   batchRequests?: string;
+  batchRounds: string;
   throughputGoal?: string;
 }
 
@@ -115,12 +116,13 @@ export function registerBenchCommand(program: Command): void {
     .option('--pack <dir>', 'model pack', resolve(REPO_ROOT, 'models/fixtures/tiny-pack'))
     .option('--redis <url>', 'Redis URL (default: a private redis-server on a free port, so Redis CPU and commands are the mesh\'s alone)')
     .option('--concurrency <list>', 'comma-separated concurrency levels (goals read the lowest and the highest)', '1,8,32')
-    .option('--requests <n>', 'requests per level', '200')
+    .option('--requests <n>', 'requests per level', '500')
     .option('--warmup <n>', 'requests per path before measuring (steady state: V8 has optimised the hot code)', '500')
     .option('--no-batching', 'skip the micro-batching comparison')
     .option('--batch-expert <id>', 'expert of the micro-batching comparison (default: the first routed for captions)')
     .option('--batch-concurrency <n>', 'requests in flight in the micro-batching comparison', '16')
-    .option('--batch-requests <n>', 'requests per side of the micro-batching comparison (default: --requests)')
+    .option('--batch-requests <n>', 'requests per side and round of the micro-batching comparison (default: --requests, at least 1000)')
+    .option('--batch-rounds <n>', 'rounds of the micro-batching comparison (the two sides take turns; the median round counts)', '3')
     .option('--throughput-goal <ratio>', 'mesh ÷ in-process throughput goal (default 0.8 on packs under models/fixtures, else 0.9)')
     .action(async (flags: MeshBenchFlags) => {
       const packDir = resolve(flags.pack);
@@ -129,7 +131,7 @@ export function registerBenchCommand(program: Command): void {
       const report = await runMeshBenchmark({
         packDir,
         redisUrl: flags.redis,
-        imagePaths: [0, 1, 2].map((index) => resolve(REPO_ROOT, `models/fixtures/tiny-llava/golden-${index}.png`)),
+        imagePaths: packBenchImages(packDir),
         concurrency: integerList(flags.concurrency),
         requests,
         warmup,
@@ -137,8 +139,9 @@ export function registerBenchCommand(program: Command): void {
           ? {
               expertId: flags.batchExpert,
               concurrency: count(flags.batchConcurrency, 1),
-              requests: flags.batchRequests === undefined ? requests : count(flags.batchRequests, 1),
-              warmup: Math.min(warmup, 100),
+              requests: flags.batchRequests === undefined ? Math.max(requests, 1000) : count(flags.batchRequests, 1),
+              warmup: 2 * warmup,
+              rounds: count(flags.batchRounds, 1),
             }
           : undefined,
         throughputGoal: flags.throughputGoal === undefined ? (packDir.startsWith(resolve(REPO_ROOT, 'models/fixtures')) ? 0.8 : 0.9) : ratio(flags.throughputGoal),

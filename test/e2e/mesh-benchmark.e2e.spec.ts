@@ -1,0 +1,66 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packBenchImages, runMeshBenchmark, type MeshBenchmarkReport } from '../../apps/cli/src/bench/mesh-benchmark';
+
+const REPO_ROOT = resolve(__dirname, '../..');
+
+/** The goal lines of issue 15, in the order the benchmark prints them. */
+const GOAL_NAMES = [/^cpu\/request c=\d+$/, /^redis commands\/request c=\d+$/, /^throughput c=\d+$/, /^overhead p50 c=\d+$/, /^overhead p99 c=\d+$/, /^micro-batching expert\.\w+ c=\d+$/];
+
+/** A short run of `bench mesh` on a pack: every path, both levels, the batching turns and every goal line. */
+async function shortRun(packDir: string, lines: string[]): Promise<MeshBenchmarkReport> {
+  return runMeshBenchmark({
+    packDir,
+    imagePaths: packBenchImages(packDir),
+    concurrency: [1, 4],
+    requests: 8,
+    warmup: 4,
+    batching: { concurrency: 4, requests: 12, warmup: 4, rounds: 2 },
+    throughputGoal: 0.8,
+    log: (line) => lines.push(line),
+  });
+}
+
+function expectWholeReport(report: MeshBenchmarkReport, lines: string[], expertIds: string[]): void {
+  for (const path of ['mesh', 'in-process', 'raw-jobs', 'raw-flow']) {
+    for (const concurrency of [1, 4]) {
+      const row = report.rows.find((candidate) => candidate.path === path && candidate.concurrency === concurrency);
+      expect(row, `${path} c=${concurrency}`).toBeDefined();
+      expect(row!.requestsPerSecond).toBeGreaterThan(0);
+      expect(row!.p99Ms).toBeGreaterThanOrEqual(row!.p50Ms);
+    }
+  }
+  const mesh = report.rows.find((row) => row.path === 'mesh' && row.concurrency === 4)!;
+  expect(Object.keys(mesh.cpuMsPerRequestByService ?? {})).toEqual(expect.arrayContaining(['gateway', 'router', 'aggregator', ...expertIds.map((id) => `expert.${id}`)]));
+  expect(mesh.redisCommandsPerRequest).toBeGreaterThan(0);
+  expect(report.rows.find((row) => row.path === 'raw-jobs' && row.concurrency === 4)!.redisCommandsPerRequest).toBeGreaterThan(0);
+  expect(lines.filter((line) => /latency split p50: router \d+ ms .*, edge -?\d+\.\d ms/.test(line))).toHaveLength(2);
+  expect(lines.filter((line) => /alone .* \(round \d\)$/.test(line))).toHaveLength(2);
+  expect(report.batching!.batchedPerSecond).toBeGreaterThan(0);
+  expect(report.batching!.unbatchedPerSecond).toBeGreaterThan(0);
+  expect(report.goals.map((goal) => goal.name)).toEqual(GOAL_NAMES.map((pattern) => expect.stringMatching(pattern)));
+  const goalLines = lines.filter((line) => line.startsWith('goal '));
+  expect(goalLines).toHaveLength(GOAL_NAMES.length);
+  for (const line of goalLines) expect(line).toMatch(/\(goal [≤≥] [\d.]+(×| ms)\) (met|MISSED) — /);
+}
+
+/**
+ * `npm run bench:mesh` keeps working, on the fixture pack and on models/demo: a short run through every path
+ * (the whole mesh as processes, in-process, the raw BullMQ floors, one expert alone in both batching modes)
+ * and every goal line. Numbers are not asserted: the benchmark reports them.
+ */
+describe('bench mesh', { timeout: 240_000 }, () => {
+  it('runs every path and prints every goal on the fixture pack', async () => {
+    const lines: string[] = [];
+    const report = await shortRun(resolve(REPO_ROOT, 'models/fixtures/tiny-pack'), lines);
+    expectWholeReport(report, lines, ['theme', 'object', 'relation']);
+  });
+
+  it('runs on models/demo with the pack’s own sample scenes', async () => {
+    const packDir = resolve(REPO_ROOT, 'models/demo');
+    expect(packBenchImages(packDir).map((path) => path.slice(packDir.length + 1))).toEqual(['golden/golden-0.png', 'golden/golden-1.png']);
+    const lines: string[] = [];
+    const report = await shortRun(packDir, lines);
+    expectWholeReport(report, lines, ['theme', 'object', 'relation', 'region', 'pixel']);
+  });
+});
