@@ -252,12 +252,16 @@ describe('whole scenes through the mesh (tiles at bulk priority, stitched, geore
       }
       return left;
     };
-    const end = Date.now() + 10_000;
-    while ((await queuedOfScene()).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    // DELETE answers 202 at once (the gateway frees the tile jobs queued then); the scene worker sees the cancel
+    // within SCENE_CANCEL_POLL_MS, stops its lanes (one may have sent another tile meanwhile), frees what they
+    // queued and sweeps, then logs `scene cancelled` itself. From then on "no queued tile job" is the final
+    // state, not at the first empty look.
+    const workerConfirmed = (line: string) => line.startsWith('[scene-worker]') && line.includes('scene cancelled') && line.includes(body.sceneId);
+    await expect.poll(() => running.logs.some(workerConfirmed), { timeout: 10_000, interval: 100 }).toBe(true);
     expect(await queuedOfScene()).toEqual([]);
     const doneAt = (await getScene(running.url, body.sceneId)).progress.tilesDone;
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await getScene(running.url, body.sceneId)).progress.tilesDone).toBe(doneAt);
-    expect(running.logs.some((line) => line.includes('scene cancelled') && line.includes(body.sceneId))).toBe(true);
+    expect(await queuedOfScene()).toEqual([]);
   });
 });
