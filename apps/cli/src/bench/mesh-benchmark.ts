@@ -100,6 +100,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+function median(values: number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
 /** Runs `total` calls of `once` with `concurrency` in flight; returns per-call latencies and throughput. */
 async function drive(concurrency: number, total: number, once: (index: number) => Promise<void>): Promise<{ latencies: number[]; perSecond: number }> {
   const latencies: number[] = [];
@@ -324,11 +328,10 @@ export class LoneExpert {
   }
 }
 
-/** The median of each field over several runs (the middle run by throughput, CPU by its own median). */
+/** The median of each field over several runs. */
 function medianRun(runs: LoneExpertRun[]): LoneExpertRun {
-  const middle = <T>(values: T[], key: (value: T) => number): T => [...values].sort((a, b) => key(a) - key(b))[Math.floor((values.length - 1) / 2)];
   const cpus = runs.map((run) => run.expertCpuMsPerRequest).filter((cpu): cpu is number => cpu !== undefined);
-  return { perSecond: middle(runs, (run) => run.perSecond).perSecond, expertCpuMsPerRequest: cpus.length === runs.length ? middle(cpus, (cpu) => cpu) : undefined };
+  return { perSecond: median(runs.map((run) => run.perSecond)), expertCpuMsPerRequest: cpus.length === runs.length ? median(cpus) : undefined };
 }
 
 /**
@@ -471,7 +474,6 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     for (const concurrency of options.concurrency) {
       splits = [];
       await measure('mesh', concurrency, caption, () => cpuSecondsOf(meshPids), true, mesh.pids);
-      const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
       const router = median(splits.map((split) => split.routerMs));
       const edge = median(splits.map((split) => split.latencyMs - split.routerMs));
       log(`${''.padEnd(18)} latency split p50: router ${router.toFixed(0)} ms (received → fused and stored, 1 ms steps), edge ${edge.toFixed(1)} ms (HTTP + gateway + gRPC both ways)`);
