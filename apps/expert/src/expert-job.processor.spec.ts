@@ -206,7 +206,7 @@ describe('ExpertJobProcessor', () => {
     const { instance, calls } = processor(Date.now);
     const cancel = new AbortController();
     cancel.abort(new Error('worker cancelled the job'));
-    const output = await instance.process(job({ deadlineUnixMs: Date.now() + 60_000 }), cancel.signal);
+    const output = await instance.process(job({ deadlineUnixMs: Date.now() + 60_000 }), [cancel.signal]);
     expect(output).toMatchObject({ status: 'skipped', errorCode: 'cancelled' });
     expect(calls.generate).toHaveLength(0);
   });

@@ -123,7 +123,7 @@ export class ExpertJobProcessor {
    * `signals`: the caller's cancels (BullMQ's per-job signal, a router's cancel); the job's own fuse point is
    * added to them.
    */
-  async process(job: ExpertJobData, signals: AbortSignal | readonly AbortSignal[] = []): Promise<ExpertJobResult> {
+  async process(job: ExpertJobData, signals: readonly AbortSignal[] = []): Promise<ExpertJobResult> {
     const pickedUpAt = this.now();
     const started = performance.now();
     this.checkAddressee(job);
@@ -153,7 +153,7 @@ export class ExpertJobProcessor {
     if (pickedUpAt >= fuseAtUnixMs) {
       return interrupted('deadline', `dropped without computing: picked up ${pickedUpAt - fuseAtUnixMs} ms after the fuse point`, { computeMs: 0 });
     }
-    const limiter = jobLimit(fuseAtUnixMs - pickedUpAt, Array.isArray(signals) ? signals : [signals as AbortSignal]);
+    const limiter = jobLimit(fuseAtUnixMs - pickedUpAt, signals);
     const limit = limiter.signal;
     try {
       // The fuse point by the clock as well as by the reason: whoever's timer fired first, past it is a deadline.

@@ -250,11 +250,13 @@ export class LoneExpert {
   private readonly subscriber: Redis;
   private readonly queue: Queue;
   private readonly waiters = new Map<string, () => void>();
+  private readonly generation: ExpertJobData['generation'];
   private refs: ImageRefJson[] = [];
   private sent = 0;
 
   constructor(private readonly options: { packDir: string; redisUrl: string; expertId: string; prompt: string; env: Record<string, string>; log: (line: string) => void }) {
     this.service = `expert.${options.expertId}`;
+    this.generation = loadPackManifest(options.packDir).experts.find((expert) => expert.id === options.expertId)?.generation ?? {};
     this.process = new MeshLauncher({
       packDir: options.packDir,
       redisUrl: options.redisUrl,
@@ -289,8 +291,6 @@ export class LoneExpert {
 
   /** `requests` jobs with `concurrency` in flight: requests per second and the expert's CPU per request. */
   async drive(run: { concurrency: number; requests: number }): Promise<LoneExpertRun> {
-    const manifest = loadPackManifest(this.options.packDir);
-    const generation = manifest.experts.find((expert) => expert.id === this.options.expertId)?.generation ?? {};
     const once = async (): Promise<void> => {
       const index = this.sent++;
       const requestId = `bx${index}x${randomBytes(3).toString('hex')}`;
@@ -301,7 +301,7 @@ export class LoneExpert {
         expertId: this.options.expertId,
         prompt: this.options.prompt,
         images: [this.refs[index % this.refs.length]],
-        generation,
+        generation: this.generation,
         deadlineUnixMs: now + 600_000,
         fuseAtUnixMs: now + 600_000,
         enqueuedAtUnixMs: now,
@@ -577,8 +577,9 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     const assignment = decision.experts.find((candidate) => candidate.expertId === (options.batching!.expertId ?? candidate.expertId));
     if (!assignment) throw new Error(`expert ${options.batching.expertId} is not routed for captions; routed: ${decision.experts.map((e) => e.expertId).join(', ')}`);
     const alone = { packDir: options.packDir, redisUrl, expertId: assignment.expertId, prompt: assignment.prompt, log };
-    const describe = (label: string, run: LoneExpertRun): string =>
-      `expert.${assignment.expertId} alone   c=${String(options.batching!.concurrency).padStart(2)}  ${label} ${run.perSecond.toFixed(1)} req/s${run.expertCpuMsPerRequest !== undefined ? `, expert cpu ${run.expertCpuMsPerRequest.toFixed(2)} ms/req` : ''}`;
+    const figures = (label: string, run: LoneExpertRun): string =>
+      `${label} ${run.perSecond.toFixed(1)} req/s${run.expertCpuMsPerRequest !== undefined ? `, expert cpu ${run.expertCpuMsPerRequest.toFixed(2)} ms/req` : ''}`;
+    const prefix = `expert.${assignment.expertId} alone   c=${String(options.batching.concurrency).padStart(2)}  `;
     // Both processes run side by side and are driven in turns (batched, unbatched, batched, ...), so that a
     // busy moment of the machine does not fall on one side only; each side reports its median round.
     const sides = [new LoneExpert({ ...alone, env: {} }), new LoneExpert({ ...alone, env: { MAX_BATCH_SIZE: '1' } })];
@@ -590,14 +591,14 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
       }
       for (let round = 0; round < options.batching.rounds; round++) {
         for (const [index, side] of sides.entries()) rounds[index].push(await side.drive(options.batching));
-        log(`${describe('default batching', rounds[0][round])}; ${describe('MAX_BATCH_SIZE=1', rounds[1][round]).replace(/^.*MAX_BATCH_SIZE=1/, 'MAX_BATCH_SIZE=1')} (round ${round + 1})`);
+        log(`${prefix}${figures('default batching', rounds[0][round])}; ${figures('MAX_BATCH_SIZE=1', rounds[1][round])} (round ${round + 1})`);
       }
     } finally {
       await Promise.all(sides.map((side) => side.stop()));
     }
     const [batched, unbatched] = rounds.map(medianRun);
-    log(describe('default batching (median)', batched));
-    log(describe('MAX_BATCH_SIZE=1 (median)', unbatched));
+    log(prefix + figures('default batching (median)', batched));
+    log(prefix + figures('MAX_BATCH_SIZE=1 (median)', unbatched));
     const [batchedPerSecond, unbatchedPerSecond] = [batched.perSecond, unbatched.perSecond];
     batching = { expertId: assignment.expertId, concurrency: options.batching.concurrency, batchedPerSecond, unbatchedPerSecond };
   }
