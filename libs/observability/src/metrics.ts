@@ -8,6 +8,13 @@ type MetricOf<K extends MetricKey> = (typeof METRICS)[K]['type'] extends 'histog
     : Gauge<string>;
 
 /**
+ * How often the event-loop lag is sampled, in ms. prom-client's default, 10 ms, wakes every service 100 times a
+ * second: ~10 ms of CPU per second per idle service on this machine's cores, seven services; a loop blocked
+ * for longer than this still shows in the lag's max and percentiles.
+ */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
+/**
  * A service's Prometheus registry: the process metrics of prom-client (CPU, memory, event-loop lag,
  * unprefixed, as every Node exporter names them) plus the catalogue metrics the service asks for.
  */
@@ -17,7 +24,7 @@ export class ServiceMetrics {
 
   constructor(defaultLabels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(defaultLabels);
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
   /** The catalogue metric `key`, created on first use; `collect` runs on every scrape (gauges only). */

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +23,8 @@ import { RouterClassifier, VlmRuntime, type ImageFeatures } from '@rsmoe/runtime
 import { MeshLauncher } from '../mesh/mesh-launcher';
 import { PrivateRedis } from '../mesh/private-redis';
 import { freePort } from '../mesh/redis-locator';
-import { formatGoalLine, goalMet, meshGoals, type GoalCheck } from './mesh-goals';
+import { measureCoreContention, measureWakeupCost, wakeupsOf } from './machine-facts';
+import { batchingGoal, formatGoalLine, goalMet, medianGoals, meshGoals, type GoalCheck } from './mesh-goals';
 import { snapshotRedis, usageBetween } from './redis-stats';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
@@ -52,8 +54,13 @@ export interface MeshBenchmarkOptions {
   redisUrl?: string;
   imagePaths: string[];
   concurrency: number[];
-  /** Requests per concurrency level (after warm-up). */
+  /** Requests per concurrency level and round (after warm-up). */
   requests: number;
+  /**
+   * Rounds of the mesh and in-process levels, taken in turns (mesh c=1, in-process c=1, …, then again), so a
+   * slow moment of the machine falls on both sides of a ratio; each goal reads its median round.
+   */
+  rounds: number;
   /**
    * Requests before measuring, per path. A service runs warm: until V8 has optimised the hot code, a
    * request costs several times the CPU (six processes warm up more slowly than one).
@@ -78,11 +85,18 @@ export interface MeshBenchmarkReport {
 export interface LatencyRow {
   path: string;
   concurrency: number;
+  /** The round it was measured in (1 for the raw paths, measured once). */
+  round: number;
   p50Ms: number;
   p99Ms: number;
   requestsPerSecond: number;
   /** CPU time per request of the processes doing the work (the mesh's services; this process in-process). */
   cpuMsPerRequest?: number;
+  /**
+   * Times per request a thread of the path's processes (and of the private Redis) went to sleep and was woken
+   * again: the hops' hand-offs, each a wake-up at low load.
+   */
+  wakeupsPerRequest?: number;
   /** The same per service of the mesh (gateway, router, aggregator, expert.<id>). */
   cpuMsPerRequestByService?: Record<string, number>;
   /** Redis's CPU per request (INFO used_cpu_sys + used_cpu_user); paths that use Redis only. */
@@ -91,6 +105,19 @@ export interface LatencyRow {
   redisCommandsPerRequest?: number;
   /** The same, per command name, most called first. */
   redisCommands?: Record<string, number>;
+}
+
+/** How long the mesh's idle CPU is sampled after warm-up, in ms (its background: timers, pollers, V8's threads). */
+const IDLE_SAMPLE_MS = 5_000;
+
+/** From now until called: each process's CPU per second, in ms. */
+function idleCpuMsPerSecond(pids: Record<string, number>): () => Record<string, number> {
+  const started = performance.now();
+  const before = Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf([pid])] as const);
+  return () => {
+    const seconds = (performance.now() - started) / 1000;
+    return Object.fromEntries(before.map(([name, cpu]) => [name, (((cpuSecondsOf([pids[name]]) ?? Number.NaN) - (cpu ?? Number.NaN)) * 1000) / seconds]));
+  };
 }
 
 /** How long a level's CPU and Redis meters wait after its last answer, in ms (idle Redis: ~26 commands/s). */
@@ -341,24 +368,44 @@ function medianRun(runs: LoneExpertRun[]): LoneExpertRun {
  */
 export async function runMeshBenchmark(options: MeshBenchmarkOptions): Promise<MeshBenchmarkReport> {
   const privateRedis = options.redisUrl === undefined ? await PrivateRedis.start() : undefined;
+  const redisUrl = privateRedis?.url ?? options.redisUrl!;
+  // Reads Redis's INFO around each level (and is closed whatever happens, so a failed run exits).
+  const meter = new Redis(redisUrl, { maxRetriesPerRequest: null });
   try {
-    return await runOn(privateRedis?.url ?? options.redisUrl!, options);
+    return await runOn(redisUrl, meter, privateRedis?.pid, options);
   } finally {
+    meter.disconnect();
     await privateRedis?.stop();
   }
 }
 
-async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<MeshBenchmarkReport> {
+/**
+ * `redisPid`: the private Redis's process, whose wake-ups count with the mesh's (a Redis named by --redis may
+ * run elsewhere: not counted).
+ */
+async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefined, options: MeshBenchmarkOptions): Promise<MeshBenchmarkReport> {
   const { log } = options;
   log(`redis: ${options.redisUrl === undefined ? `a private redis-server (${redisUrl})` : redisUrl}`);
+  const contention = await measureCoreContention(availableParallelism());
+  log(
+    `machine: a memory-bound loop runs ${contention.slowdown.toFixed(2)}× slower on each of ${contention.cores} cores at once than alone ` +
+      `(${contention.togetherMs.toFixed(0)} vs ${contention.aloneMs.toFixed(0)} ms): the mesh, every core busy, pays it on its CPU per request; in-process, one core, does not`,
+  );
+  const wakeup = await measureWakeupCost();
+  if (wakeup) {
+    log(
+      `machine: a process woken from idle to answer a request spends ${wakeup.idleMs.toFixed(2)} ms of CPU, ${wakeup.busyMs.toFixed(3)} ms when busy ` +
+        `(a bare Node HTTP server, requests ${wakeup.gapMs} ms apart vs back to back): at low load every wake-up of a request's path pays it`,
+    );
+  }
   const images = await Promise.all(options.imagePaths.map((path) => readFile(path)));
   const manifest = loadPackManifest(options.packDir);
   const rows: LatencyRow[] = [];
-  const meter = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const record = (path: string, concurrency: number, result: { latencies: number[]; perSecond: number }, extra: Partial<LatencyRow> = {}): void => {
+  const record = (path: string, concurrency: number, round: number, result: { latencies: number[]; perSecond: number }, extra: Partial<LatencyRow> = {}): void => {
     const row: LatencyRow = {
       path,
       concurrency,
+      round,
       p50Ms: percentile(result.latencies, 50),
       p99Ms: percentile(result.latencies, 99),
       requestsPerSecond: result.perSecond,
@@ -367,7 +414,9 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     rows.push(row);
     const cpu = row.cpuMsPerRequest !== undefined ? `  cpu ${row.cpuMsPerRequest.toFixed(1).padStart(5)} ms/req` : '';
     const redis = row.redisCommandsPerRequest !== undefined ? `  redis ${row.redisCpuMsPerRequest!.toFixed(1).padStart(4)} ms/req ${row.redisCommandsPerRequest.toFixed(1).padStart(6)} cmd/req` : '';
-    log(`${path.padEnd(18)} c=${String(concurrency).padStart(2)}  p50 ${row.p50Ms.toFixed(2).padStart(7)} ms  p99 ${row.p99Ms.toFixed(2).padStart(7)} ms  ${row.requestsPerSecond.toFixed(1).padStart(7)} req/s${cpu}${redis}`);
+    const wakeups = row.wakeupsPerRequest !== undefined ? `  wakeups ${row.wakeupsPerRequest.toFixed(0).padStart(3)}/req` : '';
+    const turn = options.rounds > 1 && !path.startsWith('raw') ? `  (round ${round})` : '';
+    log(`${path.padEnd(18)} c=${String(concurrency).padStart(2)}  p50 ${row.p50Ms.toFixed(2).padStart(7)} ms  p99 ${row.p99Ms.toFixed(2).padStart(7)} ms  ${row.requestsPerSecond.toFixed(1).padStart(7)} req/s${cpu}${redis}${wakeups}${turn}`);
     if (row.cpuMsPerRequestByService) log(`${''.padEnd(18)} cpu ms/req by service: ${Object.entries(row.cpuMsPerRequestByService).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ')}`);
     if (row.redisCommands) log(`${''.padEnd(18)} redis commands/req: ${Object.entries(row.redisCommands).slice(0, 10).map(([name, calls]) => `${name} ${calls.toFixed(1)}`).join(', ')}`);
   };
@@ -378,11 +427,15 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
   const measure = async (
     path: string,
     concurrency: number,
+    round: number,
     once: (index: number) => Promise<void>,
     cpuSeconds: () => number | undefined,
     usesRedis: boolean,
+    wakeupPids: number[],
     services?: Record<string, number>,
   ): Promise<void> => {
+    const pids = redisPid === undefined || !usesRedis ? wakeupPids : [...wakeupPids, redisPid];
+    const wakeupsBefore = wakeupsOf(pids);
     const redisBefore = usesRedis ? await snapshotRedis(meter) : undefined;
     const servicesCpu = (): [string, number | undefined][] => Object.entries(services ?? {}).map(([name, pid]) => [name, cpuSecondsOf([pid])]);
     const servicesBefore = servicesCpu();
@@ -393,8 +446,10 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     const after = cpuSeconds();
     const servicesAfter = servicesCpu();
     const redisAfter = usesRedis ? await snapshotRedis(meter) : undefined;
+    const wakeupsAfter = wakeupsOf(pids);
     const perRequest = (seconds: number): number => (seconds * 1000) / options.requests;
     const extra: Partial<LatencyRow> = before !== undefined && after !== undefined ? { cpuMsPerRequest: perRequest(after - before) } : {};
+    if (wakeupsBefore !== undefined && wakeupsAfter !== undefined) extra.wakeupsPerRequest = (wakeupsAfter - wakeupsBefore) / options.requests;
     if (services && servicesBefore.every(([, seconds]) => seconds !== undefined) && servicesAfter.every(([, seconds]) => seconds !== undefined)) {
       extra.cpuMsPerRequestByService = Object.fromEntries(servicesAfter.map(([name, seconds], index) => [name, perRequest(seconds! - servicesBefore[index][1]!)]));
     }
@@ -404,7 +459,7 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
       extra.redisCommandsPerRequest = usage.totalCalls / options.requests;
       extra.redisCommands = Object.fromEntries([...usage.commands].map(([name, calls]) => [name, calls / options.requests]));
     }
-    record(path, concurrency, result, extra);
+    record(path, concurrency, round, result, extra);
   };
   const ownCpuSeconds = (): number => {
     const usage = process.cpuUsage();
@@ -423,9 +478,8 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     env: { EXECUTION_PROVIDER: 'cpu', INTRA_OP_THREADS: '1' },
     onLog: (service, line) => (/"level":"error"/.test(line) ? log(`[${service}] ${line}`) : undefined),
   });
-  await mesh.start();
   // A lean client (pre-encoded multipart bodies, keep-alive) so that client cost stays out of the numbers.
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  let agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const boundary = 'rsmoe-bench-boundary';
   const bodies = images.map((image) =>
     Buffer.concat([
@@ -468,29 +522,6 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
       call.on('error', reject);
       call.end(body);
     });
-  try {
-    await drive(4, options.warmup, caption);
-    const meshPids = Object.values(mesh.pids);
-    for (const concurrency of options.concurrency) {
-      splits = [];
-      await measure('mesh', concurrency, caption, () => cpuSecondsOf(meshPids), true, mesh.pids);
-      const router = median(splits.map((split) => split.routerMs));
-      const edge = median(splits.map((split) => split.latencyMs - split.routerMs));
-      log(`${''.padEnd(18)} latency split p50: router ${router.toFixed(0)} ms (received → fused and stored, 1 ms steps), edge ${edge.toFixed(1)} ms (HTTP + gateway + gRPC both ways)`);
-    }
-    // Requests open past DEADLINE_JOB_GRACE_MS armed a deadline job, due at their fuse point: its pickup
-    // comes after the run and is not in the counts above (its add is).
-    const aggregate = new Queue(AGGREGATE_QUEUE, { connection: meter, prefix });
-    const delayed = await aggregate.getDelayedCount();
-    await aggregate.close();
-    const sent = options.warmup + options.requests * options.concurrency.length;
-    log(`mesh: ${delayed} deadline jobs still delayed for ${sent} requests (${((100 * delayed) / sent).toFixed(0)} %); their pickups are not counted above`);
-  } finally {
-    agent.destroy();
-    await mesh.stop();
-    await deleteKeys(meter, prefix);
-  }
-
   // (2) The same generations in-process: one runtime per routed expert, as the experts load them. A
   // single process runs them one after another (onnxruntime-node runs a session on the calling thread).
   const runtimeOptions = { executionProvider: 'cpu' as const, intraOpThreads: 1, logger: { info: () => undefined, warn: () => undefined } };
@@ -524,30 +555,62 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
       await runtime.generate([{ prompt, imageFeatures: await featuresFor(runtime, image), options: expert.generation }]);
     }
   };
-  await drive(1, options.warmup, inProcess);
-  for (const concurrency of options.concurrency) await measure('in-process', concurrency, inProcess, ownCpuSeconds, false);
   // Only when every expert is the same model can one call batch all prompts (the fixture pack): a lower
   // bound no real pack reaches, shown for reference.
   const shared = experts.every(({ expert }) => expert.modelDir === experts[0].expert.modelDir);
-  if (shared) {
-    const [{ runtime }] = experts;
-    const inProcessBatched = async (index: number): Promise<void> => {
-      const image = images[index % images.length];
-      const routed = await route(image);
-      const imageFeatures = await featuresFor(runtime, image);
-      await runtime.generate(
-        experts.map(({ assignment, expert }) => ({
-          prompt: routed.experts.find((candidate) => candidate.expertId === assignment.expertId)?.prompt ?? assignment.prompt,
-          imageFeatures,
-          options: expert.generation,
-        })),
-      );
-    };
-    await drive(1, options.warmup, inProcessBatched);
-    for (const concurrency of options.concurrency) await measure('in-process-batched', concurrency, inProcessBatched, ownCpuSeconds, false);
+  const [{ runtime: sharedRuntime }] = experts;
+  const inProcessBatched = async (index: number): Promise<void> => {
+    const image = images[index % images.length];
+    const routed = await route(image);
+    const imageFeatures = await featuresFor(sharedRuntime, image);
+    await sharedRuntime.generate(
+      experts.map(({ assignment, expert }) => ({
+        prompt: routed.experts.find((candidate) => candidate.expertId === assignment.expertId)?.prompt ?? assignment.prompt,
+        imageFeatures,
+        options: expert.generation,
+      })),
+    );
+  };
+  try {
+    await mesh.start();
+    const meshPids = Object.values(mesh.pids);
+    await drive(4, options.warmup, caption);
+    await drive(1, options.warmup, inProcess);
+    if (shared) await drive(1, options.warmup, inProcessBatched);
+    const idle = idleCpuMsPerSecond(mesh.pids);
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SAMPLE_MS));
+    log(`mesh idle         cpu ms per second by service: ${Object.entries(idle()).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ')}`);
+    // The mesh and in-process take turns, level by level and round by round: a slow moment of this machine
+    // falls on both sides of a ratio, and the goals read the median round.
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const concurrency of options.concurrency) {
+        splits = [];
+        // Fresh connections per level: sockets left idle through the in-process turn may be past the
+        // gateway's keep-alive timeout, and a request sent as the server closes one is reset.
+        agent.destroy();
+        agent = new Agent({ keepAlive: true, maxSockets: 64 });
+        await measure('mesh', concurrency, round, caption, () => cpuSecondsOf(meshPids), true, meshPids, mesh.pids);
+        const router = median(splits.map((split) => split.routerMs));
+        const edge = median(splits.map((split) => split.latencyMs - split.routerMs));
+        log(`${''.padEnd(18)} latency split p50: router ${router.toFixed(0)} ms (received → fused and stored, 1 ms steps), edge ${edge.toFixed(1)} ms (HTTP + gateway + gRPC both ways)`);
+        await measure('in-process', concurrency, round, inProcess, ownCpuSeconds, false, [process.pid]);
+        if (shared) await measure('in-process-batched', concurrency, round, inProcessBatched, ownCpuSeconds, false, [process.pid]);
+      }
+    }
+    // Requests open past DEADLINE_JOB_GRACE_MS armed a deadline job, due at their fuse point: its pickup
+    // comes after the run and is not in the counts above (its add is).
+    const aggregate = new Queue(AGGREGATE_QUEUE, { connection: meter, prefix });
+    const delayed = await aggregate.getDelayedCount();
+    await aggregate.close();
+    const sent = options.warmup + options.requests * options.concurrency.length * options.rounds;
+    log(`mesh: ${delayed} deadline jobs still delayed for ${sent} requests (${((100 * delayed) / sent).toFixed(0)} %); their pickups are not counted above`);
+  } finally {
+    agent.destroy();
+    await mesh.stop();
+    await deleteKeys(meter, prefix);
+    await Promise.all(experts.map(({ runtime }) => runtime.release()));
+    await classifier?.release();
   }
-  await Promise.all(experts.map(({ runtime }) => runtime.release()));
-  await classifier?.release();
 
   // (3) The floor of the queueing hop: raw BullMQ with no-op workers and the mesh's fan-out, one plain job
   // per routed expert, each replying to an inbox (the mesh's job shape); then, for reference, a flow (a
@@ -556,19 +619,24 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
   const raw = await rawQueuePaths(redisUrl, decision.experts.map((assignment) => assignment.expertId));
   try {
     await drive(4, options.warmup, (index) => raw.jobs(index + 4_000_000));
-    for (const concurrency of options.concurrency) await measure('raw-jobs', concurrency, (index) => raw.jobs(index + 5_000_000), ownCpuSeconds, true);
+    for (const concurrency of options.concurrency) await measure('raw-jobs', concurrency, 1, (index) => raw.jobs(index + 5_000_000), ownCpuSeconds, true, [process.pid]);
     await drive(4, options.warmup, (index) => raw.flow(index + 2_000_000));
-    for (const concurrency of options.concurrency) await measure('raw-flow', concurrency, (index) => raw.flow(index + 3_000_000), ownCpuSeconds, true);
+    for (const concurrency of options.concurrency) await measure('raw-flow', concurrency, 1, (index) => raw.flow(index + 3_000_000), ownCpuSeconds, true, [process.pid]);
   } finally {
     await raw.close();
   }
 
-  for (const concurrency of options.concurrency) {
-    const find = (path: string) => rows.find((row) => row.path === path && row.concurrency === concurrency);
-    const [meshRow, local, batched, hop] = [find('mesh')!, find('in-process')!, find('in-process-batched'), find('raw-jobs')!];
-    const versus = (base: LatencyRow) =>
-      `p50 ${(meshRow.p50Ms - base.p50Ms).toFixed(2)} ms, p99 ${(meshRow.p99Ms - base.p99Ms).toFixed(2)} ms (ratio p50 ${(meshRow.p50Ms / base.p50Ms).toFixed(2)})`;
-    log(`overhead c=${concurrency}: mesh - in-process = ${versus(local)}${batched ? `; mesh - in-process-batched = ${versus(batched)}` : ''}; floor raw-jobs p50 ${hop.p50Ms.toFixed(2)} ms, p99 ${hop.p99Ms.toFixed(2)} ms`);
+  const rowOf = (path: string, concurrency: number, round: number): LatencyRow | undefined =>
+    rows.find((row) => row.path === path && row.concurrency === concurrency && row.round === (path.startsWith('raw') ? 1 : round));
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const concurrency of options.concurrency) {
+      const find = (path: string) => rowOf(path, concurrency, round);
+      const [meshRow, local, batched, hop] = [find('mesh')!, find('in-process')!, find('in-process-batched'), find('raw-jobs')!];
+      const versus = (base: LatencyRow) =>
+        `p50 ${(meshRow.p50Ms - base.p50Ms).toFixed(2)} ms, p99 ${(meshRow.p99Ms - base.p99Ms).toFixed(2)} ms (ratio p50 ${(meshRow.p50Ms / base.p50Ms).toFixed(2)})`;
+      const turn = options.rounds > 1 ? ` (round ${round})` : '';
+      log(`overhead c=${concurrency}${turn}: mesh - in-process = ${versus(local)}${batched ? `; mesh - in-process-batched = ${versus(batched)}` : ''}; floor raw-jobs p50 ${hop.p50Ms.toFixed(2)} ms, p99 ${hop.p99Ms.toFixed(2)} ms`);
+    }
   }
 
   // (4) Micro-batching: one expert alone, default batching vs MAX_BATCH_SIZE=1, same concurrency.
@@ -602,14 +670,16 @@ async function runOn(redisUrl: string, options: MeshBenchmarkOptions): Promise<M
     const [batchedPerSecond, unbatchedPerSecond] = [batched.perSecond, unbatched.perSecond];
     batching = { expertId: assignment.expertId, concurrency: options.batching.concurrency, batchedPerSecond, unbatchedPerSecond };
   }
-  meter.disconnect();
-
   const levels = [Math.min(...options.concurrency), Math.max(...options.concurrency)];
-  const [low, high] = levels.map((concurrency) => {
-    const find = (path: string) => rows.find((row) => row.path === path && row.concurrency === concurrency)!;
-    return { concurrency, mesh: find('mesh'), inProcess: find('in-process'), rawHop: find('raw-jobs') };
-  });
-  const goals = meshGoals({ low, high, throughputGoal: options.throughputGoal, ...(batching ? { batching } : {}) });
+  const goalsOfRound = (round: number): GoalCheck[] => {
+    const [low, high] = levels.map((concurrency) => {
+      const find = (path: string) => rowOf(path, concurrency, round)!;
+      return { concurrency, mesh: find('mesh'), inProcess: find('in-process'), rawHop: find('raw-jobs') };
+    });
+    return meshGoals({ low, high, throughputGoal: options.throughputGoal });
+  };
+  // Micro-batching has rounds of its own (above): its goal reads their medians.
+  const goals = [...medianGoals(Array.from({ length: options.rounds }, (_, index) => goalsOfRound(index + 1))), ...(batching ? [batchingGoal(batching)] : [])];
   for (const goal of goals) log(formatGoalLine(goal));
   return { rows, ...(batching ? { batching } : {}), goals: goals.map((goal) => ({ ...goal, met: goalMet(goal) })) };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatGoalLine, goalMet, meshGoals, type GoalInputs } from './mesh-goals';
+import { formatGoalLine, goalMet, medianGoals, meshGoals, type GoalCheck, type GoalInputs } from './mesh-goals';
 
 const row = (p50Ms: number, p99Ms: number, requestsPerSecond: number, extra = {}) => ({ p50Ms, p99Ms, requestsPerSecond, ...extra });
 
@@ -47,5 +47,30 @@ describe('formatGoalLine', () => {
     expect(formatGoalLine(cpu)).toBe('goal cpu/request c=32: 19.0 ms (goal ≤ 12.0 ms) MISSED — mesh services 15.0 + Redis 4.0 ms vs in-process 8.0 + 4 ms');
     expect(formatGoalLine(throughput)).toBe('goal throughput c=32: 0.69× (goal ≥ 0.80×) MISSED — mesh 90.0 ÷ in-process 130.0 req/s');
     expect(formatGoalLine({ name: 'batching', detail: 'd', value: 4.5, kind: 'min', limit: 3, unit: '×' })).toBe('goal batching: 4.50× (goal ≥ 3.00×) met — d');
+  });
+});
+
+describe('medianGoals', () => {
+  const check = (name: string, value: number, detail = `from ${value}`): GoalCheck => ({ name, detail, value, kind: 'max', limit: 2, unit: '×' });
+
+  it('takes each goal from its median round, with that round’s detail and every round’s value', () => {
+    const rounds = [
+      [check('cpu', 14), check('throughput', 0.9)],
+      [check('cpu', 12), check('throughput', 0.7)],
+      [check('cpu', 19), check('throughput', 1.1)],
+    ];
+    expect(medianGoals(rounds)).toEqual([
+      check('cpu', 14, 'from 14; median of 3 rounds (14.0, 12.0, 19.0)'),
+      check('throughput', 0.9, 'from 0.9; median of 3 rounds (0.90, 0.70, 1.10)'),
+    ]);
+  });
+
+  it('takes the lower middle round of an even count, and one round as it is', () => {
+    expect(medianGoals([[check('cpu', 3)], [check('cpu', 1)]])[0].value).toBe(1);
+    expect(medianGoals([[check('cpu', 3)]])).toEqual([check('cpu', 3)]);
+  });
+
+  it('refuses rounds whose goals differ', () => {
+    expect(() => medianGoals([[check('cpu', 1)], [check('throughput', 1)]])).toThrow(/goal cpu is not in every round/);
   });
 });

@@ -106,16 +106,34 @@ export function meshGoals(inputs: GoalInputs): GoalCheck[] {
     limit: 3,
     unit: '×',
   });
-  const { batching } = inputs;
-  if (batching) {
-    checks.push({
-      name: `micro-batching expert.${batching.expertId} c=${batching.concurrency}`,
-      detail: `default batching ${batching.batchedPerSecond.toFixed(1)} ÷ MAX_BATCH_SIZE=1 ${batching.unbatchedPerSecond.toFixed(1)} req/s`,
-      value: batching.batchedPerSecond / batching.unbatchedPerSecond,
-      kind: 'min',
-      limit: 3,
-      unit: '×',
-    });
-  }
+  if (inputs.batching) checks.push(batchingGoal(inputs.batching));
   return checks;
+}
+
+/** Micro-batching pays: one expert's throughput with its default batching ÷ with MAX_BATCH_SIZE=1. */
+export function batchingGoal(batching: NonNullable<GoalInputs['batching']>): GoalCheck {
+  return {
+    name: `micro-batching expert.${batching.expertId} c=${batching.concurrency}`,
+    detail: `default batching ${batching.batchedPerSecond.toFixed(1)} ÷ MAX_BATCH_SIZE=1 ${batching.unbatchedPerSecond.toFixed(1)} req/s`,
+    value: batching.batchedPerSecond / batching.unbatchedPerSecond,
+    kind: 'min',
+    limit: 3,
+    unit: '×',
+  };
+}
+
+/**
+ * Each goal of several rounds (same goals, same order) as its median round's check: value and detail from
+ * that round, so the numbers on a line belong together, with every round's value appended. With an even count
+ * the lower of the two middle rounds counts.
+ */
+export function medianGoals(rounds: readonly GoalCheck[][]): GoalCheck[] {
+  if (rounds.length === 0) return [];
+  if (rounds.length === 1) return rounds[0];
+  return rounds[0].map((first, index) => {
+    const checks = rounds.map((round) => round[index]);
+    if (checks.some((check) => check?.name !== first.name)) throw new Error(`goal ${first.name} is not in every round in the same place`);
+    const median = [...checks].sort((a, b) => a.value - b.value)[Math.floor((checks.length - 1) / 2)];
+    return { ...median, detail: `${median.detail}; median of ${checks.length} rounds (${checks.map((check) => formatNumber(check.value)).join(', ')})` };
+  });
 }

@@ -36,6 +36,7 @@ interface MeshBenchFlags {
   redis?: string;
   concurrency: string;
   requests: string;
+  rounds: string;
   warmup: string;
   batching: boolean;
   batchExpert?: string;
@@ -116,7 +117,8 @@ export function registerBenchCommand(program: Command): void {
     .option('--pack <dir>', 'model pack', resolve(REPO_ROOT, 'models/fixtures/tiny-pack'))
     .option('--redis <url>', 'Redis URL (default: a private redis-server on a free port, so Redis CPU and commands are the mesh\'s alone)')
     .option('--concurrency <list>', 'comma-separated concurrency levels (goals read the lowest and the highest)', '1,8,32')
-    .option('--requests <n>', 'requests per level', '500')
+    .option('--requests <n>', 'requests per level and round', '500')
+    .option('--rounds <n>', 'rounds of the mesh and in-process levels, taken in turns (each goal reads its median round)', '3')
     .option('--warmup <n>', 'requests per path before measuring (steady state: V8 has optimised the hot code)', '500')
     .option('--no-batching', 'skip the micro-batching comparison')
     .option('--batch-expert <id>', 'expert of the micro-batching comparison (default: the first routed for captions)')
@@ -134,6 +136,7 @@ export function registerBenchCommand(program: Command): void {
         imagePaths: packBenchImages(packDir),
         concurrency: integerList(flags.concurrency),
         requests,
+        rounds: count(flags.rounds, 1),
         warmup,
         batching: flags.batching
           ? {

@@ -22,6 +22,11 @@ export class PrivateRedis {
     return redis;
   }
 
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
   get url(): string {
     const auth = this.password === undefined ? '' : `:${encodeURIComponent(this.password)}@`;
     return `redis://${auth}127.0.0.1:${this.port}`;
