@@ -8,9 +8,9 @@ type MetricOf<K extends MetricKey> = (typeof METRICS)[K]['type'] extends 'histog
     : Gauge<string>;
 
 /**
- * How often the event-loop lag is sampled, in ms. prom-client's default, 10 ms, wakes every service 100 times a
- * second: ~10 ms of CPU per second per idle service on this machine's cores, seven services; a loop blocked
- * for longer than this still shows in the lag's max and percentiles.
+ * How often the event-loop lag is sampled, in ms. prom-client's default, 10 ms, wakes every service's main
+ * thread 100 times a second even when idle (11 with 100 ms); a loop blocked for longer than this still shows
+ * in the lag's max and percentiles.
  */
 const EVENT_LOOP_SAMPLE_MS = 100;
 

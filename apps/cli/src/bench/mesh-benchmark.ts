@@ -23,7 +23,7 @@ import { RouterClassifier, VlmRuntime, type ImageFeatures } from '@rsmoe/runtime
 import { MeshLauncher } from '../mesh/mesh-launcher';
 import { PrivateRedis } from '../mesh/private-redis';
 import { freePort } from '../mesh/redis-locator';
-import { measureCoreContention, measureWakeupCost, wakeupsOf } from './machine-facts';
+import { measureCoreContention, measureWakeupCost, runTimeMsOf, wakeupsOf } from './machine-facts';
 import { batchingGoal, formatGoalLine, goalMet, medianGoals, meshGoals, type GoalCheck } from './mesh-goals';
 import { snapshotRedis, usageBetween } from './redis-stats';
 
@@ -110,13 +110,16 @@ export interface LatencyRow {
 /** How long the mesh's idle CPU is sampled after warm-up, in ms (its background: timers, pollers, V8's threads). */
 const IDLE_SAMPLE_MS = 5_000;
 
-/** From now until called: each process's CPU per second, in ms. */
+/**
+ * From now until called: each process's CPU per second, in ms, from the scheduler's exact count (an idle
+ * service's few ms a second are below what clock-tick samples resolve in a few seconds).
+ */
 function idleCpuMsPerSecond(pids: Record<string, number>): () => Record<string, number> {
   const started = performance.now();
-  const before = Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf([pid])] as const);
+  const before = Object.entries(pids).map(([name, pid]) => [name, runTimeMsOf(pid)] as const);
   return () => {
     const seconds = (performance.now() - started) / 1000;
-    return Object.fromEntries(before.map(([name, cpu]) => [name, (((cpuSecondsOf([pids[name]]) ?? Number.NaN) - (cpu ?? Number.NaN)) * 1000) / seconds]));
+    return Object.fromEntries(before.map(([name, ms]) => [name, ((runTimeMsOf(pids[name]) ?? Number.NaN) - (ms ?? Number.NaN)) / seconds]));
   };
 }
 
