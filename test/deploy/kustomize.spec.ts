@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { METRIC_NAMES, METRICS_PORT_NAME } from '@rsmoe/observability';
 import { loadGatewayConfig } from '../../apps/gateway/src/gateway.config';
 import { loadSceneWorkerConfig } from '../../apps/scene-worker/src/scene-worker.config';
+import { DEFAULT_SERVICE_NODE_FLAGS } from '../../apps/cli/src/mesh/mesh-launcher';
 import { DASHBOARD_FILE, REPO_ROOT, extractMetricSelectors } from '../support/promql';
 import {
   OVERLAYS,
@@ -148,6 +149,8 @@ describe('kustomize renders', { timeout: 60_000 }, () => {
       expect(sceneWorker.ROUTER_URL).toBe(gateway.ROUTER_URL);
       expect(sceneWorker.PACK_DIR).toBe(gateway.PACK_DIR);
       expect(sceneWorker.SCENE_RESULT_TTL_S).toBe(gateway.SCENE_RESULT_TTL_S);
+      // The image's entrypoint runs every service with these flags: those `rsmoe start` and the benchmark use.
+      expect(config.SERVICE_NODE_FLAGS).toBe(DEFAULT_SERVICE_NODE_FLAGS);
       // The largest scene arrives within the request deadline over a 20 Mbit/s link (a stalled one is still cut by BODY_IDLE_TIMEOUT_MS).
       expect(gateway.REQUEST_BODY_TIMEOUT_MS).toBeGreaterThanOrEqual(((gateway.MAX_SCENE_BYTES * 8) / 20e6) * 1000);
     });

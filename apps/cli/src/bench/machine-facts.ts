@@ -60,30 +60,56 @@ export async function measureCoreContention(cores: number, rounds = 3, passes = 
   return { aloneMs, togetherMs, cores, slowdown: togetherMs / aloneMs };
 }
 
-/** CPU time (user + system, every thread) this process has run so far, in ms, from the scheduler's own count. */
-export function runTimeMsOf(pid: number): number | undefined {
-  try {
-    // schedstat's first field: nanoseconds on a CPU, exact (not sampled at clock ticks as /proc/<pid>/stat is).
-    return readdirSync(`/proc/${pid}/task`).reduce((sum, task) => sum + Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]) / 1e6, 0);
-  } catch {
-    return undefined;
-  }
-}
+/**
+ * One counter of every thread of these processes, by `pid/tid`. A thread that exits between a listing of its
+ * process and the read of its file is skipped, not an error: services start and end threads while measured.
+ */
+export type ThreadCounters = Map<string, number>;
 
-/** Times these processes' threads have gone to sleep and been woken since they started (voluntary context switches). */
-export function wakeupsOf(pids: readonly number[]): number | undefined {
-  try {
-    let total = 0;
-    for (const pid of pids) {
-      for (const task of readdirSync(`/proc/${pid}/task`)) {
-        const status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
-        total += Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? Number.NaN);
+function threadCounters(pids: readonly number[], read: (file: string) => number): ThreadCounters | undefined {
+  const counters: ThreadCounters = new Map();
+  for (const pid of pids) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return undefined;
+    }
+    for (const task of tasks) {
+      try {
+        counters.set(`${pid}/${task}`, read(`/proc/${pid}/task/${task}`));
+      } catch {
+        // the thread ended
       }
     }
-    return Number.isFinite(total) ? total : undefined;
-  } catch {
-    return undefined;
   }
+  return counters;
+}
+
+/**
+ * What the threads did between two snapshots: a thread started since counts from zero; one that ended since
+ * drops out (its count between the snapshots is lost with it), so the sum never goes negative as a whole
+ * process total would when a busy thread ends.
+ */
+export function counterDelta(before: ThreadCounters, after: ThreadCounters): number {
+  let total = 0;
+  for (const [thread, count] of after) total += count - (before.get(thread) ?? 0);
+  return total;
+}
+
+/** CPU time (user + system) each thread has run so far, in ms, from the scheduler's own count. */
+export function runTimesOf(pids: readonly number[]): ThreadCounters | undefined {
+  // schedstat's first field: nanoseconds on a CPU, exact (not sampled at clock ticks as /proc/<pid>/stat is).
+  return threadCounters(pids, (task) => Number(readFileSync(`${task}/schedstat`, 'utf8').split(' ')[0]) / 1e6);
+}
+
+/** Times each thread has gone to sleep and been woken since it started (voluntary context switches). */
+export function wakeupsOf(pids: readonly number[]): ThreadCounters | undefined {
+  return threadCounters(pids, (task) => {
+    const count = Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`${task}/status`, 'utf8'))?.[1]);
+    if (!Number.isFinite(count)) throw new Error(`${task}/status has no voluntary_ctxt_switches`);
+    return count;
+  });
 }
 
 const ECHO_SERVER = `
@@ -124,13 +150,13 @@ export async function measureWakeupCost(options: { busy?: number; idle?: number;
         call.end();
       });
     const perRequest = async (count: number, gap: number): Promise<number | undefined> => {
-      const before = runTimeMsOf(server.pid!);
+      const before = runTimesOf([server.pid!]);
       for (let index = 0; index < count; index++) {
         if (gap > 0) await new Promise((resolve) => setTimeout(resolve, gap));
         await ask();
       }
-      const after = runTimeMsOf(server.pid!);
-      return before === undefined || after === undefined ? undefined : (after - before) / count;
+      const after = runTimesOf([server.pid!]);
+      return before === undefined || after === undefined ? undefined : counterDelta(before, after) / count;
     };
     await perRequest(busy, 0);
     const busyMs = await perRequest(busy, 0);
@@ -140,4 +166,13 @@ export async function measureWakeupCost(options: { busy?: number; idle?: number;
     agent.destroy();
     server.kill();
   }
+}
+
+/** The Node flags of each side: V8's GC threads change both sides' CPU, so they should match. */
+export function nodeFlagsLine(serviceFlags: readonly string[], ownFlags: readonly string[]): string {
+  const describe = (flags: readonly string[]) => (flags.length > 0 ? flags.join(' ') : "V8's defaults");
+  // Module hooks (`--import tsx`) load code, they do not change the runtime.
+  const own = ownFlags.filter((flag) => flag.startsWith('--') && !/^--(import|require|loader|experimental-loader)(=|$)/.test(flag));
+  const same = serviceFlags.length === own.length && serviceFlags.every((flag) => own.includes(flag));
+  return `node flags: mesh services ${describe(serviceFlags)} (SERVICE_NODE_FLAGS); in-process (this process) ${describe(own)}${same ? '' : ' — the sides differ, so CPU ratios compare unlike processes'}`;
 }

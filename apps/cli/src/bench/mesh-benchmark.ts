@@ -20,10 +20,10 @@ import {
 } from '@rsmoe/contracts';
 import { InstructionRouter } from '@rsmoe/routing';
 import { RouterClassifier, VlmRuntime, type ImageFeatures } from '@rsmoe/runtime';
-import { MeshLauncher } from '../mesh/mesh-launcher';
+import { MeshLauncher, serviceNodeFlags } from '../mesh/mesh-launcher';
 import { PrivateRedis } from '../mesh/private-redis';
 import { freePort } from '../mesh/redis-locator';
-import { measureCoreContention, measureWakeupCost, runTimeMsOf, wakeupsOf } from './machine-facts';
+import { counterDelta, measureCoreContention, measureWakeupCost, nodeFlagsLine, runTimesOf, wakeupsOf } from './machine-facts';
 import { batchingGoal, formatGoalLine, goalMet, medianGoals, meshGoals, type GoalCheck } from './mesh-goals';
 import { snapshotRedis, usageBetween } from './redis-stats';
 
@@ -116,10 +116,15 @@ const IDLE_SAMPLE_MS = 5_000;
  */
 function idleCpuMsPerSecond(pids: Record<string, number>): () => Record<string, number> {
   const started = performance.now();
-  const before = Object.entries(pids).map(([name, pid]) => [name, runTimeMsOf(pid)] as const);
+  const before = Object.entries(pids).map(([name, pid]) => [name, runTimesOf([pid])] as const);
   return () => {
     const seconds = (performance.now() - started) / 1000;
-    return Object.fromEntries(before.map(([name, ms]) => [name, ((runTimeMsOf(pids[name]) ?? Number.NaN) - (ms ?? Number.NaN)) / seconds]));
+    return Object.fromEntries(
+      before.map(([name, threads]) => {
+        const after = runTimesOf([pids[name]]);
+        return [name, threads && after ? counterDelta(threads, after) / seconds : Number.NaN];
+      }),
+    );
   };
 }
 
@@ -154,6 +159,28 @@ async function drive(concurrency: number, total: number, once: (index: number) =
 }
 
 /** Removes every key a benchmark run wrote under its own prefix. */
+/**
+ * Waits until the gateway is ready with every expert up: the router learns of live workers by polling their
+ * queues (EXPERT_POLL_INTERVAL_MS), so a mesh whose services all logged ready may still route around an
+ * expert for up to one poll, and the first requests would be refused as experts_unavailable.
+ */
+async function untilEveryExpertIsUp(gatewayUrl: string, timeoutMs = 30_000): Promise<void> {
+  const giveUpAt = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < giveUpAt) {
+    try {
+      const response = await fetch(`${gatewayUrl}/v2/health/ready`, { signal: AbortSignal.timeout(2_000) });
+      const body = (await response.json()) as { down?: string[] };
+      if (response.ok && body.down?.length === 0) return;
+      last = `${response.status} ${JSON.stringify(body).slice(0, 300)}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`the mesh did not report every expert up within ${timeoutMs} ms (last readiness answer: ${last})`);
+}
+
 async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
@@ -394,6 +421,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     `machine: a memory-bound loop runs ${contention.slowdown.toFixed(2)}× slower on each of ${contention.cores} cores at once than alone ` +
       `(${contention.togetherMs.toFixed(0)} vs ${contention.aloneMs.toFixed(0)} ms): the mesh, every core busy, pays it on its CPU per request; in-process, one core, does not`,
   );
+  log(nodeFlagsLine(serviceNodeFlags(process.env), process.execArgv));
   const wakeup = await measureWakeupCost();
   if (wakeup) {
     log(
@@ -452,7 +480,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     const wakeupsAfter = wakeupsOf(pids);
     const perRequest = (seconds: number): number => (seconds * 1000) / options.requests;
     const extra: Partial<LatencyRow> = before !== undefined && after !== undefined ? { cpuMsPerRequest: perRequest(after - before) } : {};
-    if (wakeupsBefore !== undefined && wakeupsAfter !== undefined) extra.wakeupsPerRequest = (wakeupsAfter - wakeupsBefore) / options.requests;
+    if (wakeupsBefore !== undefined && wakeupsAfter !== undefined) extra.wakeupsPerRequest = counterDelta(wakeupsBefore, wakeupsAfter) / options.requests;
     if (services && servicesBefore.every(([, seconds]) => seconds !== undefined) && servicesAfter.every(([, seconds]) => seconds !== undefined)) {
       extra.cpuMsPerRequestByService = Object.fromEntries(servicesAfter.map(([name, seconds], index) => [name, perRequest(seconds! - servicesBefore[index][1]!)]));
     }
@@ -576,6 +604,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
   };
   try {
     await mesh.start();
+    await untilEveryExpertIsUp(mesh.gatewayUrl);
     const meshPids = Object.values(mesh.pids);
     await drive(4, options.warmup, caption);
     await drive(1, options.warmup, inProcess);

@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RedisBlobStore } from '@rsmoe/blobstore';
 import { REPO_ROOT } from '@rsmoe/config';
 import { JOB_NAMES, expertQueueName, type ExpertJobResult } from '@rsmoe/contracts';
-import { MeshLauncher, describeServiceEvent, type ServiceEvent } from './mesh-launcher';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_SERVICE_NODE_FLAGS, MeshLauncher, describeServiceEvent, serviceNodeFlags, type ServiceEvent } from './mesh-launcher';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const prefix = `launcher${randomBytes(4).toString('hex')}`;
@@ -20,6 +21,19 @@ async function until<T>(probe: () => T | undefined | Promise<T | undefined>, tim
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolveWait) => setTimeout(resolveWait, 50));
   }
+}
+
+describe('serviceNodeFlags', () => {
+  it('gives the default when SERVICE_NODE_FLAGS is unset, the listed flags when set, none when empty', () => {
+    expect(serviceNodeFlags({})).toEqual([DEFAULT_SERVICE_NODE_FLAGS]);
+    expect(serviceNodeFlags({ SERVICE_NODE_FLAGS: ' --max-old-space-size=512  --single-threaded-gc ' })).toEqual(['--max-old-space-size=512', '--single-threaded-gc']);
+    expect(serviceNodeFlags({ SERVICE_NODE_FLAGS: '' })).toEqual([]);
+  });
+});
+
+/** The command line of a running process, as the kernel has it. */
+function commandLineOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
 }
 
 describe('MeshLauncher restarts a crashed service (a real expert process, real Redis)', () => {
@@ -53,6 +67,7 @@ describe('MeshLauncher restarts a crashed service (a real expert process, real R
     await mesh.start();
     expect(mesh.serviceNames).toEqual(['expert.theme']);
     const first = mesh.pids['expert.theme'];
+    expect(commandLineOf(first), 'the service runs with the default Node flags').toContain(DEFAULT_SERVICE_NODE_FLAGS);
     process.kill(first, 'SIGKILL');
     const restarted = await until(() => events.find((event) => event.kind === 'restarted'), 90_000, 'the restart');
     expect(events[0]).toEqual({ kind: 'exited', service: 'expert.theme', code: null, signal: 'SIGKILL', restartInMs: 200, crashesInARow: 1, crashLoop: false });

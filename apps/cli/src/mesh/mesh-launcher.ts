@@ -6,6 +6,20 @@ import { RestartBackoff, type RestartPolicy } from './restart-backoff';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
+/**
+ * Node flags of every service process unless SERVICE_NODE_FLAGS says otherwise (the image's entrypoint reads
+ * the same variable, with the same default). V8's parallel and concurrent GC wakes helper threads for every
+ * collection, and onnxruntime's outputs (the whole KV cache, every decoding step) are external memory that
+ * starts one every few milliseconds: on a few shared cores those threads cost more CPU than the collections
+ * save (README "Performance": an expert's CPU per generation falls by a fifth to a third with it).
+ */
+export const DEFAULT_SERVICE_NODE_FLAGS = '--single-threaded-gc';
+
+/** The flags SERVICE_NODE_FLAGS asks for (split on whitespace; empty: V8's defaults), else the default. */
+export function serviceNodeFlags(env: NodeJS.ProcessEnv): string[] {
+  return (env.SERVICE_NODE_FLAGS ?? DEFAULT_SERVICE_NODE_FLAGS).split(/\s+/).filter((flag) => flag.length > 0);
+}
+
 /** How to run the mesh locally: every service as its own process. */
 export interface MeshOptions {
   packDir: string;
@@ -173,9 +187,10 @@ export class MeshLauncher {
   startService(name: string): Promise<void> {
     const service = this.services.get(name);
     if (!service) throw new Error(`unknown service ${name}; services: ${this.serviceNames.join(', ')}`);
-    const child = spawn(process.execPath, ['--import', 'tsx', service.entry], {
+    const env = { ...process.env, ...service.env };
+    const child = spawn(process.execPath, [...serviceNodeFlags(env), '--import', 'tsx', service.entry], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...service.env },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.running.set(name, child);
