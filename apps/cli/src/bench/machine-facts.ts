@@ -60,12 +60,13 @@ export async function measureCoreContention(cores: number, rounds = 3, passes = 
   return { aloneMs, togetherMs, cores, slowdown: togetherMs / aloneMs };
 }
 
-/**
- * One counter of every thread of these processes, by `pid/tid`. A thread that exits between a listing of its
- * process and the read of its file is skipped, not an error: services start and end threads while measured.
- */
+/** One counter of every thread of some processes, by `pid/tid`. */
 export type ThreadCounters = Map<string, number>;
 
+/**
+ * Reads one counter of every thread; undefined when a process is gone. A thread that ends between the listing
+ * of its process and the read of its file is skipped, not an error: services start and end threads while measured.
+ */
 function threadCounters(pids: readonly number[], read: (file: string) => number): ThreadCounters | undefined {
   const counters: ThreadCounters = new Map();
   for (const pid of pids) {
