@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InferenceResultJson } from '@rsmoe/contracts';
 import { composeSyntheticScene, writeSceneTiff } from '../e2e/scene-fixture';
+import { DEFAULT_SERVICE_NODE_FLAGS } from '../../apps/cli/src/mesh/mesh-launcher';
 import {
   buildImages,
   IMAGE_SCENE_STORE_DIR,
@@ -106,7 +107,7 @@ if (!support.ok) {
       expect(names).toEqual(['redis', 'router', 'aggregator', ...pack.experts.map((id) => `expert-${id}`), 'gateway', 'scene-worker'].map((service) => `${MESH_NAME}-${service}`).sort());
       for (const service of mesh.services) {
         const proc = await podman(['exec', mesh.containerName(service.name), 'sh', '-c', 'id -u; tr "\\0" " " < /proc/1/cmdline']);
-        expect(proc.trim(), service.name).toBe(`1000\nnode apps/${service.command}/src/main.js`);
+        expect(proc.trim(), service.name).toBe(`1000\nnode ${DEFAULT_SERVICE_NODE_FLAGS} apps/${service.command}/src/main.js`);
       }
     });
 

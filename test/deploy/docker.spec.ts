@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ALERTS_FILE, DASHBOARD_FILE, REPO_ROOT } from '../support/promql';
 import { packExpertIds } from './deploy-support';
+import { DEFAULT_SERVICE_NODE_FLAGS } from '../../apps/cli/src/mesh/mesh-launcher';
 
 /**
  * deploy/docker checked statically (no Docker daemon needed): the compose file parses, every service runs an
@@ -32,7 +33,8 @@ describe('deploy/docker', () => {
   it('has an entrypoint for every service, running its compiled main.js', () => {
     expect(statSync(join(DOCKER_DIR, 'entrypoint.sh')).mode & 0o111).not.toBe(0);
     expect(entrypoint).toContain('gateway|router|expert|aggregator|scene-worker)');
-    expect(entrypoint).toContain('exec node "apps/$service/src/main.js"');
+    // With the Node flags of SERVICE_NODE_FLAGS, by default the ones `rsmoe start` gives the services.
+    expect(entrypoint).toContain(`exec node \${SERVICE_NODE_FLAGS-${DEFAULT_SERVICE_NODE_FLAGS}} "apps/$service/src/main.js"`);
     expect(entrypoint).not.toContain('--import tsx');
     for (const service of SERVICES) expect(existsSync(join(REPO_ROOT, 'apps', service, 'src/main.ts')), service).toBe(true);
   });

@@ -159,28 +159,6 @@ async function drive(concurrency: number, total: number, once: (index: number) =
 }
 
 /** Removes every key a benchmark run wrote under its own prefix. */
-/**
- * Waits until the gateway is ready with every expert up: the router learns of live workers by polling their
- * queues (EXPERT_POLL_INTERVAL_MS), so a mesh whose services all logged ready may still route around an
- * expert for up to one poll, and the first requests would be refused as experts_unavailable.
- */
-async function untilEveryExpertIsUp(gatewayUrl: string, timeoutMs = 30_000): Promise<void> {
-  const giveUpAt = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < giveUpAt) {
-    try {
-      const response = await fetch(`${gatewayUrl}/v2/health/ready`, { signal: AbortSignal.timeout(2_000) });
-      const body = (await response.json()) as { down?: string[] };
-      if (response.ok && body.down?.length === 0) return;
-      last = `${response.status} ${JSON.stringify(body).slice(0, 300)}`;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`the mesh did not report every expert up within ${timeoutMs} ms (last readiness answer: ${last})`);
-}
-
 async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
@@ -604,7 +582,6 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
   };
   try {
     await mesh.start();
-    await untilEveryExpertIsUp(mesh.gatewayUrl);
     const meshPids = Object.values(mesh.pids);
     await drive(4, options.warmup, caption);
     await drive(1, options.warmup, inProcess);

@@ -118,6 +118,8 @@ export class MeshLauncher {
   private readonly backoffs = new Map<string, RestartBackoff>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private stopping = false;
+  /** The pack's experts as service names (`expert.<id>`), whether started or not. */
+  private readonly expertServices: string[];
 
   constructor(private readonly options: MeshOptions) {
     const manifest = loadPackManifest(options.packDir);
@@ -134,6 +136,7 @@ export class MeshLauncher {
     add('router', 'apps/router/src/main.ts', { GRPC_PORT: String(options.routerPort) }, 'router ready');
     add('aggregator', 'apps/aggregator/src/main.ts', {}, 'aggregator ready');
     for (const expert of manifest.experts) add(`expert.${expert.id}`, 'apps/expert/src/main.ts', { EXPERT_ID: expert.id }, 'expert ready');
+    this.expertServices = manifest.experts.map((expert) => `expert.${expert.id}`);
     add(
       'gateway',
       'apps/gateway/src/main.ts',
@@ -176,11 +179,37 @@ export class MeshLauncher {
     const backends = this.serviceNames.filter((name) => name !== 'gateway');
     try {
       await Promise.all(backends.map((name) => this.startService(name)));
-      if (this.services.has('gateway')) await this.startService('gateway');
+      if (this.services.has('gateway')) {
+        await this.startService('gateway');
+        if (this.expertServices.every((name) => this.services.has(name))) await this.untilEveryExpertIsUp();
+      }
     } catch (error) {
       await this.stop();
       throw error;
     }
+  }
+
+  /**
+   * Waits until the gateway's readiness names no expert down. Every service has logged ready by now, but the
+   * router learns of experts' workers by polling their queues (EXPERT_POLL_INTERVAL_MS, 1 s), so for up to one
+   * poll it would route around an expert and the first requests would come back degraded or refused.
+   */
+  private async untilEveryExpertIsUp(): Promise<void> {
+    const timeoutMs = this.options.readyTimeoutMs ?? 60_000;
+    const giveUpAt = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < giveUpAt) {
+      try {
+        const response = await fetch(`${this.gatewayUrl}/v2/health/ready`, { signal: AbortSignal.timeout(2_000) });
+        const body = (await response.json()) as { down?: string[] };
+        if (response.ok && body.down?.length === 0) return;
+        last = `${response.status} ${JSON.stringify(body).slice(0, 300)}`;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+    }
+    throw new Error(`the gateway did not report every expert up within ${timeoutMs} ms (last readiness answer: ${last})`);
   }
 
   /** Starts one service and resolves when it logs its ready message. */
