@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packBenchImages, runMeshBenchmark, type MeshBenchmarkReport } from '../../apps/cli/src/bench/mesh-benchmark';
+import { DEFAULT_SERVICE_NODE_FLAGS } from '../../apps/cli/src/mesh/mesh-launcher';
 
 const REPO_ROOT = resolve(__dirname, '../..');
 
@@ -45,7 +46,7 @@ function expectWholeReport(report: MeshBenchmarkReport, lines: string[], expertI
   for (const path of ['mesh', 'raw-jobs']) expect(report.rows.find((row) => row.path === path)!.wakeupsPerRequest, path).toBeGreaterThan(0);
   expect(report.rows.find((row) => row.path === 'in-process')!.wakeupsPerRequest).toBeGreaterThanOrEqual(0);
   // The services' GC mode is printed with this process's: the two sides' CPU compare like for like only when they match.
-  expect(lines.filter((line) => /^node flags: mesh services --single-threaded-gc \(SERVICE_NODE_FLAGS\); in-process \(this process\) /.test(line))).toHaveLength(1);
+  expect(lines.filter((line) => line.startsWith(`node flags: mesh services ${DEFAULT_SERVICE_NODE_FLAGS} (SERVICE_NODE_FLAGS); in-process (this process) `))).toHaveLength(1);
   expect(lines.filter((line) => /^mesh idle +cpu ms per second by service: router \d+\.\d/.test(line))).toHaveLength(1);
   expect(lines.filter((line) => /alone .* \(round \d\)$/.test(line))).toHaveLength(2);
   expect(report.batching!.batchedPerSecond).toBeGreaterThan(0);

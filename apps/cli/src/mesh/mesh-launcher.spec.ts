@@ -25,7 +25,7 @@ async function until<T>(probe: () => T | undefined | Promise<T | undefined>, tim
 
 describe('serviceNodeFlags', () => {
   it('gives the default when SERVICE_NODE_FLAGS is unset, the listed flags when set, none when empty', () => {
-    expect(serviceNodeFlags({})).toEqual([DEFAULT_SERVICE_NODE_FLAGS]);
+    expect(serviceNodeFlags({})).toEqual(DEFAULT_SERVICE_NODE_FLAGS.split(' '));
     expect(serviceNodeFlags({ SERVICE_NODE_FLAGS: ' --max-old-space-size=512  --single-threaded-gc ' })).toEqual(['--max-old-space-size=512', '--single-threaded-gc']);
     expect(serviceNodeFlags({ SERVICE_NODE_FLAGS: '' })).toEqual([]);
   });
@@ -67,7 +67,7 @@ describe('MeshLauncher restarts a crashed service (a real expert process, real R
     await mesh.start();
     expect(mesh.serviceNames).toEqual(['expert.theme']);
     const first = mesh.pids['expert.theme'];
-    expect(commandLineOf(first), 'the service runs with the default Node flags').toContain(DEFAULT_SERVICE_NODE_FLAGS);
+    expect(commandLineOf(first), 'the service runs with the default Node flags').toEqual(expect.arrayContaining(serviceNodeFlags({})));
     process.kill(first, 'SIGKILL');
     const restarted = await until(() => events.find((event) => event.kind === 'restarted'), 90_000, 'the restart');
     expect(events[0]).toEqual({ kind: 'exited', service: 'expert.theme', code: null, signal: 'SIGKILL', restartInMs: 200, crashesInARow: 1, crashLoop: false });

@@ -8,12 +8,13 @@ const REPO_ROOT = resolve(__dirname, '../../../..');
 
 /**
  * Node flags of every service process unless SERVICE_NODE_FLAGS says otherwise (the image's entrypoint reads
- * the same variable, with the same default). V8's parallel and concurrent GC wakes helper threads for every
- * collection, and onnxruntime's outputs (the whole KV cache, every decoding step) are external memory that
- * starts one every few milliseconds: on a few shared cores those threads cost more CPU than the collections
- * save (README "Performance": an expert's CPU per generation falls by a fifth to a third with it).
+ * the same variable, with the same default). onnxruntime's outputs (the whole KV cache, every decoding step)
+ * are external memory that starts a V8 collection every few milliseconds. One GC thread: the parallel and
+ * concurrent GC's helper threads, woken for each, cost more CPU than they save on a few shared cores. An old
+ * generation allowed to grow to three times its live size: a service's heap (20–30 MB live) was marked every
+ * ~200 ms, each mark-compact tens of ms of CPU. README "Performance" has the measurements of both.
  */
-export const DEFAULT_SERVICE_NODE_FLAGS = '--single-threaded-gc';
+export const DEFAULT_SERVICE_NODE_FLAGS = '--single-threaded-gc --heap-growing-percent=200';
 
 /** The flags SERVICE_NODE_FLAGS asks for (split on whitespace; empty: V8's defaults), else the default. */
 export function serviceNodeFlags(env: NodeJS.ProcessEnv): string[] {
