@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { Worker } from 'node:worker_threads';
+import { median } from './stats';
 
 /**
  * A loop of dependent reads and writes across 32 MiB (past the caches of a core, like a model's weights and
@@ -54,7 +55,6 @@ export async function measureCoreContention(cores: number, rounds = 3, passes = 
     const times = await Promise.all(Array.from({ length: cores }, () => runLoop(passes)));
     together.push(Math.max(...times));
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const aloneMs = median(alone);
   const togetherMs = median(together);
   return { aloneMs, togetherMs, cores, slowdown: togetherMs / aloneMs };

@@ -26,6 +26,7 @@ import { freePort } from '../mesh/redis-locator';
 import { counterDelta, measureCoreContention, measureWakeupCost, nodeFlagsLine, runTimesOf, wakeupsOf } from './machine-facts';
 import { batchingGoal, formatGoalLine, goalMet, medianGoals, meshGoals, type GoalCheck } from './mesh-goals';
 import { snapshotRedis, usageBetween } from './redis-stats';
+import { median, percentile } from './stats';
 
 const REPO_ROOT = resolve(__dirname, '../../../..');
 
@@ -130,14 +131,6 @@ function idleCpuMsPerSecond(pids: Record<string, number>): () => Record<string, 
 
 /** How long a level's CPU and Redis meters wait after its last answer, in ms (idle Redis: ~26 commands/s). */
 const SETTLE_MS = 250;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
-}
 
 /** Runs `total` calls of `once` with `concurrency` in flight; returns per-call latencies and throughput. */
 async function drive(concurrency: number, total: number, once: (index: number) => Promise<void>): Promise<{ latencies: number[]; perSecond: number }> {
