@@ -56,7 +56,8 @@ function expectWholeReport(report: MeshBenchmarkReport, lines: string[], expertI
   expect(goalLines).toHaveLength(GOAL_NAMES.length);
   for (const line of goalLines) expect(line).toMatch(/\(goal [≤≥] [\d.]+(×| ms)\) (met|MISSED) — /);
   // The mesh's goals read the median of the two rounds; micro-batching, the median of its own turns.
-  expect(goalLines.filter((line) => /; median of 2 rounds \([\d.]+, [\d.]+\)$/.test(line))).toHaveLength(GOAL_NAMES.length - 1);
+  // A round's overhead is negative when, in so short a run, in-process was the slower side.
+  expect(goalLines.filter((line) => /; median of 2 rounds \(-?[\d.]+, -?[\d.]+\)$/.test(line))).toHaveLength(GOAL_NAMES.length - 1);
 }
 
 /**
