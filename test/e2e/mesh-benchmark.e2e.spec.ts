@@ -51,10 +51,16 @@ function expectWholeReport(report: MeshBenchmarkReport, lines: string[], expertI
   expect(lines.filter((line) => /alone .* \(round \d\)$/.test(line))).toHaveLength(2);
   expect(report.batching!.batchedPerSecond).toBeGreaterThan(0);
   expect(report.batching!.unbatchedPerSecond).toBeGreaterThan(0);
+  // The ratio's ceiling: the same model in this process, at the batch size the batched expert formed.
+  expect(report.batching!.runtimeGain.batchSize).toBeGreaterThanOrEqual(1);
+  expect(report.batching!.runtimeGain.batchedPerSecond).toBeGreaterThan(0);
+  expect(report.batching!.runtimeGain.oneByOnePerSecond).toBeGreaterThan(0);
+  expect(lines.filter((line) => /in-process +the runtime alone \(the ratio's ceiling\): batches of \d+ \(the expert's mean batch \d+\.\d\) .*: \d+\.\d\d×; the expert's batching reaches \d+ % of it$/.test(line))).toHaveLength(1);
   expect(report.goals.map((goal) => goal.name)).toEqual(GOAL_NAMES.map((pattern) => expect.stringMatching(pattern)));
   const goalLines = lines.filter((line) => line.startsWith('goal '));
   expect(goalLines).toHaveLength(GOAL_NAMES.length);
   for (const line of goalLines) expect(line).toMatch(/\(goal [≤≥] [\d.]+(×| ms)\) (met|MISSED) — /);
+  expect(goalLines.filter((line) => /^goal micro-batching .*; the runtime alone gains \d+\.\d\d× at batch \d+$/.test(line))).toHaveLength(1);
   // The mesh's goals read the median of the two rounds; micro-batching, the median of its own turns.
   // A round's overhead is negative when, in so short a run, in-process was the slower side.
   expect(goalLines.filter((line) => /; median of 2 rounds \(-?[\d.]+, -?[\d.]+\)$/.test(line))).toHaveLength(GOAL_NAMES.length - 1);

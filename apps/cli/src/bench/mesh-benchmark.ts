@@ -19,7 +19,7 @@ import {
   type ImageRefJson,
 } from '@rsmoe/contracts';
 import { InstructionRouter } from '@rsmoe/routing';
-import { RouterClassifier, VlmRuntime, type ImageFeatures } from '@rsmoe/runtime';
+import { RouterClassifier, VlmRuntime, type GenerationRequest, type ImageFeatures } from '@rsmoe/runtime';
 import { MeshLauncher, serviceNodeFlags } from '../mesh/mesh-launcher';
 import { PrivateRedis } from '../mesh/private-redis';
 import { freePort } from '../mesh/redis-locator';
@@ -79,7 +79,7 @@ export interface MeshBenchmarkOptions {
 
 export interface MeshBenchmarkReport {
   rows: LatencyRow[];
-  batching?: { expertId: string; concurrency: number; batchedPerSecond: number; unbatchedPerSecond: number };
+  batching?: { expertId: string; concurrency: number; batchedPerSecond: number; unbatchedPerSecond: number; runtimeGain: RuntimeBatchGain };
   goals: (GoalCheck & { met: boolean })[];
 }
 
@@ -262,6 +262,8 @@ export interface LoneExpertRun {
   perSecond: number;
   /** CPU of the expert's process (all its threads) per request; undefined where /proc is not readable. */
   expertCpuMsPerRequest: number | undefined;
+  /** Jobs per generation call over the run, from the expert's own `rsmoe_expert_batch_size` histogram. */
+  meanBatchSize: number;
 }
 
 /**
@@ -341,10 +343,30 @@ export class LoneExpert {
       this.waiters.delete(requestId);
     };
     const pids = Object.values(this.process.pids);
+    const batchesBefore = await this.batches();
     const cpuBefore = cpuSecondsOf(pids);
     const { perSecond } = await drive(run.concurrency, run.requests, once);
     const cpuAfter = cpuSecondsOf(pids);
-    return { perSecond, expertCpuMsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined ? ((cpuAfter - cpuBefore) * 1000) / run.requests : undefined };
+    const batchesAfter = await this.batches();
+    return {
+      perSecond,
+      expertCpuMsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined ? ((cpuAfter - cpuBefore) * 1000) / run.requests : undefined,
+      meanBatchSize: meanBatchSize(batchesBefore, batchesAfter, this.service),
+    };
+  }
+
+  /**
+   * Jobs and generation calls so far, from the expert's `rsmoe_expert_batch_size` histogram (its /metrics;
+   * no series before the first batch).
+   */
+  private async batches(): Promise<{ jobs: number; calls: number }> {
+    const text = await (await fetch(`${this.process.metricsUrls[this.service]}/metrics`)).text();
+    const total = (series: string): number =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith(`${series}{`) || line.startsWith(`${series} `))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    return { jobs: total('rsmoe_expert_batch_size_sum'), calls: total('rsmoe_expert_batch_size_count') };
   }
 
   async stop(): Promise<void> {
@@ -359,7 +381,64 @@ export class LoneExpert {
 /** The median of each field over several runs. */
 function medianRun(runs: LoneExpertRun[]): LoneExpertRun {
   const cpus = runs.map((run) => run.expertCpuMsPerRequest).filter((cpu): cpu is number => cpu !== undefined);
-  return { perSecond: median(runs.map((run) => run.perSecond)), expertCpuMsPerRequest: cpus.length === runs.length ? median(cpus) : undefined };
+  return {
+    perSecond: median(runs.map((run) => run.perSecond)),
+    expertCpuMsPerRequest: cpus.length === runs.length ? median(cpus) : undefined,
+    meanBatchSize: median(runs.map((run) => run.meanBatchSize)),
+  };
+}
+
+function meanBatchSize(before: { jobs: number; calls: number }, after: { jobs: number; calls: number }, service: string): number {
+  const calls = after.calls - before.calls;
+  if (!(calls > 0)) throw new Error(`${service} reported no generation call in rsmoe_expert_batch_size over a run that it answered`);
+  return (after.jobs - before.jobs) / calls;
+}
+
+/** The runtime's own batching gain: requests per second in batches of `batchSize` and one by one. */
+export interface RuntimeBatchGain {
+  batchSize: number;
+  batchedPerSecond: number;
+  oneByOnePerSecond: number;
+}
+
+/**
+ * What batching gains the model itself, with nothing of the mesh around it: the expert's runtime in this
+ * process, the same prompt, images and generation settings as the lone expert's jobs, `requests` generated
+ * in calls of `batchSize` and one call each, the two sides in turns for `rounds` (median round each). The
+ * expert's batched ÷ unbatched ratio cannot exceed it by much: it is that ratio's ceiling on this machine.
+ */
+async function measureRuntimeBatchGain(options: {
+  runtime: VlmRuntime;
+  prompt: string;
+  generation: GenerationRequest['options'];
+  images: Buffer[];
+  batchSize: number;
+  requests: number;
+  rounds: number;
+}): Promise<RuntimeBatchGain> {
+  const { runtime, batchSize } = options;
+  const features = await Promise.all(options.images.map(async (image) => (await runtime.encodeImages([image], { imagesInPrompt: 1 }))[0]));
+  const request = (index: number): GenerationRequest => ({ prompt: options.prompt, imageFeatures: [features[index % features.length]], options: options.generation });
+  const calls = Math.max(1, Math.round(options.requests / batchSize));
+  const batched = async (): Promise<number> => {
+    const started = performance.now();
+    for (let call = 0; call < calls; call++) await runtime.generate(Array.from({ length: batchSize }, (_, row) => request(call * batchSize + row)));
+    return (calls * batchSize * 1000) / (performance.now() - started);
+  };
+  const oneByOne = async (): Promise<number> => {
+    const started = performance.now();
+    for (let index = 0; index < calls * batchSize; index++) await runtime.generate([request(index)]);
+    return (calls * batchSize * 1000) / (performance.now() - started);
+  };
+  // Warm-up: V8 and onnxruntime at both shapes.
+  await batched();
+  await oneByOne();
+  const rounds: [number[], number[]] = [[], []];
+  for (let round = 0; round < options.rounds; round++) {
+    rounds[0].push(await batched());
+    rounds[1].push(await oneByOne());
+  }
+  return { batchSize, batchedPerSecond: median(rounds[0]), oneByOnePerSecond: median(rounds[1]) };
 }
 
 /**
@@ -670,7 +749,30 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     log(prefix + figures('default batching (median)', batched));
     log(prefix + figures('MAX_BATCH_SIZE=1 (median)', unbatched));
     const [batchedPerSecond, unbatchedPerSecond] = [batched.perSecond, unbatched.perSecond];
-    batching = { expertId: assignment.expertId, concurrency: options.batching.concurrency, batchedPerSecond, unbatchedPerSecond };
+    // The ceiling of that ratio: the same model batched in this process, at the batch size the expert formed.
+    const expert = manifest.experts.find((candidate) => candidate.id === assignment.expertId)!;
+    const runtime = await VlmRuntime.load(expert.modelDir, runtimeOptions);
+    let runtimeGain: RuntimeBatchGain;
+    try {
+      runtimeGain = await measureRuntimeBatchGain({
+        runtime,
+        prompt: assignment.prompt,
+        generation: expert.generation,
+        images,
+        batchSize: Math.max(1, Math.round(batched.meanBatchSize)),
+        requests: options.batching.requests,
+        rounds: options.batching.rounds,
+      });
+    } finally {
+      await runtime.release();
+    }
+    const gain = runtimeGain.batchedPerSecond / runtimeGain.oneByOnePerSecond;
+    log(
+      `expert.${assignment.expertId} in-process      the runtime alone (the ratio's ceiling): batches of ${runtimeGain.batchSize} (the expert's mean batch ${batched.meanBatchSize.toFixed(1)}) ` +
+        `${runtimeGain.batchedPerSecond.toFixed(1)} req/s; one by one ${runtimeGain.oneByOnePerSecond.toFixed(1)} req/s: ${gain.toFixed(2)}×; ` +
+        `the expert's batching reaches ${((100 * batchedPerSecond) / unbatchedPerSecond / gain).toFixed(0)} % of it`,
+    );
+    batching = { expertId: assignment.expertId, concurrency: options.batching.concurrency, batchedPerSecond, unbatchedPerSecond, runtimeGain };
   }
   const levels = [Math.min(...options.concurrency), Math.max(...options.concurrency)];
   const goalsOfRound = (round: number): GoalCheck[] => {

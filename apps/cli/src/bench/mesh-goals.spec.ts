@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatGoalLine, goalMet, medianGoals, meshGoals, type GoalCheck, type GoalInputs } from './mesh-goals';
+import { batchingGoal, formatGoalLine, goalMet, medianGoals, meshGoals, type GoalCheck, type GoalInputs } from './mesh-goals';
 
 const row = (p50Ms: number, p99Ms: number, requestsPerSecond: number, extra = {}) => ({ p50Ms, p99Ms, requestsPerSecond, ...extra });
 
@@ -47,6 +47,13 @@ describe('formatGoalLine', () => {
     expect(formatGoalLine(cpu)).toBe('goal cpu/request c=32: 19.0 ms (goal ≤ 12.0 ms) MISSED — mesh services 15.0 + Redis 4.0 ms vs in-process 8.0 + 4 ms');
     expect(formatGoalLine(throughput)).toBe('goal throughput c=32: 0.69× (goal ≥ 0.80×) MISSED — mesh 90.0 ÷ in-process 130.0 req/s');
     expect(formatGoalLine({ name: 'batching', detail: 'd', value: 4.5, kind: 'min', limit: 3, unit: '×' })).toBe('goal batching: 4.50× (goal ≥ 3.00×) met — d');
+  });
+
+  it('names the runtime’s own batching gain, the ratio’s ceiling, on the micro-batching line when it was measured', () => {
+    const runtimeGain = { batchSize: 7, batchedPerSecond: 700, oneByOnePerSecond: 250 };
+    expect(formatGoalLine(batchingGoal({ ...INPUTS.batching!, batchedPerSecond: 500, unbatchedPerSecond: 200, runtimeGain }))).toBe(
+      'goal micro-batching expert.object c=16: 2.50× (goal ≥ 3.00×) MISSED — default batching 500.0 ÷ MAX_BATCH_SIZE=1 200.0 req/s; the runtime alone gains 2.80× at batch 7',
+    );
   });
 });
 

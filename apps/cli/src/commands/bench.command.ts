@@ -112,7 +112,8 @@ export function registerBenchCommand(program: Command): void {
     .command('mesh')
     .description(
       'whole-mesh latency, CPU (services + Redis) and Redis commands next to in-process generation and raw BullMQ ' +
-        'flows, then one expert with and without micro-batching; ends with the issue-15 goals, one line each (met/MISSED)',
+        'flows, then one expert with and without micro-batching next to its runtime batched in-process (the ratio\'s ' +
+        'ceiling); ends with the issue-15 goals, one line each (met/MISSED)',
     )
     .option('--pack <dir>', 'model pack', resolve(REPO_ROOT, 'models/fixtures/tiny-pack'))
     .option('--redis <url>', 'Redis URL (default: a private redis-server on a free port, so Redis CPU and commands are the mesh\'s alone)')

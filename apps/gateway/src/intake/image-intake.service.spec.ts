@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../errors/gateway-error';
 import { images } from '../testing/gateway-test-kit';
@@ -34,6 +35,26 @@ describe('ImageIntake', () => {
     expect(accepted.image).toMatchObject({ format, mediaType, width: 16, height: 16 });
     expect(accepted.params).toEqual({});
     expect(accepted.timeoutMs).toBe(LIMITS.defaultTimeoutMs);
+  });
+
+  // The header read of each format: width and height each in its place (every other test image is square).
+  const oblong = (format: 'png' | 'jpeg' | 'webp' | 'tiff', width: number, height: number) =>
+    sharp({ create: { width, height, channels: 3, background: '#556b2f' } }).toFormat(format).toBuffer();
+
+  it.each(['png', 'jpeg', 'webp', 'tiff'] as const)('reads the width and the height of a %s from its header', async (format) => {
+    const accepted = await intake.accept('caption', { encoding: 'multipart', file: await oblong(format, 40, 9), body: {} });
+    expect(accepted.image).toMatchObject({ format, width: 40, height: 9 });
+    // 101 × 100 is one pixel over the limit of 100 × 100.
+    expect(await rejection(intake.accept('caption', { encoding: 'multipart', file: await oblong(format, 101, 100), body: {} }))).toMatchObject({
+      status: 422,
+      code: 'too_many_pixels',
+      message: expect.stringContaining('101×100'),
+    });
+  });
+
+  it.each(['png', 'jpeg', 'webp', 'tiff'] as const)('refuses a %s cut inside its header with 422 invalid_image', async (format) => {
+    const cut = (await oblong(format, 40, 9)).subarray(0, 20);
+    expect(await rejection(intake.accept('caption', { encoding: 'multipart', file: cut, body: {} }))).toMatchObject({ status: 422, code: 'invalid_image' });
   });
 
   it('accepts base64, URL-safe base64 and data URLs (declared type ignored), whitespace included', async () => {
