@@ -17,6 +17,7 @@ async function shortRun(packDir: string, lines: string[]): Promise<MeshBenchmark
     requests: 8,
     rounds: 2,
     warmup: 4,
+    meshWarmup: 8,
     batching: { concurrency: 4, requests: 12, warmup: 4, rounds: 2 },
     throughputGoal: 0.8,
     log: (line) => lines.push(line),
@@ -48,6 +49,8 @@ function expectWholeReport(report: MeshBenchmarkReport, lines: string[], expertI
   // The services' GC mode is printed with this process's: the two sides' CPU compare like for like only when they match.
   expect(lines.filter((line) => line.startsWith(`node flags: mesh services ${DEFAULT_SERVICE_NODE_FLAGS} (SERVICE_NODE_FLAGS); in-process (this process) `))).toHaveLength(1);
   expect(lines.filter((line) => /^mesh idle +cpu ms per second by service: router \d+\.\d/.test(line))).toHaveLength(1);
+  // The mesh's warm-up, in chunks of `warmup`: the services' CPU per request in its first and last chunk.
+  expect(lines.filter((line) => /^mesh warm-up +8 requests at c=8: the services' cpu \d+\.\d ms\/req in the first 4, \d+\.\d in the last$/.test(line))).toHaveLength(1);
   expect(lines.filter((line) => /alone .* \(round \d\)$/.test(line))).toHaveLength(2);
   expect(report.batching!.batchedPerSecond).toBeGreaterThan(0);
   expect(report.batching!.unbatchedPerSecond).toBeGreaterThan(0);

@@ -38,6 +38,7 @@ interface MeshBenchFlags {
   requests: string;
   rounds: string;
   warmup: string;
+  meshWarmup: string;
   batching: boolean;
   batchExpert?: string;
   batchConcurrency: string;
@@ -121,6 +122,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--requests <n>', 'requests per level and round', '500')
     .option('--rounds <n>', 'rounds of the mesh and in-process levels, taken in turns (each goal reads its median round)', '3')
     .option('--warmup <n>', 'requests per path before measuring (steady state: V8 has optimised the hot code)', '500')
+    .option('--mesh-warmup <n>', 'requests through the mesh before measuring, in chunks of --warmup (its six services settle later than one process)', '3000')
     .option('--no-batching', 'skip the micro-batching comparison')
     .option('--batch-expert <id>', 'expert of the micro-batching comparison (default: the first routed for captions)')
     .option('--batch-concurrency <n>', 'requests in flight in the micro-batching comparison', '16')
@@ -139,6 +141,7 @@ export function registerBenchCommand(program: Command): void {
         requests,
         rounds: count(flags.rounds, 1),
         warmup,
+        meshWarmup: count(flags.meshWarmup),
         batching: flags.batching
           ? {
               expertId: flags.batchExpert,
