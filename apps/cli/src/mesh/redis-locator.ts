@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { redactRedisUrl } from '@rsmoe/config';
@@ -17,14 +18,43 @@ export async function answersPing(url: string, connectTimeoutMs = 1_000): Promis
   }
 }
 
+/** Lowest port of the kernel's range for outgoing connections' local ports (Linux's default 32768). */
+export function ephemeralPortsStart(): number {
+  try {
+    const start = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(start) && start > 1024 ? start : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+const LOWEST_FREE_PORT = 10_000;
+/** Ports this process has handed out, not handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A port for a process that binds it later (a service the launcher starts, a test's server). Drawn below the
+ * kernel's ephemeral range: a port from listen(0) lies inside it, and any outgoing connection opened before
+ * the service binds (a Redis client's local port) could take it — a gateway then failed to start with
+ * EADDRINUSE in CI. Checked by listening on it on every interface; never the same port twice per process.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const above = LOWEST_FREE_PORT;
+  const below = Math.max(above + 1_000, ephemeralPortsStart());
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = above + Math.floor(Math.random() * (below - above));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port found between ${above} and ${below} in 100 tries`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, () => server.close(() => resolve(true)));
   });
 }
 
