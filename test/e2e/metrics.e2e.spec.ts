@@ -6,7 +6,7 @@ import { METRICS, type MetricDefinition } from '@rsmoe/observability';
 import { ApiKeyRegistry } from '../../apps/cli/src/keys/api-key-registry';
 import { demoOnlyExpertIds } from '../deploy/deploy-support';
 import { postImage, startMesh, testImage, type RunningMesh } from './mesh-fixture';
-import { parseExposition, type Sample } from '../support/exposition';
+import { parseExposition, type Sample } from '@rsmoe/observability';
 import { EXTERNAL_METRICS, TARGET_LABELS, collectMonitoringQueries, describeSource, extractMetricSelectors } from '../support/promql';
 
 const DEMO_ONLY_QUEUES = demoOnlyExpertIds().map((id) => `expert.${id}`);

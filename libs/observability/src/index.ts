@@ -5,5 +5,7 @@ export * from './metric-catalogue';
 export { ServiceMetrics, msToSeconds } from './metrics';
 export { redisReadiness, startOpsServer } from './ops-server';
 export type { OpsServer, OpsServerOptions, ReadinessCheck } from './ops-server';
+export { parseExposition } from './exposition';
+export type { Sample } from './exposition';
 export { RedisOutageLog } from './redis-outage-log';
 export type { RedisErrorEmitter, RedisOutageLogOptions, WatchedRedisClient } from './redis-outage-log';

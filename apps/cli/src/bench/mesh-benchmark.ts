@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { FlowProducer, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { RedisBlobStore } from '@rsmoe/blobstore';
+import { parseExposition } from '@rsmoe/observability';
 import {
   AGGREGATE_QUEUE,
   JOB_NAMES,
@@ -24,7 +25,7 @@ import { MeshLauncher, serviceNodeFlags } from '../mesh/mesh-launcher';
 import { PrivateRedis } from '../mesh/private-redis';
 import { freePort } from '../mesh/redis-locator';
 import { counterDelta, measureCoreContention, measureWakeupCost, nodeFlagsLine, runTimesOf, wakeupsOf } from './machine-facts';
-import { batchingGoal, formatGoalLine, goalMet, medianGoals, meshGoals, type GoalCheck } from './mesh-goals';
+import { batchingGoal, formatGoalLine, goalMet, medianGoals, meshGoals, type BatchingComparison, type GoalCheck, type RuntimeBatchGain } from './mesh-goals';
 import { snapshotRedis, usageBetween } from './redis-stats';
 import { median, percentile } from './stats';
 
@@ -85,7 +86,7 @@ export interface MeshBenchmarkOptions {
 
 export interface MeshBenchmarkReport {
   rows: LatencyRow[];
-  batching?: { expertId: string; concurrency: number; batchedPerSecond: number; unbatchedPerSecond: number; runtimeGain: RuntimeBatchGain };
+  batching?: BatchingComparison & { runtimeGain: RuntimeBatchGain };
   goals: (GoalCheck & { met: boolean })[];
 }
 
@@ -386,12 +387,8 @@ export class LoneExpert {
    * no series before the first batch).
    */
   private async batches(): Promise<{ jobs: number; calls: number }> {
-    const text = await (await fetch(`${this.process.metricsUrls[this.service]}/metrics`)).text();
-    const total = (series: string): number =>
-      text
-        .split('\n')
-        .filter((line) => line.startsWith(`${series}{`) || line.startsWith(`${series} `))
-        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    const samples = parseExposition(await (await fetch(`${this.process.metricsUrls[this.service]}/metrics`)).text());
+    const total = (name: string): number => samples.filter((sample) => sample.name === name).reduce((sum, sample) => sum + sample.value, 0);
     return { jobs: total('rsmoe_expert_batch_size_sum'), calls: total('rsmoe_expert_batch_size_count') };
   }
 
@@ -418,13 +415,6 @@ function meanBatchSize(before: { jobs: number; calls: number }, after: { jobs: n
   const calls = after.calls - before.calls;
   if (!(calls > 0)) throw new Error(`${service} reported no generation call in rsmoe_expert_batch_size over a run that it answered`);
   return (after.jobs - before.jobs) / calls;
-}
-
-/** The runtime's own batching gain: requests per second in batches of `batchSize` and one by one. */
-export interface RuntimeBatchGain {
-  batchSize: number;
-  batchedPerSecond: number;
-  oneByOnePerSecond: number;
 }
 
 /**
@@ -573,6 +563,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     return (usage.user + usage.system) / 1e6;
   };
   const decision = new InstructionRouter(manifest).route({ task: 'caption' });
+  const meshWarmup = options.meshWarmup ?? options.warmup;
   // (1) The mesh, as separate processes.
   const prefix = `bench${randomBytes(4).toString('hex')}`;
   const mesh = new MeshLauncher({
@@ -681,7 +672,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
   try {
     await mesh.start();
     const meshPids = Object.values(mesh.pids);
-    await warmUpMesh(options.meshWarmup ?? options.warmup, options.warmup, caption, () => cpuSecondsOf(meshPids), log);
+    await warmUpMesh(meshWarmup, options.warmup, caption, () => cpuSecondsOf(meshPids), log);
     await drive(1, options.warmup, inProcess);
     if (shared) await drive(1, options.warmup, inProcessBatched);
     const idle = idleCpuMsPerSecond(mesh.pids);
@@ -709,7 +700,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     const aggregate = new Queue(AGGREGATE_QUEUE, { connection: meter, prefix });
     const delayed = await aggregate.getDelayedCount();
     await aggregate.close();
-    const sent = (options.meshWarmup ?? options.warmup) + options.requests * options.concurrency.length * options.rounds;
+    const sent = meshWarmup + options.requests * options.concurrency.length * options.rounds;
     log(`mesh: ${delayed} deadline jobs still delayed for ${sent} requests (${((100 * delayed) / sent).toFixed(0)} %); their pickups are not counted above`);
   } finally {
     agent.destroy();

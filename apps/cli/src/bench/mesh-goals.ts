@@ -48,14 +48,22 @@ export interface GoalInputs {
   /** Mesh ÷ in-process throughput the pack must reach (0.8 on the tiny pack, 0.9 where compute is real). */
   throughputGoal: number;
   /** One expert alone at the same concurrency, default batching vs MAX_BATCH_SIZE=1; absent when not run. */
-  batching?: {
-    expertId: string;
-    concurrency: number;
-    batchedPerSecond: number;
-    unbatchedPerSecond: number;
-    /** The same model in-process, in batches of the expert's mean batch size and one by one: the ratio's ceiling. */
-    runtimeGain?: { batchSize: number; batchedPerSecond: number; oneByOnePerSecond: number };
-  };
+  batching?: BatchingComparison & { runtimeGain?: RuntimeBatchGain };
+}
+
+/** One expert alone at one concurrency: requests per second with its default batching and with MAX_BATCH_SIZE=1. */
+export interface BatchingComparison {
+  expertId: string;
+  concurrency: number;
+  batchedPerSecond: number;
+  unbatchedPerSecond: number;
+}
+
+/** The same model in-process, in batches of the expert's mean batch size and one by one: the ratio's ceiling. */
+export interface RuntimeBatchGain {
+  batchSize: number;
+  batchedPerSecond: number;
+  oneByOnePerSecond: number;
 }
 
 /** The goals, in its order, from one run's rows; a goal whose numbers are missing is left out. */
