@@ -1,6 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { createRedisKeys } from '@rsmoe/contracts';
-import { MulterModule } from '@nestjs/platform-express';
 import type { BlobStore } from '@rsmoe/blobstore';
 import type { Logger } from '@rsmoe/observability';
 import type { AsyncAnswerStore } from './adapters/async-answer-store.adapter';
@@ -13,6 +12,7 @@ import { ExpertsController } from './experts/experts.controller';
 import type { GatewayConfig } from './gateway.config';
 import { HealthController } from './health/health.controller';
 import { HealthService, type RedisProbe } from './health/health.service';
+import type { MultipartLimits } from './http/multipart-form';
 import { InferenceController } from './inference/inference.controller';
 import type { OverloadGate } from './inference/overload-gate';
 import { InferenceService } from './inference/inference.service';
@@ -29,6 +29,7 @@ import {
   GATEWAY_CONFIG,
   IMAGE_INTAKE,
   LOGGER,
+  MULTIPART_LIMITS,
   OVERLOAD_GATE,
   IDEMPOTENCY,
   REDIS_KEYS,
@@ -61,7 +62,7 @@ export interface GatewayModuleDeps {
 /** Largest multipart text field (question, params, timeoutMs), in bytes, unless the question limit needs more. */
 export const MAX_FORM_FIELD_BYTES = 64 * 1024;
 
-/** multer's fieldSize: MAX_FORM_FIELD_BYTES, or room for the longest accepted question in UTF-8, so that its own check (422) decides. */
+/** Largest multipart text field: MAX_FORM_FIELD_BYTES, or room for the longest accepted question in UTF-8, so that the intake's own check (422) decides. */
 export function formFieldBytes(config: GatewayConfig): number {
   return Math.max(MAX_FORM_FIELD_BYTES, config.MAX_QUESTION_CHARS * 4 + 1024);
 }
@@ -74,17 +75,6 @@ export class GatewayModule {
     return {
       module: GatewayModule,
       imports: [
-        // Multer stops reading a file part at MAX_IMAGE_BYTES (413) instead of buffering a huge body.
-        MulterModule.register({
-          limits: {
-            fileSize: config.MAX_IMAGE_BYTES,
-            // A change request sends two images; every other endpoint takes one file field.
-            files: 2,
-            fields: 8,
-            parts: 10,
-            fieldSize: formFieldBytes(config),
-          },
-        }),
         ScenesModule.forRoot(deps.scenes),
       ],
       controllers: [InferenceController, OpenAiController, RequestsController, ExpertsController, HealthController, PlaygroundController],
@@ -101,6 +91,9 @@ export class GatewayModule {
         { provide: REDIS_PROBE, useValue: deps.redisProbe },
         { provide: LOGGER, useValue: deps.logger },
         { provide: OVERLOAD_GATE, useValue: deps.overloadGate },
+        // A file part stops being read at MAX_IMAGE_BYTES (413) instead of buffering a huge body. A change
+        // request sends two images; every other endpoint takes one file field.
+        { provide: MULTIPART_LIMITS, useValue: { fileBytes: config.MAX_IMAGE_BYTES, fieldBytes: formFieldBytes(config), files: 2, fields: 8, parts: 10 } satisfies MultipartLimits },
         {
           provide: IMAGE_INTAKE,
           useValue: new ImageIntake({

@@ -27,3 +27,5 @@ export const REQUEST_ERASER = Symbol('REQUEST_ERASER');
 export const IDEMPOTENCY = Symbol('IDEMPOTENCY');
 /** The RedisKeys of this gateway's KEY_PREFIX. */
 export const REDIS_KEYS = Symbol('REDIS_KEYS');
+/** The MultipartLimits of an inference request's multipart body. */
+export const MULTIPART_LIMITS = Symbol('MULTIPART_LIMITS');

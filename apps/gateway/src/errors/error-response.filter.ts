@@ -1,6 +1,7 @@
 import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Logger } from '@rsmoe/observability';
 import type { HttpRequest, HttpResponse } from '../http/http-types';
+import { isMultipart } from '../http/multipart-form';
 import { requestContext } from '../http/request-context.middleware';
 import { ERROR_CODES, GatewayError, type ErrorCode } from './gateway-error';
 import { RouterCallError, routerErrorToGatewayError } from './router-status.mapping';
@@ -11,24 +12,16 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; requestId: string; details?: Record<string, unknown> };
 }
 
-/** Statuses of errors raised by Nest, Express, body-parser or multer themselves (not by gateway code). */
+/** Statuses of errors raised by Nest, Express or body-parser themselves (not by gateway code). */
 function fromHttpException(exception: HttpException, req: HttpRequest): GatewayError {
   const status = exception.getStatus();
   const message = exception.message;
-  const isMultipart = /^multipart\//i.test(String(req.headers['content-type'] ?? ''));
-  const cause = exception.cause as { code?: unknown; field?: unknown } | undefined;
-  if (cause?.code === 'LIMIT_FIELD_VALUE') {
-    // A multipart text field over multer's fieldSize: far beyond any accepted value.
-    return cause.field === 'question'
-      ? new GatewayError(422, ERROR_CODES.questionTooLong, 'the question is far longer than the limit', { cause: exception })
-      : new GatewayError(413, ERROR_CODES.payloadTooLarge, `multipart field "${String(cause.field)}" is too large`, { cause: exception });
-  }
   let code: ErrorCode;
   if (status === 413) code = ERROR_CODES.payloadTooLarge;
   else if (status === 404) code = ERROR_CODES.notFound;
   else if (status === 415) code = ERROR_CODES.unsupportedMediaType;
   else if (status === 400 && exception.cause instanceof SyntaxError) code = ERROR_CODES.invalidJson;
-  else if (status === 400 && isMultipart) code = ERROR_CODES.invalidMultipart;
+  else if (status === 400 && isMultipart(req)) code = ERROR_CODES.invalidMultipart;
   else if (status >= 400 && status < 500) code = ERROR_CODES.badRequest;
   else code = ERROR_CODES.internalError;
   return new GatewayError(status, code, code === ERROR_CODES.internalError ? 'internal error' : message, { cause: exception });
@@ -51,8 +44,8 @@ export function errorBodyOf(error: GatewayError, requestId: string): ErrorBody {
 }
 
 /**
- * The one HTTP exception filter: every error, from validation, the router, Redis, Nest, body parsing or
- * multer, and unknown routes, becomes `{"error": {"code", "message", "requestId"}}` with the request id
+ * The one HTTP exception filter: every error, from validation, the router, Redis, Nest, body parsing, and
+ * unknown routes, becomes `{"error": {"code", "message", "requestId"}}` with the request id
  * also in `X-Request-Id`. Unexpected errors are logged and answered as 500 without internals.
  */
 @Catch()

@@ -157,7 +157,7 @@ export interface DeclaredBodyLimits {
 
 /**
  * A body whose Content-Length already exceeds its limit is answered 413 at once, before a byte of it is
- * read or parsed (body-parser and multer would first read it all off). The connection is not cut: a client
+ * read or parsed (body-parser and the multipart reader would first read it all off). The connection is not cut: a client
  * still uploading then reads a clean 413 instead of a reset, while Node discards the rest of the body
  * (never buffered), within REQUEST_BODY_TIMEOUT_MS.
  */

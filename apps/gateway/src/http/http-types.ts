@@ -1,14 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** A multipart file part as multer's memory storage hands it over. */
-export interface UploadedImageFile {
-  fieldname: string;
-  originalname: string;
-  mimetype: string;
-  size: number;
-  buffer: Buffer;
-}
-
 /** The parts of an Express request the gateway uses (Express's own types are not installed). */
 export interface HttpRequest extends IncomingMessage {
   body?: unknown;

@@ -1,7 +1,7 @@
-import { Controller, HttpCode, Inject, Post, Req, Res, StreamableFile, UploadedFile, UploadedFiles, UseInterceptors } from '@nestjs/common';
-import { FileFieldsInterceptor, FileInterceptor } from '@nestjs/platform-express';
+import { Controller, HttpCode, Inject, Post, Req, Res, StreamableFile } from '@nestjs/common';
 import type { InferenceResultJson, Task } from '@rsmoe/contracts';
-import type { HttpRequest, HttpResponse, UploadedImageFile } from '../http/http-types';
+import type { HttpRequest, HttpResponse } from '../http/http-types';
+import { isMultipart, readMultipartForm, type MultipartLimits } from '../http/multipart-form';
 import { ERROR_CODES, GatewayError } from '../errors/gateway-error';
 import { errorBodyOf, gatewayErrorOf } from '../errors/error-response.filter';
 import { EVENT_STREAM_HEADERS, openEventStream, partialEvent, sseFrame } from '../streaming/event-stream';
@@ -9,10 +9,15 @@ import { apiKeyOf } from '../http/api-key.middleware';
 import { requestContext } from '../http/request-context.middleware';
 import type { RawInferenceInput } from '../intake/image-intake.service';
 import type { TaskAnswer } from '../tasks/task-answer';
+import { MULTIPART_LIMITS } from '../tokens';
 import { InferenceService, type IdempotentReplay, type InferenceContext } from './inference.service';
 
 /** Header a client may use instead of (or with) the `timeoutMs` field; the smaller one wins. */
 export const TIMEOUT_HEADER = 'x-request-timeout-ms';
+
+/** File fields of a multipart request: one image, or a change request's pair. */
+const IMAGE_FILE_FIELDS = ['image'] as const;
+const PAIR_FILE_FIELDS = ['before', 'after'] as const;
 
 /** A fresh answer, a 202, or (an `Idempotency-Key` replay) the body an earlier request answered. */
 type Answer = Promise<InferenceResultJson | TaskAnswer | PendingAnswer | unknown>;
@@ -24,87 +29,60 @@ type Answer = Promise<InferenceResultJson | TaskAnswer | PendingAnswer | unknown
  */
 @Controller('v1')
 export class InferenceController {
-  constructor(@Inject(InferenceService) private readonly inference: InferenceService) {}
+  constructor(
+    @Inject(InferenceService) private readonly inference: InferenceService,
+    @Inject(MULTIPART_LIMITS) private readonly multipartLimits: MultipartLimits,
+  ) {}
 
   @Post('captions')
   @HttpCode(200)
-  @UseInterceptors(FileInterceptor('image'))
-  caption(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
-    return this.handle('caption', req, res, file);
+  caption(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Answer {
+    return this.handle('caption', req, res);
   }
 
   @Post('vqa')
   @HttpCode(200)
-  @UseInterceptors(FileInterceptor('image'))
-  answer(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
-    return this.handle('vqa', req, res, file);
+  answer(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Answer {
+    return this.handle('vqa', req, res);
   }
 
   @Post('classify')
   @HttpCode(200)
-  @UseInterceptors(FileInterceptor('image'))
-  classify(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
-    return this.handle('classification', req, res, file);
+  classify(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Answer {
+    return this.handle('classification', req, res);
   }
 
   @Post('grounding')
   @HttpCode(200)
-  @UseInterceptors(FileInterceptor('image'))
-  grounding(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
-    return this.handle('grounding', req, res, file);
+  grounding(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Answer {
+    return this.handle('grounding', req, res);
   }
 
   @Post('referring')
   @HttpCode(200)
-  @UseInterceptors(FileInterceptor('image'))
-  referring(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
-    return this.handle('referring', req, res, file);
+  referring(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Answer {
+    return this.handle('referring', req, res);
   }
 
   @Post('segmentation')
   @HttpCode(200)
-  @UseInterceptors(FileInterceptor('image'))
-  segmentation(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse, @UploadedFile() file: UploadedImageFile | undefined): Answer {
-    return this.handle('segmentation', req, res, file);
+  segmentation(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Answer {
+    return this.handle('segmentation', req, res);
   }
 
   @Post('changes')
   @HttpCode(200)
-  @UseInterceptors(
-    FileFieldsInterceptor([
-      { name: 'before', maxCount: 1 },
-      { name: 'after', maxCount: 1 },
-    ]),
-  )
-  changes(
-    @Req() req: HttpRequest,
-    @Res({ passthrough: true }) res: HttpResponse,
-    @UploadedFiles() files: Partial<Record<'before' | 'after', UploadedImageFile[]>> | undefined,
-  ): Answer {
-    const pair = {
-      ...(files?.before?.[0] ? { before: files.before[0].buffer } : {}),
-      ...(files?.after?.[0] ? { after: files.after[0].buffer } : {}),
-    };
-    return this.handle('change', req, res, undefined, pair);
+  changes(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpResponse): Answer {
+    return this.handle('change', req, res);
   }
 
-  private async handle(
-    task: Task,
-    req: HttpRequest,
-    res: HttpResponse,
-    file: UploadedImageFile | undefined,
-    files?: RawInferenceInput['files'],
-  ): Promise<InferenceResultJson | TaskAnswer | PendingAnswer | unknown> {
+  private async handle(task: Task, req: HttpRequest, res: HttpResponse): Promise<InferenceResultJson | TaskAnswer | PendingAnswer | unknown> {
     const key = apiKeyOf(req);
     // The middleware refused this before the body was read; this catches a path it did not map to the task.
     if (key?.tasks !== undefined && !key.tasks.includes(task)) throw new GatewayError(403, ERROR_CODES.forbidden, `API key "${key.name}" may not run ${task} requests`);
-    const multipart = /^multipart\//i.test(String(req.headers['content-type'] ?? ''));
     const header = req.headers[TIMEOUT_HEADER];
     const input: RawInferenceInput = {
-      encoding: multipart ? 'multipart' : 'json',
-      ...(file ? { file: file.buffer } : {}),
-      ...(files ? { files } : {}),
-      body: req.body,
+      ...(await this.readBody(task, req)),
       ...(typeof header === 'string' ? { timeoutHeader: header } : {}),
     };
     const context = contextOf(req, res);
@@ -117,6 +95,18 @@ export class InferenceController {
     res.setHeader('Location', location);
     res.setHeader('Preference-Applied', 'respond-async');
     return { requestId: context.requestId, status: 'pending', location };
+  }
+
+  /** A multipart body read here (file field `image`; `before` and `after` for changes), or the JSON body parsed. */
+  private async readBody(task: Task, req: HttpRequest): Promise<Omit<RawInferenceInput, 'timeoutHeader'>> {
+    if (!isMultipart(req)) return { encoding: 'json', body: req.body };
+    const form = await readMultipartForm(req, task === 'change' ? PAIR_FILE_FIELDS : IMAGE_FILE_FIELDS, this.multipartLimits);
+    if (task !== 'change') {
+      const file = form.files.get('image');
+      return { encoding: 'multipart', body: form.fields, ...(file ? { file } : {}) };
+    }
+    const [before, after] = PAIR_FILE_FIELDS.map((name) => form.files.get(name));
+    return { encoding: 'multipart', body: form.fields, files: { ...(before ? { before } : {}), ...(after ? { after } : {}) } };
   }
 
   /**
