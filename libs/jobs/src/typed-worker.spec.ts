@@ -159,4 +159,49 @@ describe('startTypedWorker (real Redis)', () => {
       redis.disconnect();
     }
   });
+
+  it('a worker running 16 jobs at once raises no MaxListenersExceededWarning (each job listens on its shutdown signal)', async () => {
+    const prefix = `jobs${randomBytes(5).toString('hex')}`;
+    const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    const queue = new Queue(expertQueueName('theme'), { connection: redis, prefix });
+    const workerConnection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    let running = 0;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const typed = startTypedWorker({
+      queueName: expertQueueName('theme'),
+      catalogue: EXPERT_QUEUE_JOBS,
+      handlers: {
+        generate: async (data) => {
+          running += 1;
+          await released;
+          return expertOutput({ text: data.requestId });
+        },
+      },
+      connection: workerConnection,
+      prefix,
+      concurrency: 16,
+    });
+    try {
+      const deadlineUnixMs = Date.now() + 60_000;
+      await queue.addBulk(Array.from({ length: 16 }, (_, index) => ({ name: 'generate', data: expertJobData({ requestId: `r${index}`, deadlineUnixMs }) })));
+      await expect.poll(() => running, { timeout: 10_000 }).toBe(16);
+      release();
+      await expect.poll(() => queue.getCompletedCount(), { timeout: 10_000 }).toBe(16);
+      // A warning is emitted on the next tick of the process.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      release();
+      await typed.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      workerConnection.disconnect();
+      redis.disconnect();
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ContractValidationError, type JobCatalogue, type JobDataOf, type JobResultOf } from '@rsmoe/contracts';
@@ -139,6 +140,9 @@ export interface TypedWorker {
 /** Starts one worker on a queue of the catalogue; throws JobHandlerMismatchError before connecting anything. */
 export function startTypedWorker<Catalogue extends JobCatalogue>(options: TypedWorkerOptions<Catalogue>): TypedWorker {
   const shutdown = new AbortController();
+  // Each running job listens on it until it ends: up to `concurrency` listeners, none left behind, and Node's
+  // leak warning past 10 would be a false alarm in every log of a busy expert (CONCURRENCY is 16 by default).
+  setMaxListeners(Math.max(10, options.concurrency ?? 1), shutdown.signal);
   const processor = createJobProcessor(options.queueName, options.catalogue, options.handlers, {
     now: options.now,
     shutdown: shutdown.signal,
