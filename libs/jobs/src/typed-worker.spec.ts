@@ -121,29 +121,41 @@ describe('createJobProcessor: how a handler tells the deadline from a cancel, an
   });
 });
 
+/**
+ * A theme-expert queue under a fresh prefix and a typed worker on it (real Redis), handed to `body`; the
+ * worker, the queue's keys and both connections are gone afterwards.
+ */
+async function withThemeWorker(
+  generate: JobHandlers<typeof EXPERT_QUEUE_JOBS>['generate'],
+  concurrency: number,
+  body: (queue: Queue) => Promise<void>,
+): Promise<void> {
+  const prefix = `jobs${randomBytes(5).toString('hex')}`;
+  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  const queue = new Queue(expertQueueName('theme'), { connection: redis, prefix });
+  const workerConnection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  const typed = startTypedWorker({ queueName: expertQueueName('theme'), catalogue: EXPERT_QUEUE_JOBS, handlers: { generate }, connection: workerConnection, prefix, concurrency });
+  try {
+    await body(queue);
+  } finally {
+    await typed.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+    workerConnection.disconnect();
+    redis.disconnect();
+  }
+}
+
 describe('startTypedWorker (real Redis)', () => {
   it('runs handlers on a real queue; a permanent failure is tried once, a transient one retried', async () => {
-    const prefix = `jobs${randomBytes(5).toString('hex')}`;
-    const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    const queue = new Queue(expertQueueName('theme'), { connection: redis, prefix });
     const tries = new Map<string, number>();
-    const workerConnection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    const typed = startTypedWorker({
-      queueName: expertQueueName('theme'),
-      catalogue: EXPERT_QUEUE_JOBS,
-      handlers: {
-        generate: async (data) => {
-          tries.set(data.requestId, (tries.get(data.requestId) ?? 0) + 1);
-          if (data.requestId === 'bad') throw new PermanentJobFailure('no');
-          if (data.requestId === 'flaky' && tries.get('flaky') === 1) throw new Error('transient');
-          return expertOutput({ text: data.requestId });
-        },
-      },
-      connection: workerConnection,
-      prefix,
-      concurrency: 2,
-    });
-    try {
+    const generate: JobHandlers<typeof EXPERT_QUEUE_JOBS>['generate'] = async (data) => {
+      tries.set(data.requestId, (tries.get(data.requestId) ?? 0) + 1);
+      if (data.requestId === 'bad') throw new PermanentJobFailure('no');
+      if (data.requestId === 'flaky' && tries.get('flaky') === 1) throw new Error('transient');
+      return expertOutput({ text: data.requestId });
+    };
+    await withThemeWorker(generate, 2, async (queue) => {
       const deadlineUnixMs = Date.now() + 60_000;
       const [good, bad, flaky] = await queue.addBulk(
         ['good', 'bad', 'flaky'].map((requestId) => ({ name: 'generate', data: expertJobData({ requestId, deadlineUnixMs }), opts: { attempts: 3, backoff: { type: 'fixed', delay: 10 } } })),
@@ -151,57 +163,39 @@ describe('startTypedWorker (real Redis)', () => {
       await expect.poll(async () => Promise.all([good, bad, flaky].map(async (job) => (await queue.getJob(job.id!))?.getState())), { timeout: 10_000 }).toEqual(['completed', 'failed', 'completed']);
       expect((await queue.getJob(good.id!))?.returnvalue.text).toBe('good');
       expect(Object.fromEntries(tries)).toEqual({ good: 1, bad: 1, flaky: 2 });
-    } finally {
-      await typed.close();
-      await queue.obliterate({ force: true });
-      await queue.close();
-      workerConnection.disconnect();
-      redis.disconnect();
-    }
+    });
   });
 
   it('a worker running 16 jobs at once raises no MaxListenersExceededWarning (each job listens on its shutdown signal)', async () => {
-    const prefix = `jobs${randomBytes(5).toString('hex')}`;
-    const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    const queue = new Queue(expertQueueName('theme'), { connection: redis, prefix });
-    const workerConnection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
     const warnings: string[] = [];
     const onWarning = (warning: Error): void => void warnings.push(warning.name);
     process.on('warning', onWarning);
     let running = 0;
     let release: () => void = () => undefined;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const typed = startTypedWorker({
-      queueName: expertQueueName('theme'),
-      catalogue: EXPERT_QUEUE_JOBS,
-      handlers: {
-        generate: async (data) => {
-          running += 1;
-          await released;
-          return expertOutput({ text: data.requestId });
-        },
-      },
-      connection: workerConnection,
-      prefix,
-      concurrency: 16,
-    });
+    const generate: JobHandlers<typeof EXPERT_QUEUE_JOBS>['generate'] = async (data) => {
+      running += 1;
+      await released;
+      return expertOutput({ text: data.requestId });
+    };
     try {
-      const deadlineUnixMs = Date.now() + 60_000;
-      await queue.addBulk(Array.from({ length: 16 }, (_, index) => ({ name: 'generate', data: expertJobData({ requestId: `r${index}`, deadlineUnixMs }) })));
-      await expect.poll(() => running, { timeout: 10_000 }).toBe(16);
-      release();
-      await expect.poll(() => queue.getCompletedCount(), { timeout: 10_000 }).toBe(16);
-      // A warning is emitted on the next tick of the process.
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      await withThemeWorker(generate, 16, async (queue) => {
+        try {
+          const deadlineUnixMs = Date.now() + 60_000;
+          await queue.addBulk(Array.from({ length: 16 }, (_, index) => ({ name: 'generate', data: expertJobData({ requestId: `r${index}`, deadlineUnixMs }) })));
+          await expect.poll(() => running, { timeout: 10_000 }).toBe(16);
+          release();
+          await expect.poll(() => queue.getCompletedCount(), { timeout: 10_000 }).toBe(16);
+          // A warning is emitted on the next tick of the process.
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(warnings).not.toContain('MaxListenersExceededWarning');
+        } finally {
+          // Before the worker closes: close waits for the running jobs.
+          release();
+        }
+      });
     } finally {
       process.off('warning', onWarning);
-      release();
-      await typed.close();
-      await queue.obliterate({ force: true });
-      await queue.close();
-      workerConnection.disconnect();
-      redis.disconnect();
     }
   });
 });

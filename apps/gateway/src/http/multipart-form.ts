@@ -32,6 +32,10 @@ function invalid(message: string): GatewayError {
   return new GatewayError(400, ERROR_CODES.invalidMultipart, message);
 }
 
+function malformed(error: Error): GatewayError {
+  return invalid(`malformed multipart body: ${error.message}`);
+}
+
 function tooLarge(message: string): GatewayError {
   return new GatewayError(413, ERROR_CODES.payloadTooLarge, message);
 }
@@ -59,7 +63,7 @@ export function readMultipartForm(req: HttpRequest, fileFields: readonly string[
         limits: { fileSize: limits.fileBytes + 1, fieldSize: limits.fieldBytes + 1, files: limits.files, fields: limits.fields, parts: limits.parts + 1 },
       });
     } catch (error) {
-      reject(invalid(`malformed multipart body: ${(error as Error).message}`));
+      reject(malformed(error as Error));
       return;
     }
     const fields: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -67,6 +71,7 @@ export function readMultipartForm(req: HttpRequest, fileFields: readonly string[
     let filesReading = 0;
     let parsed = false;
     let failed = false;
+    const given = (name: string): boolean => Object.hasOwn(fields, name) || files.has(name);
 
     const fail = (error: GatewayError): void => {
       if (failed) return;
@@ -91,7 +96,7 @@ export function readMultipartForm(req: HttpRequest, fileFields: readonly string[
     parser.on('field', (name, value, info) => {
       if (info.valueTruncated) {
         fail(name === 'question' ? new GatewayError(422, ERROR_CODES.questionTooLong, 'the question is far longer than the limit') : tooLarge(`multipart field "${name}" is larger than ${limits.fieldBytes} bytes`));
-      } else if (Object.hasOwn(fields, name) || files.has(name)) fail(invalid(`multipart field "${name}" is given more than once`));
+      } else if (given(name)) fail(invalid(`multipart field "${name}" is given more than once`));
       else fields[name] = value;
     });
     parser.on('file', (name, stream) => {
@@ -100,7 +105,7 @@ export function readMultipartForm(req: HttpRequest, fileFields: readonly string[
         fail(invalid(`unexpected file field "${name}": send ${fileFields.map((field) => `\`${field}\``).join(' and ')}`));
         return;
       }
-      if (files.has(name) || Object.hasOwn(fields, name)) {
+      if (given(name)) {
         stream.resume();
         fail(invalid(`multipart field "${name}" is given more than once: one file per field`));
         return;
@@ -111,7 +116,7 @@ export function readMultipartForm(req: HttpRequest, fileFields: readonly string[
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       // The body ended inside this part: the parser fails too, but the part's own error must be heard.
-      stream.on('error', (error: Error) => fail(invalid(`malformed multipart body: ${error.message}`)));
+      stream.on('error', (error: Error) => fail(malformed(error)));
       stream.on('limit', () => {
         stream.resume();
         fail(tooLarge(`file "${name}" is larger than the limit of ${limits.fileBytes} bytes (MAX_IMAGE_BYTES)`));
@@ -125,7 +130,7 @@ export function readMultipartForm(req: HttpRequest, fileFields: readonly string[
     parser.on('filesLimit', () => fail(tooLarge(`more than ${limits.files} files`)));
     parser.on('fieldsLimit', () => fail(tooLarge(`more than ${limits.fields} text fields`)));
     parser.on('partsLimit', () => fail(tooLarge(`more than ${limits.parts} parts`)));
-    parser.on('error', (error: Error) => fail(invalid(`malformed multipart body: ${error.message}`)));
+    parser.on('error', (error: Error) => fail(malformed(error)));
     parser.on('close', () => {
       parsed = true;
       finishIfDone();
