@@ -25,7 +25,7 @@ async function shortRun(packDir: string, lines: string[]): Promise<MeshBenchmark
 }
 
 function expectWholeReport(report: MeshBenchmarkReport, lines: string[], expertIds: string[]): void {
-  for (const path of ['mesh', 'in-process', 'raw-jobs', 'raw-flow']) {
+  for (const path of ['mesh', 'in-process', 'raw-jobs', 'raw-flow', 'raw-mesh']) {
     for (const concurrency of [1, 4]) {
       // Mesh and in-process in both rounds, the raw floors once.
       const rounds = path.startsWith('raw') ? [1] : [1, 2];
@@ -44,7 +44,7 @@ function expectWholeReport(report: MeshBenchmarkReport, lines: string[], expertI
   expect(lines.filter((line) => /^machine: a process woken from idle to answer a request spends \d+\.\d\d ms of CPU, \d+\.\d{3} ms when busy/.test(line))).toHaveLength(1);
   // Counted for every path on this machine (/proc): the hand-offs that wake a process. In-process, one thread
   // computing back to back, may wake none at all.
-  for (const path of ['mesh', 'raw-jobs']) expect(report.rows.find((row) => row.path === path)!.wakeupsPerRequest, path).toBeGreaterThan(0);
+  for (const path of ['mesh', 'raw-jobs', 'raw-mesh']) expect(report.rows.find((row) => row.path === path)!.wakeupsPerRequest, path).toBeGreaterThan(0);
   expect(report.rows.find((row) => row.path === 'in-process')!.wakeupsPerRequest).toBeGreaterThanOrEqual(0);
   // The services' GC mode is printed with this process's: the two sides' CPU compare like for like only when they match.
   expect(lines.filter((line) => line.startsWith(`node flags: mesh services ${DEFAULT_SERVICE_NODE_FLAGS} (SERVICE_NODE_FLAGS); in-process (this process) `))).toHaveLength(1);
@@ -63,6 +63,19 @@ function expectWholeReport(report: MeshBenchmarkReport, lines: string[], expertI
   const goalLines = lines.filter((line) => line.startsWith('goal '));
   expect(goalLines).toHaveLength(GOAL_NAMES.length);
   for (const line of goalLines) expect(line).toMatch(/\(goal [≤≥] [\d.]+(×| ms)\) (met|MISSED) — /);
+  // The routed experts' generation times per request, both sides, at the lowest level only (one job per batch).
+  for (const path of ['mesh', 'in-process']) {
+    const low = report.rows.find((row) => row.path === path && row.concurrency === 1)!;
+    expect(Object.keys(low.generationMsPerRequestByExpert ?? {}), path).toEqual(['expert.theme', 'expert.object', 'expert.relation']);
+    for (const ms of Object.values(low.generationMsPerRequestByExpert!)) expect(ms, path).toBeGreaterThan(0);
+    expect(report.rows.find((row) => row.path === path && row.concurrency === 4)!.generationMsPerRequestByExpert, path).toBeUndefined();
+  }
+  // The latency goals name the floor of the design's own hops: no-op processes in the mesh's places.
+  // (one per expert routed for captions: models/demo's region and pixel experts are not on that path).
+  const floorServices = Object.keys(report.rows.find((row) => row.path === 'raw-mesh')!.cpuMsPerRequestByService ?? {});
+  expect(floorServices).toEqual(expect.arrayContaining(['edge', 'router', 'expert.theme', 'expert.object', 'expert.relation']));
+  expect(floorServices.every((name) => ['edge', 'router', ...expertIds.map((id) => `expert.${id}`)].includes(name))).toBe(true);
+  expect(goalLines.filter((line) => /^goal overhead p\d\d c=1: .*; the design's hops alone \(raw-mesh\) \d+\.\d\d ms = \d+\.\d× the raw hop; median/.test(line))).toHaveLength(2);
   expect(goalLines.filter((line) => /^goal micro-batching .*; the runtime alone gains \d+\.\d\d× at batch \d+$/.test(line))).toHaveLength(1);
   // The mesh's goals read the median of the two rounds; micro-batching, the median of its own turns.
   // A round's overhead is negative when, in so short a run, in-process was the slower side.

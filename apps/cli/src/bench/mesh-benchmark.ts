@@ -26,6 +26,7 @@ import { PrivateRedis } from '../mesh/private-redis';
 import { freePort } from '../mesh/redis-locator';
 import { counterDelta, measureCoreContention, measureWakeupCost, nodeFlagsLine, runTimesOf, wakeupsOf } from './machine-facts';
 import { batchingGoal, formatGoalLine, goalMet, medianGoals, meshGoals, type BatchingComparison, type GoalCheck, type RuntimeBatchGain } from './mesh-goals';
+import { HopFloor } from './hop-floor';
 import { snapshotRedis, usageBetween } from './redis-stats';
 import { median, percentile } from './stats';
 
@@ -107,6 +108,11 @@ export interface LatencyRow {
   wakeupsPerRequest?: number;
   /** The same per service of the mesh (gateway, router, aggregator, expert.<id>). */
   cpuMsPerRequestByService?: Record<string, number>;
+  /**
+   * Wall time per request each routed expert's model computed (vision encode, prefill, decode), measured at
+   * the lowest level only (one job per batch there): the mesh's experts side by side, in-process one after another.
+   */
+  generationMsPerRequestByExpert?: Record<string, number>;
   /** Redis's CPU per request (INFO used_cpu_sys + used_cpu_user); paths that use Redis only. */
   redisCpuMsPerRequest?: number;
   /** Redis commands per request (INFO commandstats, commands inside scripts included). */
@@ -514,6 +520,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     const wakeups = row.wakeupsPerRequest !== undefined ? `  wakeups ${row.wakeupsPerRequest.toFixed(0).padStart(3)}/req` : '';
     const turn = options.rounds > 1 && !path.startsWith('raw') ? `  (round ${round})` : '';
     log(`${path.padEnd(18)} c=${String(concurrency).padStart(2)}  p50 ${row.p50Ms.toFixed(2).padStart(7)} ms  p99 ${row.p99Ms.toFixed(2).padStart(7)} ms  ${row.requestsPerSecond.toFixed(1).padStart(7)} req/s${cpu}${redis}${wakeups}${turn}`);
+    if (row.generationMsPerRequestByExpert) log(`${''.padEnd(18)} generation ms/req by expert: ${Object.entries(row.generationMsPerRequestByExpert).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ')}`);
     if (row.cpuMsPerRequestByService) log(`${''.padEnd(18)} cpu ms/req by service: ${Object.entries(row.cpuMsPerRequestByService).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ')}`);
     if (row.redisCommands) log(`${''.padEnd(18)} redis commands/req: ${Object.entries(row.redisCommands).slice(0, 10).map(([name, calls]) => `${name} ${calls.toFixed(1)}`).join(', ')}`);
   };
@@ -530,7 +537,9 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     usesRedis: boolean,
     wakeupPids: number[],
     services?: Record<string, number>,
+    generationMs?: () => Promise<Record<string, number>>,
   ): Promise<void> => {
+    const generationBefore = await generationMs?.();
     const pids = redisPid === undefined || !usesRedis ? wakeupPids : [...wakeupPids, redisPid];
     const wakeupsBefore = wakeupsOf(pids);
     const redisBefore = usesRedis ? await snapshotRedis(meter) : undefined;
@@ -544,11 +553,15 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     const servicesAfter = servicesCpu();
     const redisAfter = usesRedis ? await snapshotRedis(meter) : undefined;
     const wakeupsAfter = wakeupsOf(pids);
+    const generationAfter = await generationMs?.();
     const perRequest = (seconds: number): number => (seconds * 1000) / options.requests;
     const extra: Partial<LatencyRow> = before !== undefined && after !== undefined ? { cpuMsPerRequest: perRequest(after - before) } : {};
     if (wakeupsBefore !== undefined && wakeupsAfter !== undefined) extra.wakeupsPerRequest = counterDelta(wakeupsBefore, wakeupsAfter) / options.requests;
     if (services && servicesBefore.every(([, seconds]) => seconds !== undefined) && servicesAfter.every(([, seconds]) => seconds !== undefined)) {
       extra.cpuMsPerRequestByService = Object.fromEntries(servicesAfter.map(([name, seconds], index) => [name, perRequest(seconds! - servicesBefore[index][1]!)]));
+    }
+    if (generationBefore && generationAfter) {
+      extra.generationMsPerRequestByExpert = Object.fromEntries(Object.entries(generationAfter).map(([name, ms]) => [name, (ms - generationBefore[name]) / options.requests]));
     }
     if (redisBefore && redisAfter) {
       const usage = usageBetween(redisBefore, redisAfter);
@@ -645,14 +658,27 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
     ...(classifier ? { model: { predict: async (input) => (input.image ? { sceneClass: (await classifier.classifyScene(input.image)).hint } : {}) } } : {}),
   });
   const route = (image: Buffer) => (router.hasModel ? router.routeWithModel({ task: 'caption' }, image) : Promise.resolve(router.route({ task: 'caption' })));
+  // Each expert's compute so far (ms, vision encode + prefill + decode), as the mesh's experts report theirs.
+  const inProcessGenerationMs: Record<string, number> = Object.fromEntries(experts.map(({ assignment }) => [`expert.${assignment.expertId}`, 0]));
   const inProcess = async (index: number): Promise<void> => {
     const image = images[index % images.length];
     const routed = await route(image);
     for (const { assignment, expert, runtime } of experts) {
       const prompt = routed.experts.find((candidate) => candidate.expertId === assignment.expertId)?.prompt ?? assignment.prompt;
-      await runtime.generate([{ prompt, imageFeatures: await featuresFor(runtime, image), options: expert.generation }]);
+      const [{ timings }] = await runtime.generate([{ prompt, imageFeatures: await featuresFor(runtime, image), options: expert.generation }]);
+      inProcessGenerationMs[`expert.${assignment.expertId}`] += timings.visionEncodeMs + timings.prefillMs + timings.decodeMs;
     }
   };
+  /** The routed experts' compute so far in the mesh (ms), from each expert's `rsmoe_expert_compute_seconds`. */
+  const meshGenerationMs = async (): Promise<Record<string, number>> =>
+    Object.fromEntries(
+      await Promise.all(
+        Object.keys(inProcessGenerationMs).map(async (service) => {
+          const samples = parseExposition(await (await fetch(`${mesh.metricsUrls[service]}/metrics`)).text());
+          return [service, 1000 * samples.filter((sample) => sample.name === 'rsmoe_expert_compute_seconds_sum').reduce((sum, sample) => sum + sample.value, 0)];
+        }),
+      ),
+    );
   // Only when every expert is the same model can one call batch all prompts (the fixture pack): a lower
   // bound no real pack reaches, shown for reference.
   const shared = experts.every(({ expert }) => expert.modelDir === experts[0].expert.modelDir);
@@ -687,11 +713,14 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
         // gateway's keep-alive timeout, and a request sent as the server closes one is reset.
         agent.destroy();
         agent = new Agent({ keepAlive: true, maxSockets: 64 });
-        await measure('mesh', concurrency, round, caption, () => cpuSecondsOf(meshPids), true, meshPids, mesh.pids);
+        // Generation times at the lowest level only, where every batch is one job (a batch's prefill is
+        // reported with each of its jobs).
+        const lowest = concurrency === Math.min(...options.concurrency);
+        await measure('mesh', concurrency, round, caption, () => cpuSecondsOf(meshPids), true, meshPids, mesh.pids, lowest ? meshGenerationMs : undefined);
         const router = median(splits.map((split) => split.routerMs));
         const edge = median(splits.map((split) => split.latencyMs - split.routerMs));
         log(`${''.padEnd(18)} latency split p50: router ${router.toFixed(0)} ms (received → fused and stored, 1 ms steps), edge ${edge.toFixed(1)} ms (HTTP + gateway + gRPC both ways)`);
-        await measure('in-process', concurrency, round, inProcess, ownCpuSeconds, false, [process.pid]);
+        await measure('in-process', concurrency, round, inProcess, ownCpuSeconds, false, [process.pid], undefined, lowest ? async () => ({ ...inProcessGenerationMs }) : undefined);
         if (shared) await measure('in-process-batched', concurrency, round, inProcessBatched, ownCpuSeconds, false, [process.pid]);
       }
     }
@@ -723,17 +752,34 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
   } finally {
     await raw.close();
   }
+  // (3b) The floor of the design's shape: the same hops as a caption through the mesh (HTTP, Redis, gRPC, one
+  // job per expert in its own process, replies, gRPC, HTTP) with no-op processes at every stop. What the
+  // mesh spends above it is its own code; what this spends above raw-jobs is the shape on this machine.
+  const floor = new HopFloor({ redisUrl, expertIds: decision.experts.map((assignment) => assignment.expertId) });
+  try {
+    await floor.start();
+    const floorPids = Object.values(floor.pids);
+    const send = (index: number): Promise<void> => floor.send(bodies[index % bodies.length]);
+    await drive(8, meshWarmup, send);
+    for (const concurrency of options.concurrency) {
+      floor.resetConnections();
+      await measure('raw-mesh', concurrency, 1, send, () => cpuSecondsOf(floorPids), true, floorPids, floor.pids);
+    }
+  } finally {
+    await floor.stop();
+    await deleteKeys(meter, floor.keyPrefix);
+  }
 
   const rowOf = (path: string, concurrency: number, round: number): LatencyRow | undefined =>
     rows.find((row) => row.path === path && row.concurrency === concurrency && row.round === (path.startsWith('raw') ? 1 : round));
   for (let round = 1; round <= options.rounds; round++) {
     for (const concurrency of options.concurrency) {
       const find = (path: string) => rowOf(path, concurrency, round);
-      const [meshRow, local, batched, hop] = [find('mesh')!, find('in-process')!, find('in-process-batched'), find('raw-jobs')!];
+      const [meshRow, local, batched, hop, shape] = [find('mesh')!, find('in-process')!, find('in-process-batched'), find('raw-jobs')!, find('raw-mesh')!];
       const versus = (base: LatencyRow) =>
         `p50 ${(meshRow.p50Ms - base.p50Ms).toFixed(2)} ms, p99 ${(meshRow.p99Ms - base.p99Ms).toFixed(2)} ms (ratio p50 ${(meshRow.p50Ms / base.p50Ms).toFixed(2)})`;
       const turn = options.rounds > 1 ? ` (round ${round})` : '';
-      log(`overhead c=${concurrency}${turn}: mesh - in-process = ${versus(local)}${batched ? `; mesh - in-process-batched = ${versus(batched)}` : ''}; floor raw-jobs p50 ${hop.p50Ms.toFixed(2)} ms, p99 ${hop.p99Ms.toFixed(2)} ms`);
+      log(`overhead c=${concurrency}${turn}: mesh - in-process = ${versus(local)}${batched ? `; mesh - in-process-batched = ${versus(batched)}` : ''}; floor raw-jobs p50 ${hop.p50Ms.toFixed(2)} ms, p99 ${hop.p99Ms.toFixed(2)} ms; the design's hops alone raw-mesh p50 ${shape.p50Ms.toFixed(2)} ms, p99 ${shape.p99Ms.toFixed(2)} ms`);
     }
   }
 
@@ -795,7 +841,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
   const goalsOfRound = (round: number): GoalCheck[] => {
     const [low, high] = levels.map((concurrency) => {
       const find = (path: string) => rowOf(path, concurrency, round)!;
-      return { concurrency, mesh: find('mesh'), inProcess: find('in-process'), rawHop: find('raw-jobs') };
+      return { concurrency, mesh: find('mesh'), inProcess: find('in-process'), rawHop: find('raw-jobs'), designFloor: find('raw-mesh') };
     });
     return meshGoals({ low, high, throughputGoal: options.throughputGoal });
   };

@@ -49,6 +49,14 @@ describe('formatGoalLine', () => {
     expect(formatGoalLine({ name: 'batching', detail: 'd', value: 4.5, kind: 'min', limit: 3, unit: '×' })).toBe('goal batching: 4.50× (goal ≥ 3.00×) met — d');
   });
 
+  it('names the floor of the design’s own hops (raw-mesh) on the latency lines when it was measured', () => {
+    const [, , , p50, p99] = meshGoals({ ...INPUTS, low: { ...INPUTS.low, designFloor: row(9, 30, 100) } });
+    expect(formatGoalLine(p50)).toBe(
+      "goal overhead p50 c=1: 4.00× (goal ≤ 2.00×) MISSED — (mesh 20.00 − in-process 8.00 ms) ÷ raw hop 3.00 ms; the design's hops alone (raw-mesh) 9.00 ms = 3.0× the raw hop",
+    );
+    expect(p99.detail).toMatch(/raw-mesh\) 30\.00 ms = 2\.5× the raw hop$/);
+  });
+
   it('names the runtime’s own batching gain, the ratio’s ceiling, on the micro-batching line when it was measured', () => {
     const runtimeGain = { batchSize: 7, batchedPerSecond: 700, oneByOnePerSecond: 250 };
     expect(formatGoalLine(batchingGoal({ ...INPUTS.batching!, batchedPerSecond: 500, unbatchedPerSecond: 200, runtimeGain }))).toBe(
