@@ -15,6 +15,7 @@ import { createServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { expertQueueName } from '@rsmoe/contracts';
 
 const REPLY_TTL_MS = 60_000;
 // A request whose expert process died fails after this instead of holding the benchmark forever.
@@ -82,7 +83,7 @@ async function router(): Promise<void> {
   const redis = connect();
   const subscriber = connect();
   const queueConnection = connect();
-  const queues = expertIds.map((id) => new Queue(`expert.${id}`, { connection: queueConnection, prefix }));
+  const queues = expertIds.map((id) => new Queue(expertQueueName(id), { connection: queueConnection, prefix }));
   const waiters = new Map<string, { missing: number; done: () => void }>();
   subscriber.on('message', (_channel: string, requestId: string) => {
     const waiter = waiters.get(requestId);
@@ -116,7 +117,7 @@ async function router(): Promise<void> {
 async function expert(): Promise<void> {
   const redis = connect();
   const worker = new Worker(
-    `expert.${required('HOP_FLOOR_EXPERT')}`,
+    expertQueueName(required('HOP_FLOOR_EXPERT')),
     async (job) => {
       const data = job.data as { requestId: string; body: string };
       await redis.getBuffer(data.body);
