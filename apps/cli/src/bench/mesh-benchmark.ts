@@ -290,6 +290,12 @@ async function rawQueuePaths(redisUrl: string, expertIds: string[]) {
   };
 }
 
+/** Scrapes a service's /metrics once; the function it gives sums a metric's samples over all their labels. */
+async function scrapeTotals(metricsUrl: string): Promise<(name: string) => number> {
+  const samples = parseExposition(await (await fetch(`${metricsUrl}/metrics`)).text());
+  return (name) => samples.filter((sample) => sample.name === name).reduce((sum, sample) => sum + sample.value, 0);
+}
+
 /** One expert's throughput as `LoneExpert.drive` measured it. */
 export interface LoneExpertRun {
   perSecond: number;
@@ -393,8 +399,7 @@ export class LoneExpert {
    * no series before the first batch).
    */
   private async batches(): Promise<{ jobs: number; calls: number }> {
-    const samples = parseExposition(await (await fetch(`${this.process.metricsUrls[this.service]}/metrics`)).text());
-    const total = (name: string): number => samples.filter((sample) => sample.name === name).reduce((sum, sample) => sum + sample.value, 0);
+    const total = await scrapeTotals(this.process.metricsUrls[this.service]);
     return { jobs: total('rsmoe_expert_batch_size_sum'), calls: total('rsmoe_expert_batch_size_count') };
   }
 
@@ -673,10 +678,7 @@ async function runOn(redisUrl: string, meter: Redis, redisPid: number | undefine
   const meshGenerationMs = async (): Promise<Record<string, number>> =>
     Object.fromEntries(
       await Promise.all(
-        Object.keys(inProcessGenerationMs).map(async (service) => {
-          const samples = parseExposition(await (await fetch(`${mesh.metricsUrls[service]}/metrics`)).text());
-          return [service, 1000 * samples.filter((sample) => sample.name === 'rsmoe_expert_compute_seconds_sum').reduce((sum, sample) => sum + sample.value, 0)];
-        }),
+        Object.keys(inProcessGenerationMs).map(async (service) => [service, 1000 * (await scrapeTotals(mesh.metricsUrls[service]))('rsmoe_expert_compute_seconds_sum')]),
       ),
     );
   // Only when every expert is the same model can one call batch all prompts (the fixture pack): a lower
